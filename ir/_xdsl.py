@@ -1,0 +1,81 @@
+"""The one module of anncc that imports xDSL (pinned to 0.74.0).
+
+Every other module imports xDSL names from here, so an xDSL upgrade touches one
+file. Only names the project uses are re-exported.
+"""
+
+from __future__ import annotations
+
+from xdsl.builder import Builder
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    ArrayAttr,
+    Builtin,
+    DenseArrayBase,
+    FloatAttr,
+    FunctionType,
+    IntAttr,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    UnitAttr,
+    f32,
+    f64,
+    i1,
+    i8,
+    i32,
+    i64,
+)
+from xdsl.dialects.func import Func, FuncOp, ReturnOp
+from xdsl.dialects.test import Test
+from xdsl.ir import (
+    Attribute,
+    Block,
+    Dialect,
+    Operation,
+    ParametrizedAttribute,
+    Region,
+    SSAValue,
+    TypeAttribute,
+)
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.parser import AttrParser, Parser
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.printer import Printer
+from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.traits import ConstantLike, Pure
+from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
+
+__all__ = [
+    "DYNAMIC_INDEX", "ArrayAttr", "Attribute", "AttrParser", "Block", "Builder", "Builtin",
+    "ConstantLike", "Context", "DenseArrayBase", "Dialect", "DiagnosticException",
+    "FloatAttr", "Func", "FuncOp", "FunctionType", "GreedyRewritePatternApplier",
+    "IRDLOperation", "InsertPoint", "IntAttr", "IntegerAttr", "IntegerType", "ModulePass",
+    "ModuleOp", "Operation", "ParametrizedAttribute", "ParseError", "ParsePropInAttrDict",
+    "Parser", "PassPipeline", "PatternRewriteWalker", "PatternRewriter", "Printer", "Pure",
+    "Region", "ReturnOp", "RewritePattern", "Rewriter", "SSAValue", "StringAttr",
+    "TensorType", "Test", "TypeAttribute", "UnitAttr", "VerifyException", "f32", "f64", "i1",
+    "i8", "i32", "i64", "irdl_attr_definition", "irdl_op_definition", "op_type_rewrite_pattern",
+    "operand_def", "opt_prop_def", "prop_def", "result_def", "traits_def", "var_operand_def",
+]

@@ -1,0 +1,588 @@
+"""The `ann` dialect: the graph level, one op per layer, float semantics.
+
+Values are tensors whose first dimension is the dynamic batch (`?`). Weights
+are `ann.weight` ops that reference the `WeightStore` by key and digest; small
+constants (up to 4K elements) may be inline with `ann.constant`. Linear and
+convolution weights keep PyTorch's layout (`[out, in]`, `[out, in/groups, *k]`)
+and always have a bias operand (zeros when the model has none), so passes never
+branch on its presence.
+
+Rationale: docs/dialects/ann.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
+
+from anncc.ir._xdsl import (
+    Attribute,
+    ConstantLike,
+    DenseArrayBase,
+    Dialect,
+    FloatAttr,
+    IntegerAttr,
+    IRDLOperation,
+    ParsePropInAttrDict,
+    Pure,
+    SSAValue,
+    StringAttr,
+    TensorType,
+    f64,
+    i64,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from anncc.ir.shapes import dims, dims_match, expect, fmt, numel
+from anncc.ir.store import INLINE_LIMIT
+
+PROPS_IN_ATTR_DICT = (ParsePropInAttrDict(),)
+UNARY_FORMAT = "$input attr-dict `:` type($input) `->` type($result)"
+NARY_FORMAT = "operands attr-dict `:` functional-type(operands, results)"
+
+
+def ints(values) -> DenseArrayBase:
+    """An `array<i64: ...>` property."""
+    return DenseArrayBase.from_list(i64, [int(v) for v in values])
+
+
+def ints_of(attr: DenseArrayBase) -> list[int]:
+    return [int(v) for v in attr.get_values()]
+
+
+def f64_attr(value: float) -> FloatAttr:
+    return FloatAttr(float(value), f64)
+
+
+def i64_attr(value: int) -> IntegerAttr:
+    return IntegerAttr(int(value), i64)
+
+
+# --------------------------------------------------------------------------- constants
+
+
+@irdl_op_definition
+class WeightOp(IRDLOperation):
+    """A tensor held in the WeightStore: `ann.weight "fc1.weight" digest "…" : tensor<…>`."""
+
+    name = "ann.weight"
+    key = prop_def(StringAttr)
+    digest = prop_def(StringAttr)
+    result = result_def(TensorType)
+    traits = traits_def(ConstantLike(), Pure())
+    assembly_format = "$key `digest` $digest attr-dict `:` type($result)"
+
+    def __init__(self, key: str, digest: str, type_: TensorType):
+        super().__init__(
+            properties={"key": StringAttr(key), "digest": StringAttr(digest)},
+            result_types=[type_],
+        )
+
+    def verify_(self) -> None:
+        shape = dims(self.result.type)
+        expect(None not in shape, self.name, f"weight '{self.key.data}' must have a static shape")
+        expect(self.key.data != "", self.name, "empty weight key")
+
+
+@irdl_op_definition
+class ConstantOp(IRDLOperation):
+    """A small inline tensor (at most 4096 elements; larger ones belong in the store)."""
+
+    name = "ann.constant"
+    value = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(TensorType)
+    traits = traits_def(ConstantLike(), Pure())
+    assembly_format = "$value attr-dict `:` type($result)"
+
+    def __init__(self, array: np.ndarray, type_: TensorType):
+        value = DenseIntOrFPElementsAttr.from_list(type_, np.asarray(array).ravel().tolist())
+        super().__init__(properties={"value": value}, result_types=[type_])
+
+    def verify_(self) -> None:
+        n = numel(dims(self.result.type)) or 0
+        expect(n <= INLINE_LIMIT, self.name,
+               f"{n} elements inline exceed the limit of {INLINE_LIMIT}; use ann.weight")
+
+
+# --------------------------------------------------------------------------- analog layers
+
+
+@irdl_op_definition
+class LinearOp(IRDLOperation):
+    """y = x · Wᵀ + b over the last axis; W is [out, in] (PyTorch layout)."""
+
+    name = "ann.linear"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = NARY_FORMAT
+
+    def __init__(self, x: SSAValue, w: SSAValue, b: SSAValue, result_type: Attribute):
+        super().__init__(operands=[x, w, b], result_types=[result_type])
+
+    def verify_(self) -> None:
+        x, w, b, y = (dims(v.type) for v in (self.input, self.weight, self.bias, self.result))
+        expect(len(w) == 2, self.name, f"weight must be 2-D [out, in], got {fmt(w)}")
+        expect(b == [w[0]], self.name, f"bias {fmt(b)} does not match {w[0]} output features")
+        expect(len(x) >= 2 and x[-1] in (None, w[1]), self.name,
+               f"input {fmt(x)} has {x[-1]} features but the weight takes {w[1]}")
+        expect(dims_match(y, x[:-1] + [w[0]]), self.name,
+               f"result {fmt(y)} should be {fmt(x[:-1] + [w[0]])}")
+
+
+def conv_output_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
+    return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+
+
+@irdl_op_definition
+class ConvOp(IRDLOperation):
+    """N-d convolution (1-d or 2-d): x [B, C, *S], W [O, C/groups, *k], b [O]."""
+
+    name = "ann.conv"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    stride = prop_def(DenseArrayBase)
+    padding = prop_def(DenseArrayBase)
+    dilation = prop_def(DenseArrayBase)
+    groups = prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = NARY_FORMAT
+
+    def __init__(self, x, w, b, stride, padding, dilation, groups: int, result_type):
+        super().__init__(
+            operands=[x, w, b],
+            properties={"stride": ints(stride), "padding": ints(padding),
+                        "dilation": ints(dilation), "groups": i64_attr(groups)},
+            result_types=[result_type],
+        )
+
+    def verify_(self) -> None:
+        x, w, b, y = (dims(v.type) for v in (self.input, self.weight, self.bias, self.result))
+        nsp = len(w) - 2
+        g = self.groups.value.data
+        st, pd, dl = ints_of(self.stride), ints_of(self.padding), ints_of(self.dilation)
+        expect(nsp in (1, 2), self.name, f"only 1-d and 2-d convolutions, weight is {fmt(w)}")
+        expect(len(x) == nsp + 2 and len(y) == nsp + 2, self.name,
+               f"input {fmt(x)} / result {fmt(y)} rank does not fit a {nsp}-d convolution")
+        expect(len(st) == len(pd) == len(dl) == nsp, self.name,
+               "stride, padding and dilation need one entry per spatial dimension")
+        expect(all(s >= 1 for s in st) and all(d >= 1 for d in dl) and all(p >= 0 for p in pd),
+               self.name, "stride and dilation must be >= 1, padding >= 0")
+        expect(g >= 1 and w[0] % g == 0, self.name, f"{w[0]} output channels not divisible by {g} groups")
+        expect(x[1] == w[1] * g, self.name,
+               f"input has {x[1]} channels, weight expects {w[1]}x{g} groups")
+        expect(b == [w[0]], self.name, f"bias {fmt(b)} does not match {w[0]} output channels")
+        want = [x[0], w[0]] + [
+            conv_output_size(x[2 + i], w[2 + i], st[i], pd[i], dl[i]) if x[2 + i] else None
+            for i in range(nsp)
+        ]
+        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+def _same_type(op: IRDLOperation) -> None:
+    expect(dims_match(dims(op.input.type), dims(op.result.type)), op.name,
+           f"result {op.result.type} differs from input {op.input.type}")
+
+
+class _Unary(IRDLOperation):
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x: SSAValue, result_type: Attribute | None = None, **props: Attribute):
+        super().__init__(operands=[x], result_types=[result_type or x.type], properties=props)
+
+    def verify_(self) -> None:
+        _same_type(self)
+
+
+@irdl_op_definition
+class ReluOp(_Unary):
+    name = "ann.relu"
+
+
+@irdl_op_definition
+class Relu6Op(_Unary):
+    name = "ann.relu6"
+
+
+@irdl_op_definition
+class SigmoidOp(_Unary):
+    name = "ann.sigmoid"
+
+
+@irdl_op_definition
+class TanhOp(_Unary):
+    name = "ann.tanh"
+
+
+@irdl_op_definition
+class HardswishOp(_Unary):
+    name = "ann.hardswish"
+
+
+@irdl_op_definition
+class GeluOp(_Unary):
+    """GELU; `approximate` is "none" (erf) or "tanh", as in PyTorch."""
+
+    name = "ann.gelu"
+    approximate = prop_def(StringAttr)
+
+    def verify_(self) -> None:
+        _same_type(self)
+        expect(self.approximate.data in ("none", "tanh"), self.name,
+               f"approximate must be 'none' or 'tanh', got '{self.approximate.data}'")
+
+
+@irdl_op_definition
+class LeakyReluOp(_Unary):
+    name = "ann.leaky_relu"
+    negative_slope = prop_def(FloatAttr)
+
+
+@irdl_op_definition
+class MulScalarOp(_Unary):
+    """x · value (attention's 1/√d scale, a residual's constant factor)."""
+
+    name = "ann.mul_scalar"
+    value = prop_def(FloatAttr)
+
+
+@irdl_op_definition
+class AddScalarOp(_Unary):
+    name = "ann.add_scalar"
+    value = prop_def(FloatAttr)
+
+
+def broadcast_shape(a: list[int | None], b: list[int | None]) -> list[int | None] | None:
+    """NumPy broadcasting of two shapes, or None when they do not broadcast."""
+    out: list[int | None] = []
+    for i in range(max(len(a), len(b))):
+        x = a[-1 - i] if i < len(a) else 1
+        y = b[-1 - i] if i < len(b) else 1
+        if x == 1:
+            out.append(y)
+        elif y == 1 or y == x or y is None:
+            out.append(x)
+        elif x is None:
+            out.append(y)
+        else:
+            return None
+    return out[::-1]
+
+
+class _Binary(IRDLOperation):
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = NARY_FORMAT
+
+    def __init__(self, a: SSAValue, b: SSAValue, result_type: Attribute):
+        super().__init__(operands=[a, b], result_types=[result_type])
+
+    def verify_(self) -> None:
+        a, b, y = dims(self.lhs.type), dims(self.rhs.type), dims(self.result.type)
+        want = broadcast_shape(a, b)
+        expect(want is not None, self.name, f"shapes {fmt(a)} and {fmt(b)} do not broadcast")
+        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+
+
+@irdl_op_definition
+class AddOp(_Binary):
+    """Elementwise sum with broadcasting (residual connections)."""
+
+    name = "ann.add"
+
+
+@irdl_op_definition
+class MulOp(_Binary):
+    """Elementwise product with broadcasting (gating, squeeze-excitation)."""
+
+    name = "ann.mul"
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+class _Pool(IRDLOperation):
+    input = operand_def(TensorType)
+    kernel = prop_def(DenseArrayBase)
+    stride = prop_def(DenseArrayBase)
+    padding = prop_def(DenseArrayBase)
+    ceil_mode = prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x, kernel, stride, padding, result_type, ceil_mode: bool = False, **extra):
+        super().__init__(
+            operands=[x], result_types=[result_type],
+            properties={"kernel": ints(kernel), "stride": ints(stride),
+                        "padding": ints(padding), "ceil_mode": i64_attr(int(ceil_mode)), **extra},
+        )
+
+    def verify_(self) -> None:
+        x, y = dims(self.input.type), dims(self.result.type)
+        k, s, p = ints_of(self.kernel), ints_of(self.stride), ints_of(self.padding)
+        nsp = len(k)
+        expect(nsp in (1, 2) and len(s) == len(p) == nsp and len(x) == nsp + 2, self.name,
+               f"kernel {k}, stride {s}, padding {p} do not fit input {fmt(x)}")
+        expect(all(v >= 1 for v in k + s) and all(2 * pv <= kv for pv, kv in zip(p, k)),
+               self.name, "kernel and stride must be >= 1 and padding at most half the kernel")
+        ceil = bool(self.ceil_mode.value.data)
+        want: list[int | None] = [x[0], x[1]]
+        for i in range(nsp):
+            if x[2 + i] is None:
+                want.append(None)
+                continue
+            num = x[2 + i] + 2 * p[i] - k[i]
+            o = (-(-num // s[i]) if ceil else num // s[i]) + 1
+            if ceil and (o - 1) * s[i] >= x[2 + i] + p[i]:
+                o -= 1
+            want.append(o)
+        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+
+
+@irdl_op_definition
+class MaxPoolOp(_Pool):
+    name = "ann.maxpool"
+
+
+@irdl_op_definition
+class AvgPoolOp(_Pool):
+    """Average pooling; `count_include_pad` as in PyTorch."""
+
+    name = "ann.avgpool"
+    count_include_pad = prop_def(IntegerAttr)
+
+
+@irdl_op_definition
+class AdaptiveAvgPoolOp(IRDLOperation):
+    name = "ann.adaptive_avgpool"
+    input = operand_def(TensorType)
+    output_size = prop_def(DenseArrayBase)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x, output_size, result_type):
+        super().__init__(operands=[x], result_types=[result_type],
+                         properties={"output_size": ints(output_size)})
+
+    def verify_(self) -> None:
+        x, y, o = dims(self.input.type), dims(self.result.type), ints_of(self.output_size)
+        expect(len(o) == len(x) - 2 and all(v >= 1 for v in o), self.name,
+               f"output size {o} does not fit input {fmt(x)}")
+        expect(dims_match(y, x[:2] + o), self.name, f"result {fmt(y)} should be {fmt(x[:2] + o)}")
+
+
+# --------------------------------------------------------------------------- data movement
+
+
+@irdl_op_definition
+class ReshapeOp(IRDLOperation):
+    """Reshape (flatten, view) keeping the batch dimension; the result type is the shape."""
+
+    name = "ann.reshape"
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x: SSAValue, result_type: Attribute):
+        super().__init__(operands=[x], result_types=[result_type])
+
+    def verify_(self) -> None:
+        x, y = dims(self.input.type), dims(self.result.type)
+        expect(None not in x[1:] and None not in y[1:], self.name,
+               "only the batch dimension may be dynamic")
+        expect(numel(x[1:]) == numel(y[1:]), self.name,
+               f"cannot reshape {fmt(x)} into {fmt(y)}: element counts differ")
+
+
+@irdl_op_definition
+class PermuteOp(IRDLOperation):
+    name = "ann.permute"
+    input = operand_def(TensorType)
+    perm = prop_def(DenseArrayBase)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x, perm, result_type):
+        super().__init__(operands=[x], result_types=[result_type], properties={"perm": ints(perm)})
+
+    def verify_(self) -> None:
+        x, y, p = dims(self.input.type), dims(self.result.type), ints_of(self.perm)
+        expect(sorted(p) == list(range(len(x))), self.name, f"{p} is not a permutation of {len(x)} axes")
+        expect(dims_match(y, [x[i] for i in p]), self.name,
+               f"result {fmt(y)} should be {fmt([x[i] for i in p])}")
+
+
+@irdl_op_definition
+class ConcatOp(IRDLOperation):
+    name = "ann.concat"
+    inputs = var_operand_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = NARY_FORMAT
+
+    def __init__(self, xs, axis: int, result_type):
+        super().__init__(operands=[list(xs)], result_types=[result_type],
+                         properties={"axis": i64_attr(axis)})
+
+    def verify_(self) -> None:
+        shapes = [dims(v.type) for v in self.inputs]
+        y = dims(self.result.type)
+        ax = self.axis.value.data
+        expect(len(shapes) >= 1 and 0 <= ax < len(y), self.name, f"axis {ax} out of range")
+        total = 0
+        for s in shapes:
+            expect(len(s) == len(y) and dims_match(s[:ax] + s[ax + 1:], y[:ax] + y[ax + 1:]),
+                   self.name, f"input {fmt(s)} does not fit result {fmt(y)} along axis {ax}")
+            total += s[ax] or 0
+        expect(y[ax] is None or y[ax] == total, self.name, f"axis {ax} sums to {total}, not {y[ax]}")
+
+
+# --------------------------------------------------------------------------- normalization
+
+
+@irdl_op_definition
+class BatchNormOp(IRDLOperation):
+    """Eval-mode batch norm over axis 1; `fold-batchnorm` removes it."""
+
+    name = "ann.batchnorm"
+    input = operand_def(TensorType)
+    mean = operand_def(TensorType)
+    var = operand_def(TensorType)
+    gamma = operand_def(TensorType)
+    beta = operand_def(TensorType)
+    eps = prop_def(FloatAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = NARY_FORMAT
+
+    def __init__(self, x, mean, var, gamma, beta, eps: float):
+        super().__init__(operands=[x, mean, var, gamma, beta], result_types=[x.type],
+                         properties={"eps": f64_attr(eps)})
+
+    def verify_(self) -> None:
+        x = dims(self.input.type)
+        expect(len(x) >= 2, self.name, f"input {fmt(x)} has no channel axis")
+        for v in (self.mean, self.var, self.gamma, self.beta):
+            expect(dims(v.type) == [x[1]], self.name, f"statistics {v.type} do not match {x[1]} channels")
+        _same_type(self)
+        expect(self.eps.value.data > 0, self.name, "eps must be positive")
+
+
+@irdl_op_definition
+class LayerNormOp(IRDLOperation):
+    """Layer norm over the trailing axes that `weight` spans (digital)."""
+
+    name = "ann.layer_norm"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    eps = prop_def(FloatAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = NARY_FORMAT
+
+    def __init__(self, x, w, b, eps: float):
+        super().__init__(operands=[x, w, b], result_types=[x.type], properties={"eps": f64_attr(eps)})
+
+    def verify_(self) -> None:
+        x, w, b = dims(self.input.type), dims(self.weight.type), dims(self.bias.type)
+        expect(w == b and len(w) <= len(x) and dims_match(x[len(x) - len(w):], w), self.name,
+               f"normalized shape {fmt(w)} does not match the trailing axes of {fmt(x)}")
+        _same_type(self)
+
+
+@irdl_op_definition
+class SoftmaxOp(IRDLOperation):
+    name = "ann.softmax"
+    input = operand_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x, axis: int):
+        super().__init__(operands=[x], result_types=[x.type], properties={"axis": i64_attr(axis)})
+
+    def verify_(self) -> None:
+        _same_type(self)
+        rank = len(dims(self.input.type))
+        expect(0 <= self.axis.value.data < rank, self.name, f"axis {self.axis.value.data} out of range")
+
+
+@irdl_op_definition
+class MatmulOp(IRDLOperation):
+    """Activation × activation product (attention's QKᵀ and AV): kept digital.
+
+    Both operands change with every input, so there is nothing to program into
+    an array; the `mode = "digital"` marker says so in the printed IR.
+    """
+
+    name = "ann.matmul"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    mode = prop_def(StringAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = NARY_FORMAT
+
+    def __init__(self, a, b, result_type):
+        super().__init__(operands=[a, b], result_types=[result_type],
+                         properties={"mode": StringAttr("digital")})
+
+    def verify_(self) -> None:
+        a, b, y = dims(self.lhs.type), dims(self.rhs.type), dims(self.result.type)
+        expect(self.mode.data == "digital", self.name, "activation matmuls are digital")
+        expect(len(a) >= 2 and len(b) >= 2 and a[-1] in (None, b[-2]) or b[-2] is None, self.name,
+               f"inner dimensions of {fmt(a)} and {fmt(b)} differ")
+        batch = broadcast_shape(a[:-2], b[:-2])
+        expect(batch is not None, self.name, f"batch dims of {fmt(a)} and {fmt(b)} do not broadcast")
+        expect(dims_match(y, (batch or []) + [a[-2], b[-1]]), self.name,
+               f"result {fmt(y)} should be {fmt((batch or []) + [a[-2], b[-1]])}")
+
+
+ANALOG_OPS = (LinearOp, ConvOp)
+ACTIVATIONS = (ReluOp, Relu6Op, SigmoidOp, TanhOp, HardswishOp, GeluOp, LeakyReluOp)
+
+ANN = Dialect(
+    "ann",
+    [
+        WeightOp, ConstantOp, LinearOp, ConvOp, ReluOp, Relu6Op, SigmoidOp, TanhOp,
+        HardswishOp, GeluOp, LeakyReluOp, MulScalarOp, AddScalarOp, AddOp, MulOp, MaxPoolOp,
+        AvgPoolOp, AdaptiveAvgPoolOp, ReshapeOp, PermuteOp, ConcatOp, BatchNormOp, LayerNormOp,
+        SoftmaxOp, MatmulOp,
+    ],
+    [],
+)

@@ -65,9 +65,23 @@ from xdsl.pattern_rewriter import (
 from xdsl.printer import Printer
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.traits import ConstantLike, Pure
-from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
+from xdsl.transforms import get_all_passes as xdsl_builtin_passes
+from xdsl.universe import Universe
+from xdsl.utils.arg_spec import ArgSpec
+from xdsl.utils.arg_spec import parse_pipeline as parse_pipeline_spec
+from xdsl.utils.exceptions import (
+    ArgSpecParseError,
+    DiagnosticException,
+    ParseError,
+    PassFailedException,
+    VerifyException,
+)
+from xdsl.utils.lexer import Span
+from xdsl.xdsl_opt_main import xDSLOptMain
 
 __all__ = [
+    "ArgSpec", "ArgSpecParseError", "PassFailedException", "Span", "Universe",
+    "parse_pipeline_spec", "xDSLOptMain", "xdsl_builtin_passes",
     "DYNAMIC_INDEX", "ArrayAttr", "Attribute", "AttrParser", "Block", "Builder", "Builtin",
     "ConstantLike", "Context", "DenseArrayBase", "Dialect", "DiagnosticException",
     "FloatAttr", "Func", "FuncOp", "FunctionType", "GreedyRewritePatternApplier",

@@ -12,11 +12,20 @@ Rationale: docs/dialects/ann.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
 
 from anncc.ir._xdsl import (
+    AttrParser,
     Attribute,
+    IntAttr,
+    ParametrizedAttribute,
+    Printer,
+    VerifyException,
+    irdl_attr_definition,
     ConstantLike,
     DenseArrayBase,
     Dialect,
@@ -62,6 +71,134 @@ def i64_attr(value: int) -> IntegerAttr:
     return IntegerAttr(int(value), i64)
 
 
+# --------------------------------------------------------------------------- quantization
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """What `quantize` decides for one analog layer (DESIGN.md section 4).
+
+    Inputs are `in_bits` integers of scale `in_scale` (unsigned unless
+    `in_signed`), weights symmetric `w_bits` integers with one scale per output
+    channel, outputs `out_bits` integers of scale `out_scale`. The integer
+    weights `[K, N]` (a convolution's unfolded, block-diagonal matrix) and the
+    per-channel scales live in the store under `qweight` and `wscale`.
+    """
+
+    w_bits: int
+    in_bits: int
+    in_signed: bool
+    in_scale: float
+    out_bits: int
+    out_signed: bool
+    out_scale: float
+    qweight: str
+    qweight_digest: str
+    wscale: str
+    wscale_digest: str
+
+
+_QUANT_INTS = ("w_bits", "in_bits", "in_signed", "out_bits", "out_signed")
+_QUANT_FLOATS = ("in_scale", "out_scale")
+_QUANT_STRS = ("qweight", "qweight_digest", "wscale", "wscale_digest")
+QUANT_FIELDS = ("w_bits", "in_bits", "in_signed", "in_scale", "out_bits", "out_signed",
+                "out_scale", "qweight", "qweight_digest", "wscale", "wscale_digest")
+
+
+@irdl_attr_definition
+class QuantAttr(ParametrizedAttribute):
+    """`#ann.quant<w_bits = 4, in_bits = 8, ...>`: a layer's quantization, set by `quantize`."""
+
+    name = "ann.quant"
+    w_bits: IntAttr
+    in_bits: IntAttr
+    in_signed: IntAttr
+    in_scale: FloatAttr
+    out_bits: IntAttr
+    out_signed: IntAttr
+    out_scale: FloatAttr
+    qweight: StringAttr
+    qweight_digest: StringAttr
+    wscale: StringAttr
+    wscale_digest: StringAttr
+
+    @staticmethod
+    def from_params(q: QuantParams) -> QuantAttr:
+        vals: list[Attribute] = []
+        for f in QUANT_FIELDS:
+            v = getattr(q, f)
+            if f in _QUANT_INTS:
+                vals.append(IntAttr(int(v)))
+            elif f in _QUANT_FLOATS:
+                vals.append(f64_attr(v))
+            else:
+                vals.append(StringAttr(v))
+        return QuantAttr(*vals)
+
+    def params(self) -> QuantParams:
+        kw: dict[str, object] = {}
+        for f in QUANT_FIELDS:
+            a = getattr(self, f)
+            if f in _QUANT_INTS:
+                kw[f] = bool(a.data) if f.endswith("signed") else a.data
+            elif f in _QUANT_FLOATS:
+                kw[f] = a.value.data
+            else:
+                kw[f] = a.data
+        return QuantParams(**kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        got: dict[str, Attribute] = {}
+
+        def one() -> None:
+            key = parser.parse_identifier()
+            if key not in QUANT_FIELDS or key in got:
+                parser.raise_error(f"unexpected or repeated field '{key}' in #ann.quant")
+            parser.parse_punctuation("=")
+            if key in _QUANT_STRS:
+                got[key] = StringAttr(parser.parse_str_literal())
+            elif key in _QUANT_FLOATS:
+                got[key] = f64_attr(parser.parse_number())
+            else:
+                got[key] = IntAttr(parser.parse_integer())
+
+        with parser.in_angle_brackets():
+            parser.parse_comma_separated_list(parser.Delimiter.NONE, one)
+        missing = [f for f in QUANT_FIELDS if f not in got]
+        if missing:
+            parser.raise_error(f"#ann.quant is missing {', '.join(missing)}")
+        return tuple(got[f] for f in QUANT_FIELDS)
+
+    def print_parameters(self, printer: Printer) -> None:
+        parts = []
+        for f in QUANT_FIELDS:
+            a = getattr(self, f)
+            if f in _QUANT_STRS:
+                parts.append(f'{f} = "{a.data}"')
+            elif f in _QUANT_FLOATS:
+                parts.append(f"{f} = {a.value.data!r}")
+            else:
+                parts.append(f"{f} = {a.data}")
+        printer.print_string("<" + ", ".join(parts) + ">")
+
+    def verify(self) -> None:
+        q = self.params()
+        if not 2 <= q.w_bits <= 8:
+            raise VerifyException(f"#ann.quant: w_bits must be in [2, 8], got {q.w_bits}")
+        for what, b in (("in_bits", q.in_bits), ("out_bits", q.out_bits)):
+            if not 2 <= b <= 16:
+                raise VerifyException(f"#ann.quant: {what} must be in [2, 16], got {b}")
+        if not (q.in_scale > 0 and q.out_scale > 0):
+            raise VerifyException("#ann.quant: scales must be positive")
+
+
+def quant_of(op: IRDLOperation) -> QuantParams | None:
+    """The quantization `quantize` attached to an analog op, if any."""
+    a = op.attributes.get("quant")
+    return a.params() if isinstance(a, QuantAttr) else None
+
+
 # --------------------------------------------------------------------------- constants
 
 
@@ -90,7 +227,10 @@ class WeightOp(IRDLOperation):
 
 @irdl_op_definition
 class ConstantOp(IRDLOperation):
-    """A small inline tensor (at most 4096 elements; larger ones belong in the store)."""
+    """A small inline tensor (at most 4096 elements, or a splat of any size).
+
+    Larger tensors belong in the WeightStore (`ann.weight`).
+    """
 
     name = "ann.constant"
     value = prop_def(DenseIntOrFPElementsAttr)
@@ -104,8 +244,18 @@ class ConstantOp(IRDLOperation):
 
     def verify_(self) -> None:
         n = numel(dims(self.result.type)) or 0
-        expect(n <= INLINE_LIMIT, self.name,
+        expect(self.value.is_splat() or n <= INLINE_LIMIT, self.name,
                f"{n} elements inline exceed the limit of {INLINE_LIMIT}; use ann.weight")
+
+    def to_numpy(self) -> np.ndarray:
+        """The value as an array of the result's shape (float32, or int64 for integers)."""
+        shape = [int(d) for d in dims(self.result.type)]
+        values = self.value.get_values()
+        dtype = np.float32 if values and isinstance(values[0], float) else np.int64
+        arr = np.asarray(values, dtype=dtype)
+        if arr.size == 1 and numel(shape) != 1:  # a splat: `dense<0.0>`
+            return np.full(shape, arr.reshape(()), dtype=dtype)
+        return arr.reshape(shape)
 
 
 # --------------------------------------------------------------------------- analog layers
@@ -466,6 +616,69 @@ class ConcatOp(IRDLOperation):
         expect(y[ax] is None or y[ax] == total, self.name, f"axis {ax} sums to {total}, not {y[ax]}")
 
 
+@irdl_op_definition
+class SliceOp(IRDLOperation):
+    """Elements `start, start+step, … < end` along one non-batch axis (split, chunk, select)."""
+
+    name = "ann.slice"
+    input = operand_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    start = prop_def(IntegerAttr)
+    end = prop_def(IntegerAttr)
+    step = prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x: SSAValue, axis: int, start: int, end: int, step: int,
+                 result_type: Attribute):
+        super().__init__(operands=[x], result_types=[result_type],
+                         properties={"axis": i64_attr(axis), "start": i64_attr(start),
+                                     "end": i64_attr(end), "step": i64_attr(step)})
+
+    def verify_(self) -> None:
+        x, y = dims(self.input.type), dims(self.result.type)
+        ax, start, end, step = (a.value.data for a in (self.axis, self.start, self.end, self.step))
+        expect(0 <= ax < len(x), self.name, f"axis {ax} out of range for {fmt(x)}")
+        expect(step >= 1 and 0 <= start < end, self.name,
+               f"need 0 <= start < end and step >= 1, got {start}:{end}:{step}")
+        expect(x[ax] is None or end <= x[ax], self.name, f"end {end} exceeds axis size {x[ax]}")
+        want = list(x)
+        want[ax] = -(-(end - start) // step)
+        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+
+
+@irdl_op_definition
+class MeanOp(IRDLOperation):
+    """Mean over `axes` (global average pooling written as `x.mean((2, 3))`)."""
+
+    name = "ann.mean"
+    input = operand_def(TensorType)
+    axes = prop_def(DenseArrayBase)
+    keepdim = prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x: SSAValue, axes, keepdim: bool, result_type: Attribute):
+        super().__init__(operands=[x], result_types=[result_type],
+                         properties={"axes": ints(axes), "keepdim": i64_attr(int(keepdim))})
+
+    def verify_(self) -> None:
+        x, y, axes = dims(self.input.type), dims(self.result.type), ints_of(self.axes)
+        expect(len(axes) >= 1 and len(set(axes)) == len(axes)
+               and all(0 <= a < len(x) for a in axes), self.name,
+               f"axes {axes} must be distinct axes of {fmt(x)}")
+        keep = bool(self.keepdim.value.data)
+        if keep:
+            want = [1 if i in axes else d for i, d in enumerate(x)]
+        else:
+            want = [d for i, d in enumerate(x) if i not in axes]
+        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+
+
 # --------------------------------------------------------------------------- normalization
 
 
@@ -565,7 +778,9 @@ class MatmulOp(IRDLOperation):
     def verify_(self) -> None:
         a, b, y = dims(self.lhs.type), dims(self.rhs.type), dims(self.result.type)
         expect(self.mode.data == "digital", self.name, "activation matmuls are digital")
-        expect(len(a) >= 2 and len(b) >= 2 and a[-1] in (None, b[-2]) or b[-2] is None, self.name,
+        expect(len(a) >= 2 and len(b) >= 2, self.name,
+               f"operands {fmt(a)} and {fmt(b)} must have rank >= 2")
+        expect(a[-1] is None or b[-2] is None or a[-1] == b[-2], self.name,
                f"inner dimensions of {fmt(a)} and {fmt(b)} differ")
         batch = broadcast_shape(a[:-2], b[:-2])
         expect(batch is not None, self.name, f"batch dims of {fmt(a)} and {fmt(b)} do not broadcast")
@@ -581,8 +796,8 @@ ANN = Dialect(
     [
         WeightOp, ConstantOp, LinearOp, ConvOp, ReluOp, Relu6Op, SigmoidOp, TanhOp,
         HardswishOp, GeluOp, LeakyReluOp, MulScalarOp, AddScalarOp, AddOp, MulOp, MaxPoolOp,
-        AvgPoolOp, AdaptiveAvgPoolOp, ReshapeOp, PermuteOp, ConcatOp, BatchNormOp, LayerNormOp,
-        SoftmaxOp, MatmulOp,
+        AvgPoolOp, AdaptiveAvgPoolOp, ReshapeOp, PermuteOp, ConcatOp, SliceOp, MeanOp,
+        BatchNormOp, LayerNormOp, SoftmaxOp, MatmulOp,
     ],
-    [],
+    [QuantAttr],
 )

@@ -98,8 +98,13 @@ def run_module(
     inputs: list[torch.Tensor],
     ctx: ExecContext | None = None,
     trace: bool = False,
+    values: dict[Any, Any] | None = None,
 ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
-    """Interpret the entry function on `inputs`; optionally record every op's output by name."""
+    """Interpret the entry function on `inputs`.
+
+    With `trace`, every named op result is recorded by its name hint; with a
+    `values` dict, every SSA value's tensor is left in it (calibration uses this).
+    """
     _load_kernels()
     ctx = ctx or ExecContext(store=store)
     ctx.store = store
@@ -107,7 +112,8 @@ def run_module(
     args = fn.body.block.args
     if len(inputs) != len(args):
         raise AnnccError(f"'{fn.sym_name.data}' takes {len(args)} inputs, got {len(inputs)}")
-    env: dict[Any, Any] = dict(zip(args, inputs))
+    env: dict[Any, Any] = values if values is not None else {}
+    env.update(zip(args, inputs))
     recorded: dict[str, torch.Tensor] = {}
     for op in fn.body.block.ops:
         if isinstance(op, ReturnOp):

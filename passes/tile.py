@@ -1,0 +1,358 @@
+"""`tile` (ann -> xbar): partition every quantized layer into logical tiles of the array size.
+
+A logical tile holds `rows × cols` weights. On the physical array each weight
+needs `2 · n_slices` columns (a differential pair, each bit-sliced into
+`n_slices = ⌈(w_bits−1)/bits_per_cell⌉` cells), plus one reference column and
+the spare rows and columns reserved for redundancy, so
+
+    rows = array_rows − spare_rows
+    cols = ⌊(array_cols − 1 − spare_cols) / (2 · n_slices)⌋.
+
+A layer's `[K, N]` matrix is covered by column ranges of `cols` and, in each,
+row ranges of `rows`: one `xbar.mvm` per tile, `xbar.accumulate` over the row
+ranges, `xbar.concat` over the column ranges, `xbar.requant` (bias, fixed-point
+rescale, fused ReLU/ReLU6 clamp). A grouped convolution's matrix is
+block-diagonal: tiles bundle whole groups and skip the zero blocks. A
+convolution is `xbar.unfold` (im2col) before and a permute/reshape after.
+
+Between layers values stay integers: max-pool, reshape, permute and ReLU
+of a dequantized value are moved onto the integers, and a layer whose input
+comes straight from the previous layer's requantization with the same type
+and scale takes it with no float step. Other digital ops (add, softmax, layer
+norm, pooling averages, attention) run in float between `xbar.dequantize` and
+`xbar.quantize`.
+
+Options: `rows`, `cols` (the physical array; 0 = the target's),
+`bits-per-cell` (0 = the target's), `spare-rows`, `spare-cols` (reserved for
+`insert-redundancy`), `target` (default: the module's `anncc.target`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from anncc.errors import AnnccError
+from anncc.ir._xdsl import (
+    Block,
+    Context,
+    InsertPoint,
+    ModuleOp,
+    ModulePass,
+    Operation,
+    Rewriter,
+    SSAValue,
+)
+from anncc.ir.ann import (
+    ConstantOp,
+    ConvOp,
+    LinearOp,
+    MaxPoolOp,
+    PermuteOp,
+    ReluOp,
+    Relu6Op,
+    ReshapeOp,
+    WeightOp,
+    quant_of,
+)
+from anncc.ir.shapes import tensor
+from anncc.ir.store import INLINE_LIMIT, WeightStore
+from anncc.ir.xbar import (
+    ACC_BITS,
+    AccumulateOp,
+    ConcatOp,
+    DequantizeOp,
+    MvmOp,
+    QuantizeOp,
+    RequantOp,
+    UnfoldOp,
+    int_info,
+    int_range,
+    int_type,
+)
+from anncc.passes._store import store_of
+from anncc.passes._util import conv_geometry, groups_of, layer_name, static_dims
+
+MOVABLE_OPS = (MaxPoolOp, ReshapeOp, PermuteOp, ReluOp)
+
+
+@dataclass(frozen=True)
+class TileShape:
+    """The logical tile an array holds once slicing, polarity and spares are counted."""
+
+    rows: int
+    cols: int
+    n_slices: int
+
+    @staticmethod
+    def for_array(array_rows: int, array_cols: int, w_bits: int, bits_per_cell: int,
+                  spare_rows: int, spare_cols: int) -> TileShape:
+        n_slices = max(1, math.ceil((w_bits - 1) / bits_per_cell))
+        rows = array_rows - spare_rows
+        cols = (array_cols - 1 - spare_cols) // (2 * n_slices)
+        if rows < 1 or cols < 1:
+            raise AnnccError(
+                f"tile: a {array_rows}x{array_cols} array with {spare_rows} spare rows and "
+                f"{spare_cols} spare columns cannot hold one {w_bits}-bit weight "
+                f"({n_slices} slices x 2 polarities + a reference column)")
+        return TileShape(rows, cols, n_slices)
+
+
+def requant_multiplier(real: float) -> tuple[int, int]:
+    """`real ≈ M · 2^−S` with M an int32 in [2^30, 2^31) (gemmlowp); (0, 1) for 0."""
+    if real <= 0:
+        return 0, 1
+    mant, exp = math.frexp(real)
+    m = round(mant * (1 << 31))
+    s = 31 - exp
+    if m == 1 << 31:
+        m //= 2
+        s -= 1
+    while s > 62:  # vanishing multipliers: fewer mantissa bits keep S in range
+        m >>= 1
+        s -= 1
+    if s < 1:
+        raise AnnccError(f"tile: requantization multiplier {real:g} is too large")
+    return m, s
+
+
+def tile_ranges(k: int, n: int, groups: int, shape: TileShape) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Column ranges `(c0, width, [(r0, height), ...])` covering a `[K, N]` matrix.
+
+    With groups, the matrix is block-diagonal and tiles bundle whole groups.
+    """
+    out: list[tuple[int, int, list[tuple[int, int]]]] = []
+    kg, ng = k // groups, n // groups
+    if groups > 1 and kg <= shape.rows and ng <= shape.cols:
+        per = min(shape.rows // kg, shape.cols // ng)
+        for g0 in range(0, groups, per):
+            gn = min(per, groups - g0)
+            out.append((g0 * ng, gn * ng, [(g0 * kg, gn * kg)]))
+        return out
+    for g in range(groups):
+        for c0 in range(g * ng, (g + 1) * ng, shape.cols):
+            width = min(shape.cols, (g + 1) * ng - c0)
+            rows = [(r0, min(shape.rows, (g + 1) * kg - r0))
+                    for r0 in range(g * kg, (g + 1) * kg, shape.rows)]
+            out.append((c0, width, rows))
+    return out
+
+
+@dataclass
+class _Lowering:
+    store: WeightStore
+    shape_of: dict = field(default_factory=dict)
+    tiles: int = 0
+
+    def const(self, rw: Rewriter, at: Operation, key: str, arr: np.ndarray, element) -> SSAValue:
+        """An inline constant when small, else a store reference."""
+        t = tensor(arr.shape, element)
+        if arr.size <= INLINE_LIMIT:
+            op: Operation = ConstantOp(arr, t)
+        else:
+            key = self.store.unique_key(key)
+            op = WeightOp(key, self.store.add(key, arr), t)
+        rw.insert_op(op, InsertPoint.before(at))
+        return op.results[0]
+
+
+@dataclass(frozen=True)
+class TilePass(ModulePass):
+    """ann -> xbar tiling; see the module docstring for the options."""
+
+    name = "tile"
+    rows: int = 0
+    cols: int = 0
+    bits_per_cell: int = 0
+    spare_rows: int = 0
+    spare_cols: int = 0
+    target: str = ""
+
+    def geometry(self, module: ModuleOp) -> tuple[int, int, int]:
+        rows, cols, bpc = self.rows, self.cols, self.bits_per_cell
+        if not (rows and cols and bpc):
+            from anncc.passes._target import target_of
+
+            t = target_of(module, self.target)
+            rows, cols = rows or t.array_rows, cols or t.array_cols
+            bpc = bpc or t.bits_per_cell
+        if rows < 1 or cols < 2 or not 1 <= bpc <= 4:
+            raise AnnccError(f"tile: need rows >= 1, cols >= 2, bits-per-cell in [1, 4] "
+                             f"(got {rows}, {cols}, {bpc})")
+        return rows, cols, bpc
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        store = store_of(op)
+        array_rows, array_cols, bpc = self.geometry(op)
+        low = _Lowering(store)
+        rw = Rewriter()
+        layer_index = 0
+        for block in _blocks(op):
+            for o in list(block.ops):
+                if isinstance(o, MOVABLE_OPS):
+                    _move_onto_integers(o, rw)
+                elif isinstance(o, (LinearOp, ConvOp)):
+                    q = quant_of(o)
+                    if q is None:
+                        raise AnnccError(f"tile: layer '{layer_name(o, layer_index)}' is not "
+                                         "quantized; run 'quantize' first")
+                    shape = TileShape.for_array(array_rows, array_cols, q.w_bits, bpc,
+                                                self.spare_rows, self.spare_cols)
+                    self._lower_layer(o, layer_index, q, shape, low, rw)
+                    layer_index += 1
+        _erase_dead(op)
+
+    # ----------------------------------------------------------------- one layer
+    def _lower_layer(self, op, index, q, shape: TileShape, low: _Lowering, rw: Rewriter) -> None:
+        name = layer_name(op, index)
+        store = low.store
+        wq = store.get(q.qweight, q.qweight_digest)
+        wscale = np.asarray(store.get(q.wscale, q.wscale_digest), dtype=np.float64)
+        k, n = wq.shape
+        in_t = int_type(q.in_bits, q.in_signed)
+        xq = _integer_input(op.input, q.in_scale, in_t, op, rw)
+        if isinstance(op, ConvOp):
+            kern, stride, pad, dil = conv_geometry(op)
+            x_dims = static_dims(xq)
+            out_sp = static_dims(op.results[0])[2:]
+            positions = int(np.prod(out_sp))
+            unfold = UnfoldOp(xq, kern, stride, pad, dil, tensor([x_dims[0], positions, k], in_t))
+            unfold.results[0].name_hint = f"{name}_cols"
+            rw.insert_op(unfold, InsertPoint.before(op))
+            mat_in = unfold.results[0]
+        else:
+            mat_in = xq
+        lead = static_dims(mat_in)[:-1]
+        w_op = WeightOp(q.qweight, q.qweight_digest, tensor([k, n], int_type(8, True)))
+        rw.insert_op(w_op, InsertPoint.before(op))
+        acc_t = lambda width: tensor(lead + [width], int_type(ACC_BITS, True))  # noqa: E731
+        col_results = []
+        for ci, (c0, width, row_ranges) in enumerate(tile_ranges(k, n, groups_of(op), shape)):
+            partials = []
+            for ri, (r0, height) in enumerate(row_ranges):
+                mvm = MvmOp(mat_in, w_op.results[0], f"{name}.r{ri}c{ci}", r0, c0, height, width,
+                            q.w_bits, acc_t(width))
+                mvm.results[0].name_hint = f"{name}_r{ri}c{ci}"
+                rw.insert_op(mvm, InsertPoint.before(op))
+                partials.append(mvm.results[0])
+                low.tiles += 1
+            acc = AccumulateOp(partials, acc_t(width))
+            rw.insert_op(acc, InsertPoint.before(op))
+            col_results.append(acc.results[0])
+        if len(col_results) > 1:
+            cat = ConcatOp(col_results, acc_t(n))
+            rw.insert_op(cat, InsertPoint.before(op))
+            acc_val = cat.results[0]
+        else:
+            acc_val = col_results[0]
+        # requantization: per channel (acc + bias)·M >> S, fused activation clamp
+        bias = _bias(op, low.store)
+        eff = q.in_scale * wscale
+        bias_q = np.clip(np.rint(bias / eff), -(2**31), 2**31 - 1).astype(np.int32)
+        ms = [requant_multiplier(e / q.out_scale) for e in eff]
+        mult = np.array([m for m, _ in ms], dtype=np.int32)
+        shift = np.array([s for _, s in ms], dtype=np.int32)
+        out_t = int_type(q.out_bits, q.out_signed)
+        lo, hi = int_range(q.out_bits, q.out_signed)
+        act = _fused_activation(op)
+        if act is not None:
+            lo = max(lo, 0)
+            if isinstance(act, Relu6Op):
+                hi = min(hi, int(round(6.0 / q.out_scale)))
+        si32 = int_type(ACC_BITS, True)
+        operands = [low.const(rw, op, f"{name}.{what}", arr, si32)
+                    for what, arr in (("bias_q", bias_q), ("multiplier", mult), ("shift", shift))]
+        req = RequantOp(acc_val, *operands, 0, lo, hi, q.out_scale, tensor(lead + [n], out_t))
+        req.results[0].name_hint = f"{name}_q"
+        rw.insert_op(req, InsertPoint.before(op))
+        yq = req.results[0]
+        if isinstance(op, ConvOp):
+            b_dim = lead[0]
+            perm = PermuteOp(yq, [0, 2, 1], tensor([b_dim, n, lead[1]], out_t))
+            rw.insert_op(perm, InsertPoint.before(op))
+            out_dims = static_dims(op.results[0])
+            resh = ReshapeOp(perm.results[0], tensor(out_dims, out_t))
+            rw.insert_op(resh, InsertPoint.before(op))
+            yq = resh.results[0]
+            yq.name_hint = f"{name}_q"
+        final = act if act is not None else op
+        deq = DequantizeOp(yq, q.out_scale, final.results[0].type)
+        deq.results[0].name_hint = final.results[0].name_hint
+        rw.insert_op(deq, InsertPoint.before(op))
+        final.results[0].replace_by(deq.results[0])
+        if act is not None:
+            rw.erase_op(act)
+        rw.erase_op(op)
+
+
+def _blocks(module: ModuleOp) -> list[Block]:
+    from anncc.ir._xdsl import FuncOp
+
+    return [f.body.block for f in module.ops if isinstance(f, FuncOp)]
+
+
+def _bias(op, store: WeightStore) -> np.ndarray:
+    from anncc.passes._util import const_array
+
+    b = const_array(op.bias, store)
+    if b is None:
+        raise AnnccError("tile: a layer's bias is not a constant")
+    return b.astype(np.float64)
+
+
+def _fused_activation(op: Operation) -> Operation | None:
+    from anncc.passes.quantize import FUSABLE_ACTIVATIONS, single_user
+
+    user = single_user(op.results[0])
+    return user if isinstance(user, FUSABLE_ACTIVATIONS) else None
+
+
+def _integer_input(x: SSAValue, scale: float, want_t, at: Operation, rw: Rewriter) -> SSAValue:
+    """`x` as integers of type `want_t` and `scale`: reuse a dequantize's source when it matches."""
+    src = x.owner
+    if (isinstance(src, DequantizeOp) and src.scale.value.data == scale
+            and src.input.type.element_type == want_t):
+        return src.input
+    q = QuantizeOp(x, scale, tensor(static_dims(x), want_t))
+    q.results[0].name_hint = f"{x.name_hint}_q" if x.name_hint else None
+    rw.insert_op(q, InsertPoint.before(at))
+    return q.results[0]
+
+
+def _move_onto_integers(op: Operation, rw: Rewriter) -> None:
+    """Run max-pool / reshape / permute / ReLU on the integers behind a dequantize."""
+    src = op.operands[0].owner
+    if not isinstance(src, DequantizeOp):
+        return
+    q = src.input
+    info = int_info(q.type)
+    assert info is not None
+    res_t = tensor(static_dims(op.results[0]), q.type.element_type)
+    new = type(op).create(operands=[q], result_types=[res_t], properties=dict(op.properties),
+                          attributes=dict(op.attributes))
+    new.results[0].name_hint = f"{op.results[0].name_hint}_q" if op.results[0].name_hint else None
+    rw.insert_op(new, InsertPoint.before(op))
+    deq = DequantizeOp(new.results[0], src.scale.value.data, op.results[0].type)
+    deq.results[0].name_hint = op.results[0].name_hint
+    rw.insert_op(deq, InsertPoint.before(op))
+    op.results[0].replace_by(deq.results[0])
+    rw.erase_op(op)
+
+
+def _erase_dead(module: ModuleOp) -> None:
+    """Remove pure ops whose results are unused (dequantizes, float weights), to a fixed point."""
+    from anncc.ir._xdsl import Pure
+
+    rw = Rewriter()
+    changed = True
+    while changed:
+        changed = False
+        for block in _blocks(module):
+            for o in reversed(list(block.ops)):
+                if o.results and all(not r.uses for r in o.results) and o.has_trait(Pure):
+                    rw.erase_op(o)
+                    changed = True
+
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from anncc.ir._xdsl import DYNAMIC_INDEX, Operation, SSAValue
+from anncc.ir._xdsl import DYNAMIC_INDEX, Block, FuncOp, ModuleOp, Operation, Pure, Rewriter, SSAValue
 from anncc.ir.ann import ConstantOp, ConvOp, LinearOp, WeightOp, ints_of
 from anncc.ir.store import WeightStore
 
@@ -26,6 +26,22 @@ def layer_name(op: Operation, index: int) -> str:
     """A readable, stable name for a layer: its result's name hint, else `layer<index>`."""
     hint = op.results[0].name_hint if op.results else None
     return hint or f"layer{index}"
+
+
+class LayerNamer:
+    """Unique layer names for one module: the result's name hint, `.N` added on a repeat."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def __call__(self, op: Operation, index: int) -> str:
+        base = layer_name(op, index)
+        name, n = base, 1
+        while name in self.used:
+            name = f"{base}.{n}"
+            n += 1
+        self.used.add(name)
+        return name
 
 
 def weight_key(op: LinearOp | ConvOp, fallback: str) -> str:
@@ -65,3 +81,21 @@ def conv_geometry(op: ConvOp) -> tuple[list[int], list[int], list[int], list[int
 
 def static_dims(value: SSAValue) -> list[int | None]:
     return [None if d == DYNAMIC_INDEX else int(d) for d in value.type.get_shape()]
+
+
+def func_blocks(module: ModuleOp) -> list[Block]:
+    """The body blocks of the module's functions."""
+    return [f.body.block for f in module.ops if isinstance(f, FuncOp)]
+
+
+def erase_dead(module: ModuleOp) -> None:
+    """Remove pure ops whose results are unused (stale constants, dequantizes), to a fixed point."""
+    rw = Rewriter()
+    changed = True
+    while changed:
+        changed = False
+        for block in func_blocks(module):
+            for o in reversed(list(block.ops)):
+                if o.results and all(not r.uses for r in o.results) and o.has_trait(Pure):
+                    rw.erase_op(o)
+                    changed = True

@@ -73,7 +73,15 @@ from anncc.ir.xbar import (
     int_type,
 )
 from anncc.passes._store import store_of
-from anncc.passes._util import conv_geometry, groups_of, layer_name, static_dims
+from anncc.passes._util import (
+    LayerNamer,
+    conv_geometry,
+    erase_dead,
+    func_blocks,
+    groups_of,
+    layer_name,
+    static_dims,
+)
 
 MOVABLE_OPS = (MaxPoolOp, ReshapeOp, PermuteOp, ReluOp)
 
@@ -189,7 +197,8 @@ class TilePass(ModulePass):
         low = _Lowering(store)
         rw = Rewriter()
         layer_index = 0
-        for block in _blocks(op):
+        namer = LayerNamer()
+        for block in func_blocks(op):
             for o in list(block.ops):
                 if isinstance(o, MOVABLE_OPS):
                     _move_onto_integers(o, rw)
@@ -200,13 +209,12 @@ class TilePass(ModulePass):
                                          "quantized; run 'quantize' first")
                     shape = TileShape.for_array(array_rows, array_cols, q.w_bits, bpc,
                                                 self.spare_rows, self.spare_cols)
-                    self._lower_layer(o, layer_index, q, shape, low, rw)
+                    self._lower_layer(o, namer(o, layer_index), q, shape, low, rw)
                     layer_index += 1
-        _erase_dead(op)
+        erase_dead(op)
 
     # ----------------------------------------------------------------- one layer
-    def _lower_layer(self, op, index, q, shape: TileShape, low: _Lowering, rw: Rewriter) -> None:
-        name = layer_name(op, index)
+    def _lower_layer(self, op, name: str, q, shape: TileShape, low: _Lowering, rw: Rewriter) -> None:
         store = low.store
         wq = store.get(q.qweight, q.qweight_digest)
         wscale = np.asarray(store.get(q.wscale, q.wscale_digest), dtype=np.float64)
@@ -281,16 +289,10 @@ class TilePass(ModulePass):
         deq = DequantizeOp(yq, q.out_scale, final.results[0].type)
         deq.results[0].name_hint = final.results[0].name_hint
         rw.insert_op(deq, InsertPoint.before(op))
-        final.results[0].replace_by(deq.results[0])
+        final.results[0].replace_all_uses_with(deq.results[0])
         if act is not None:
             rw.erase_op(act)
         rw.erase_op(op)
-
-
-def _blocks(module: ModuleOp) -> list[Block]:
-    from anncc.ir._xdsl import FuncOp
-
-    return [f.body.block for f in module.ops if isinstance(f, FuncOp)]
 
 
 def _bias(op, store: WeightStore) -> np.ndarray:
@@ -337,22 +339,5 @@ def _move_onto_integers(op: Operation, rw: Rewriter) -> None:
     deq = DequantizeOp(new.results[0], src.scale.value.data, op.results[0].type)
     deq.results[0].name_hint = op.results[0].name_hint
     rw.insert_op(deq, InsertPoint.before(op))
-    op.results[0].replace_by(deq.results[0])
+    op.results[0].replace_all_uses_with(deq.results[0])
     rw.erase_op(op)
-
-
-def _erase_dead(module: ModuleOp) -> None:
-    """Remove pure ops whose results are unused (dequantizes, float weights), to a fixed point."""
-    from anncc.ir._xdsl import Pure
-
-    rw = Rewriter()
-    changed = True
-    while changed:
-        changed = False
-        for block in _blocks(module):
-            for o in reversed(list(block.ops)):
-                if o.results and all(not r.uses for r in o.results) and o.has_trait(Pure):
-                    rw.erase_op(o)
-                    changed = True
-
-

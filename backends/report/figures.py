@@ -1,0 +1,78 @@
+"""Figures for the report (matplotlib, Agg, PNG without timestamps: byte-identical reruns)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+PNG_METADATA = {"Software": None}
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata=PNG_METADATA)
+    plt.close(fig)
+    return path
+
+
+def utilization_figure(summary: dict[str, Any], path: Path) -> Path | None:
+    """Arrays per layer and their mean cell utilization."""
+    layers = summary["layers"]
+    if not layers or not any("utilization" in v for v in layers.values()):
+        return None
+    names = list(layers)
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(names) + 2), 3.2))
+    util = [100 * layers[n].get("utilization", 0.0) for n in names]
+    bars = ax.bar(range(len(names)), util, color="#4477aa")
+    for b, n in zip(bars, names):
+        ax.annotate(str(layers[n]["arrays"]), (b.get_x() + b.get_width() / 2, b.get_height()),
+                    ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("mean cell utilization (%)")
+    ax.set_ylim(0, 110)
+    ax.set_title("Arrays per layer (numbers) and utilization")
+    return _save(fig, path)
+
+
+def energy_figure(summary: dict[str, Any], path: Path) -> Path | None:
+    """Energy per inference by layer, split into cells, DAC, ADC and digital."""
+    est = summary.get("estimate")
+    if not est:
+        return None
+    per = est["per_layer"]
+    names = list(per)
+    parts = [("energy_cells_j", "cells", "#4477aa"), ("energy_dac_j", "DAC", "#66ccee"),
+             ("energy_adc_j", "ADC", "#ee6677"), ("energy_digital_j", "digital", "#ccbb44")]
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(names) + 2), 3.2))
+    bottom = [0.0] * len(names)
+    for key, label, color in parts:
+        vals = [per[n].get(key, 0.0) * 1e9 for n in names]
+        ax.bar(range(len(names)), vals, bottom=bottom, label=label, color=color)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("energy per inference (nJ)")
+    ax.legend(fontsize=7)
+    ax.set_title("Energy breakdown")
+    return _save(fig, path)
+
+
+def accuracy_figure(summary: dict[str, Any], path: Path) -> Path | None:
+    """Accuracy at each level / condition, with the Monte-Carlo spread where measured."""
+    acc = summary.get("accuracy") or {}
+    rows = [(k, v) for k, v in acc.items() if isinstance(v, dict) and "mean" in v]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(rows) + 2), 3.0))
+    means = [100 * v["mean"] for _, v in rows]
+    errs = [100 * v.get("std", 0.0) for _, v in rows]
+    ax.bar(range(len(rows)), means, yerr=errs, color="#228833", capsize=3)
+    ax.set_xticks(range(len(rows)), [k for k, _ in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Accuracy")
+    return _save(fig, path)

@@ -1,0 +1,24 @@
+"""The build directory writer (DESIGN.md section 9).
+
+    build/
+      model.mlir  weights.npz   the final IR and its store
+      ir/ann.mlir ir/xbar.mlir ir/cell.mlir   every level (the runtime reads these)
+      manifest.json             what `anncc.runtime.load(build/)` opens
+      report.md report.html report.json figures/
+
+Writes are atomic; the same model, options and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None) -> Path:
+    from anncc.backends.report import summarize, write_report
+
+    directory.mkdir(parents=True, exist_ok=True)
+    cm.save(directory)
+    write_report(summarize(cm, accuracy=accuracy), directory)
+    return directory

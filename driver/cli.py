@@ -1,0 +1,218 @@
+"""`anncc`: the command line.
+
+    anncc model.pt2 --target sot-mtj -o build/     compile (the main job)
+    anncc -o build/                                 compile the embedded example (digits CNN)
+    anncc eval build/ --trials 20                   Monte-Carlo accuracy under non-idealities
+    anncc targets [NAME]                            list targets / show one target's fields
+
+Every failure a user can cause prints one line `anncc: error: ...` and exits
+non-zero; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from anncc.errors import AnnccError
+
+EXAMPLES = ("digits-cnn", "digits-mlp")
+SUBCOMMANDS = ("eval", "targets")
+
+
+def _compile_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="anncc",
+        description="Compile a PyTorch model onto analog in-memory-computing crossbars. "
+                    "Subcommands: 'anncc eval BUILD', 'anncc targets'.",
+        epilog="With no MODEL, compiles the embedded example (a digits CNN trained in seconds).")
+    p.add_argument("model", nargs="?", help="a .pt2 file (torch.export.save), a state dict "
+                   "(with --factory), or a pickled module (with --trust-pickle)")
+    p.add_argument("-o", "--output", default="build", help="build directory (default: build)")
+    p.add_argument("--target", default="sot-mtj", help="device technology (see 'anncc targets')")
+    p.add_argument("--target-file", help="YAML or TOML file overriding target fields")
+    p.add_argument("--example", choices=EXAMPLES, help="compile an embedded example model")
+    p.add_argument("--w-bits", type=int, default=4, help="weight bits, sign included (default 4)")
+    p.add_argument("--in-bits", type=int, default=8, help="activation bits (default 8)")
+    p.add_argument("--input-shape", help="input shape such as 1x1x8x8 (for state dicts)")
+    p.add_argument("--factory", help="package.module:function building the model for a state dict")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow loading a pickled module (unpickling runs code from the file)")
+    p.add_argument("--calib", help=".npy of calibration inputs (default: the example inputs)")
+    p.add_argument("--pipeline", help="replace the default pass pipeline, e.g. "
+                   "'fold-batchnorm,quantize{w-bits=4},tile,allocate-resistance,estimate'")
+    p.add_argument("--spare-rows", type=int, default=0)
+    p.add_argument("--spare-cols", type=int, default=0)
+    p.add_argument("--fault-rate", type=float, default=0.0,
+                   help="stuck-at fault rate per cell, half low, half high (default 0)")
+    p.add_argument("--fault-map", default="", help=".npz of per-array fault maps")
+    p.add_argument("--redundancy", choices=("spares", "tmr"), default="spares")
+    p.add_argument("--tmr-layers", default="", help="layers to triplicate with --redundancy tmr")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-data", help=".npz with arrays x and y to measure accuracy at every level")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    return p
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="anncc eval",
+                                description="Monte-Carlo accuracy of a build under device non-idealities.")
+    p.add_argument("build", help="a build directory written by anncc")
+    p.add_argument("--trials", type=int, default=10)
+    p.add_argument("--data", help=".npz with x and y (default: held-out digits for digits models)")
+    p.add_argument("--level", choices=("ann", "xbar", "cell"), default="cell")
+    p.add_argument("--ideal", action="store_true", help="ideal devices (no physics)")
+    p.add_argument("--drift", default="", help="PCM drift times, e.g. '1,86400,3.15e7' seconds")
+    p.add_argument("--no-compensation", action="store_true", help="disable global drift compensation")
+    p.add_argument("--ir-drop", action="store_true", help="include IR drop (effective weights)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def _targets_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="anncc targets", description="List device targets or show one.")
+    p.add_argument("name", nargs="?")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "eval":
+            return cmd_eval(_eval_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "targets":
+            return cmd_targets(_targets_parser().parse_args(argv[1:]))
+        return cmd_compile(_compile_parser().parse_args(argv))
+    except AnnccError as e:
+        print(f"anncc: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("anncc: interrupted", file=sys.stderr)
+        return 130
+
+
+def _example(name: str):
+    from anncc.examples import digits
+
+    model = digits.train_cnn() if name == "digits-cnn" else digits.train_mlp()
+    _, _, x_test, y_test = digits.load_digits_split(flat=name == "digits-mlp")
+    return model, x_test[:1], (x_test, y_test)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from anncc.pipeline import CompileOptions, compile_module
+
+    eval_data = None
+    if args.model is None or args.example:
+        name = args.example or "digits-cnn"
+        if not args.quiet:
+            print(f"anncc: compiling the embedded example '{name}' (scikit-learn digits)")
+        model, example, eval_data = _example(name)
+        calib = _calibration_set(name)
+        module, store = _import(model, example)
+    else:
+        from anncc.frontend import load_model, parse_input_shape
+
+        shape = parse_input_shape(args.input_shape) if args.input_shape else None
+        loaded = load_model(args.model, trust_pickle=args.trust_pickle, factory=args.factory,
+                            input_shape=shape)
+        example = loaded.example_inputs
+        calib = None
+        module, store = _import(loaded.program, example)
+    if args.eval_data:
+        eval_data = _read_eval_data(args.eval_data)
+    if args.calib:
+        import numpy as np
+
+        calib = np.load(args.calib, allow_pickle=False)
+    opts = CompileOptions(
+        target=args.target, target_file=args.target_file, w_bits=args.w_bits, in_bits=args.in_bits,
+        calib=calib, spare_rows=args.spare_rows, spare_cols=args.spare_cols,
+        fault_rate=args.fault_rate, fault_map=args.fault_map, seed=args.seed,
+        redundancy=args.redundancy, tmr_layers=args.tmr_layers, pipeline=args.pipeline,
+        progress=not args.quiet)
+    cm = compile_module(module, store, opts, example)
+    accuracy = _level_accuracies(cm, eval_data) if eval_data is not None else None
+    out = cm.emit(args.output, accuracy=accuracy) if accuracy else cm.emit(args.output)
+    if not args.quiet:
+        _print_summary(cm, out, accuracy)
+    return 0
+
+
+def _import(model, example):
+    from anncc.frontend import import_model
+
+    return import_model(model, example)
+
+
+def _calibration_set(name: str):
+    from anncc.examples import digits
+
+    x_train, _, _, _ = digits.load_digits_split(flat=name == "digits-mlp")
+    return x_train[:256]
+
+
+def _read_eval_data(path: str):
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["x"], z["y"]
+    except (OSError, KeyError, ValueError) as e:
+        raise AnnccError(f"cannot read evaluation data {path}: {e}",
+                         hint="an .npz with arrays 'x' (inputs) and 'y' (labels)") from None
+
+
+def _level_accuracies(cm, data) -> dict[str, Any]:
+    x, y = data
+    return {f"{lv} ({'float' if lv == 'ann' else 'integer' if lv == 'xbar' else 'ideal devices'})":
+            cm.accuracy(x, y, level=lv) for lv in cm.levels}
+
+
+def _print_summary(cm, out: Path, accuracy) -> None:
+    from anncc.runtime.model import module_json_attr
+
+    est = module_json_attr(cm.ir(cm.final_level), "anncc.estimate") or {}
+    tot = est.get("per_inference", {})
+    print(f"anncc: wrote {out}/ (model.mlir, weights.npz, ir/, report.md, report.html)")
+    if tot:
+        print(f"  arrays {int(tot['arrays'])}, cells {int(tot['cells'])}, utilization "
+              f"{100 * tot['utilization']:.1f} %, energy/inference {tot['energy_j'] * 1e9:.3g} nJ, "
+              f"latency {tot['latency_s'] * 1e6:.3g} µs, area {tot['area_m2'] * 1e6:.3g} mm²")
+    for k, v in (accuracy or {}).items():
+        print(f"  accuracy {k}: {100 * v:.2f} %")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from anncc.runtime import load
+    from anncc.runtime.montecarlo import eval_command
+
+    model = load(args.build)
+    result = eval_command(model, args)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True, default=float))
+    return 0
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from anncc.targets import get_target, list_targets
+
+    if args.name:
+        t = get_target(args.name)
+        for name, value in t.model_dump().items():
+            print(f"{name:28s} {value!r:>14}   {type(t).source_of(name)[:90]}")
+        return 0
+    for name in list_targets():
+        t = get_target(name)
+        print(f"{name:12s} {t.cell_kind:14s} {t.bits_per_cell} bit/cell  "
+              f"{t.array_rows}x{t.array_cols} arrays")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The compiler pipeline: model -> ann -> (passes) -> xbar -> cell, and the compiled model.
+
+    cm = anncc.compile(model, example_inputs, target="sot-mtj", w_bits=4, in_bits=8)
+    cm.run(x, level="xbar"); cm.emit("build/")
+
+The default pass pipeline (DESIGN.md section 6):
+`fold-batchnorm, canonicalize, quantize, tile, allocate-resistance,
+[insert-redundancy,] estimate`. `pipeline=` replaces it with a user's text
+(`"quantize{w-bits=4},tile"`). A snapshot of the module is kept at each level
+(the last state before `xbar` ops appear, the last before `cell` ops appear,
+and the final module), so every level stays executable and comparable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anncc.errors import AnnccError
+from anncc.ir._xdsl import Context, ModuleOp, ModulePass
+from anncc.ir.store import WeightStore
+from anncc.runtime.model import Model
+
+
+@dataclass
+class CompileOptions:
+    """Everything `compile` takes besides the model; defaults work for the examples."""
+
+    target: str = "sot-mtj"
+    target_file: str | None = None
+    target_overrides: dict[str, Any] = field(default_factory=dict)
+    w_bits: int = 4
+    in_bits: int = 8
+    per_channel: bool = True
+    calib: Any = None
+    spare_rows: int = 0
+    spare_cols: int = 0
+    fault_rate: float = 0.0
+    fault_map: str = ""
+    seed: int = 0
+    redundancy: str = "spares"
+    tmr_layers: str = ""
+    pipeline: str | None = None
+    progress: bool = False
+
+    def wants_redundancy(self) -> bool:
+        return bool(self.spare_rows or self.spare_cols or self.fault_rate or self.fault_map
+                    or self.redundancy == "tmr")
+
+    def default_pipeline(self) -> list[ModulePass]:
+        from anncc.passes import get_pass
+
+        passes: list[ModulePass] = [
+            get_pass("fold-batchnorm")(),
+            get_pass("quantize")(w_bits=self.w_bits, in_bits=self.in_bits,
+                                 per_channel=self.per_channel),
+            get_pass("tile")(spare_rows=self.spare_rows, spare_cols=self.spare_cols),
+            get_pass("allocate-resistance")(),
+        ]
+        if self.wants_redundancy():
+            passes.append(get_pass("insert-redundancy")(
+                spare_rows=self.spare_rows, spare_cols=self.spare_cols,
+                fault_rate=self.fault_rate, fault_map=self.fault_map, seed=self.seed,
+                scheme=self.redundancy, layers=self.tmr_layers))
+        passes.append(get_pass("estimate")())
+        return passes
+
+
+@dataclass
+class CompiledModel(Model):
+    """A `Model` plus what compilation knows: options, timings, the resolved target."""
+
+    options: CompileOptions = field(default_factory=CompileOptions)
+    timings: dict[str, float] = field(default_factory=dict)
+    example_inputs: Any = None
+
+    def emit(self, directory: str | Path, accuracy: dict[str, Any] | None = None) -> Path:
+        """Write the build directory (DESIGN.md section 9); `accuracy` goes into the report."""
+        from anncc.build import emit_build
+
+        return emit_build(self, Path(directory), accuracy=accuracy)
+
+
+def resolve_target(opts: CompileOptions):
+    from anncc.targets import load_target
+
+    return load_target(opts.target, opts.target_file, **opts.target_overrides)
+
+
+def compile_model(model: Any, example_inputs: Any = None, target: str = "sot-mtj",
+                  **kwargs: Any) -> CompiledModel:
+    """Compile a PyTorch model (module, ExportedProgram or path) for a target."""
+    opts = CompileOptions(target=target, **kwargs)
+    t0 = time.perf_counter()
+    from anncc.frontend import import_model
+
+    module, store = import_model(model, example_inputs)
+    timings = {"import": time.perf_counter() - t0}
+    if example_inputs is None:
+        from anncc.frontend import example_inputs_of
+
+        example_inputs = example_inputs_of(model)
+    return compile_module(module, store, opts, example_inputs, timings)
+
+
+def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
+                   example_inputs: Any = None, timings: dict[str, float] | None = None
+                   ) -> CompiledModel:
+    """Run the pass pipeline on an imported `ann` module."""
+    from anncc.ir import verify_module
+    from anncc.passes._store import attach_store
+    from anncc.passes._target import set_target
+    from anncc.passes.quantize import CALIBRATION_KEY
+
+    timings = dict(timings or {})
+    tgt = resolve_target(opts)
+    overrides = dict(opts.target_overrides)
+    if opts.target_file:
+        overrides = _file_overrides(opts.target_file) | overrides
+    set_target(module, tgt.name, overrides)
+    calib = opts.calib if opts.calib is not None else example_inputs
+    if calib is not None:
+        store.add(CALIBRATION_KEY, np.asarray(_to_numpy(calib), dtype=np.float32))
+    attach_store(module, store)
+    passes = _pipeline(opts)
+    levels: dict[str, ModuleOp] = {}
+    ctx = Context()
+    prev = module.clone()
+    for p in _progress(passes, opts.progress):
+        t = time.perf_counter()
+        p.apply(ctx, module)
+        timings[p.name] = timings.get(p.name, 0.0) + time.perf_counter() - t
+        verify_module(module, f"after pass '{p.name}'")
+        for level, marker in (("ann", "xbar."), ("xbar", "cell.")):
+            if level not in levels and _has_ops(module, marker):
+                levels[level] = prev
+        prev = module.clone()
+    if "ann" not in levels:
+        levels["ann"] = prev
+    elif "xbar" not in levels and _has_ops(module, "xbar."):
+        levels["xbar"] = prev if not _has_ops(module, "cell.") else levels.get("xbar", prev)
+    if _has_ops(module, "cell."):
+        levels["cell"] = module
+    elif _has_ops(module, "xbar.") and "xbar" not in levels:
+        levels["xbar"] = module
+    for m in levels.values():
+        attach_store(m, store)
+    return CompiledModel(levels=levels, store=store, options=opts, timings=timings,
+                         example_inputs=example_inputs)
+
+
+def _pipeline(opts: CompileOptions) -> list[ModulePass]:
+    if opts.pipeline:
+        from anncc.passes import parse_pipeline
+
+        return list(parse_pipeline(opts.pipeline))
+    return opts.default_pipeline()
+
+
+def _has_ops(module: ModuleOp, prefix: str) -> bool:
+    return any(o.name.startswith(prefix) for o in module.walk())
+
+
+def _progress(passes: list[ModulePass], enabled: bool):
+    """The passes, under a progress bar naming the running pass when `enabled`."""
+    if not enabled:
+        return iter(passes)
+    from tqdm import tqdm
+
+    return _named_progress(tqdm(passes, desc="compiling", unit="pass", leave=False))
+
+
+def _named_progress(bar):
+    for p in bar:
+        bar.set_postfix_str(p.name)
+        yield p
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            return x.detach().cpu().numpy()
+        if isinstance(x, (tuple, list)) and x and isinstance(x[0], torch.Tensor):
+            return x[0].detach().cpu().numpy()
+    except ImportError:
+        pass
+    return np.asarray(x)
+
+
+def _file_overrides(path: str) -> dict[str, Any]:
+    from anncc.targets import read_overrides_file
+
+    return read_overrides_file(path)
+
+

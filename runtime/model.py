@@ -1,0 +1,157 @@
+"""An executable model: the module at each level and its weight store.
+
+    m = anncc.runtime.load("build/")          # what `anncc ... -o build/` wrote
+    m.run(x, level="cell", analog=True, seed=0)
+    m.trace(x)                                # per-layer float vs xbar vs cell
+    m.evaluate(inputs, labels, trials=20)
+
+`run` interprets the level's IR (see `anncc.runtime.interpreter`); every level
+takes float inputs and returns float outputs, so levels compare directly.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from anncc.errors import AnnccError
+from anncc.ir._xdsl import ModuleOp, StringAttr
+from anncc.ir.store import WeightStore
+
+LEVELS = ("ann", "xbar", "cell")
+
+
+def as_tensor(x: Any) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach().to(torch.float32)
+    return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+
+@dataclass
+class Model:
+    """The IR of every level compiled so far, sharing one weight store."""
+
+    levels: dict[str, ModuleOp]
+    store: WeightStore
+    _targets: dict[str, Any] = field(default_factory=dict)
+
+    def ir(self, level: str = "cell") -> ModuleOp:
+        if level not in self.levels:
+            raise AnnccError(f"no '{level}' level in this model (have: {', '.join(self.levels)})")
+        return self.levels[level]
+
+    @property
+    def final_level(self) -> str:
+        return [lv for lv in LEVELS if lv in self.levels][-1]
+
+    def target(self):
+        """The validated target the cell level was compiled for (None before the cell level)."""
+        if "cell" not in self.levels:
+            return None
+        if "cell" not in self._targets:
+            from anncc.passes._target import target_of
+
+            self._targets["cell"] = target_of(self.levels["cell"])
+        return self._targets["cell"]
+
+    def run(self, x: Any, level: str | None = None, analog: bool = False, seed: int = 0,
+            **options: Any) -> torch.Tensor:
+        """Outputs of `level` (default the last) for inputs `x` (any batch size)."""
+        outs, _ = self._run(x, level or self.final_level, analog, seed, False, options)
+        return outs[0]
+
+    def _run(self, x, level, analog, seed, trace, options):
+        from anncc.runtime.interpreter import ExecContext, run_module
+
+        module = self.ir(level)
+        ctx = ExecContext(store=self.store, analog=analog, seed=seed, options=dict(options))
+        if analog:
+            ctx.options.setdefault("target", self.target())
+        with torch.no_grad():
+            return run_module(module, self.store, [as_tensor(x)], ctx, trace=trace)
+
+    def trace(self, x: Any, analog: bool = False, seed: int = 0, **options: Any
+              ) -> dict[str, dict[str, torch.Tensor]]:
+        """Every named value at every level, as floats: `{level: {name: tensor}}`.
+
+        Integer values are reported as they are; the per-layer comparison lives in
+        `anncc.runtime.trace.compare_levels`.
+        """
+        out: dict[str, dict[str, torch.Tensor]] = {}
+        for level in self.levels:
+            _, rec = self._run(x, level, analog and level == "cell", seed, True, options)
+            out[level] = rec
+        return out
+
+    def accuracy(self, inputs: Any, labels: Any, level: str | None = None, analog: bool = False,
+                 seed: int = 0, batch_size: int = 512, **options: Any) -> float:
+        """Top-1 accuracy of one run over a labelled set."""
+        x, y = as_tensor(inputs), torch.as_tensor(np.asarray(labels))
+        correct = 0
+        for i in range(0, len(x), batch_size):
+            pred = self.run(x[i:i + batch_size], level, analog, seed, **options).argmax(-1)
+            correct += int((pred == y[i:i + batch_size]).sum())
+        return correct / max(1, len(x))
+
+    def evaluate(self, inputs: Any, labels: Any, trials: int = 10, level: str | None = None,
+                 analog: bool = True, seed: int = 0, workers: int = 1, **options: Any
+                 ) -> dict[str, Any]:
+        """Monte-Carlo accuracy: one trial per seed (new devices each), mean, std, 95 % interval."""
+        from anncc.runtime.montecarlo import monte_carlo
+
+        return monte_carlo(self, inputs, labels, trials=trials, level=level or self.final_level,
+                           analog=analog, seed=seed, workers=workers, **options)
+
+    # ------------------------------------------------------------------ files
+    def save(self, directory: str | Path) -> Path:
+        """Write `model.mlir` (final level), `ir/<level>.mlir` and one `weights.npz`."""
+        from anncc.ir import print_module
+        from anncc.runtime._files import atomic_write_text
+
+        d = Path(directory)
+        keys = sorted({k for m in self.levels.values() for k in referenced_keys(m)})
+        self.store.subset(keys).save(d / "weights.npz")
+        atomic_write_text(d / "model.mlir", print_module(self.ir(self.final_level)))
+        for level, m in self.levels.items():
+            atomic_write_text(d / "ir" / f"{level}.mlir", print_module(m))
+        atomic_write_text(d / "manifest.json", json.dumps(
+            {"levels": list(self.levels), "final": self.final_level, "weights": "weights.npz"},
+            indent=2, sort_keys=True) + "\n")
+        return d
+
+
+def referenced_keys(module: ModuleOp) -> set[str]:
+    from anncc.ir.ann import WeightOp
+
+    return {o.key.data for o in module.walk() if isinstance(o, WeightOp)}
+
+
+def load(directory: str | Path) -> Model:
+    """Open a model written by `Model.save` / `anncc -o DIR` (weights memory-mapped)."""
+    from anncc.ir import parse_module
+
+    d = Path(directory)
+    manifest_path = d / "manifest.json"
+    if not manifest_path.exists():
+        raise AnnccError(f"{d} is not an anncc build directory (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    store = WeightStore.load(d / manifest["weights"])
+    levels = {}
+    for level in manifest["levels"]:
+        path = d / "ir" / f"{level}.mlir"
+        levels[level] = parse_module(path.read_text(), str(path))
+    return Model(levels, store)
+
+
+def module_json_attr(module: ModuleOp, name: str) -> Any:
+    """A JSON-valued module attribute written by a pass (`anncc.estimate`, ...), or None."""
+    a = module.attributes.get(name)
+    return json.loads(a.data) if isinstance(a, StringAttr) else None
+
+

@@ -1,0 +1,475 @@
+"""The common part of every device technology: periphery, parasitics, variation, faults, cost.
+
+A target is data. Every numeric field carries its unit in its name (`r_wire_ohm`,
+`t_read_s`, `adc_fom_j_per_step`), an allowed range, and a description that cites
+where its default comes from. Subclasses (one per technology, in this package)
+add the device physics and override the defaults that differ; the shared field
+factories below keep each quantity's range and meaning identical across targets.
+
+The conductance range `g_min_s`/`g_max_s` is either given (RRAM, PCM) or derived
+from resistances (MTJ: `1/R_P`, `1/R_AP(V_read)`; CMOS: `1/r_unit_ohm`); a subclass
+defines it as a field or a property, and lists derived ones in `DERIVED_FIELDS` so
+an override of them is refused with a message naming the field to set instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+# The fault rate the fault-study presets use (DESIGN.md section 5): 1 % of cells
+# stuck low and 1 % stuck high.
+FAULT_STUDY_RATE = 0.01
+
+YI_LI_2022 = "Yi Li et al., Nature Electronics (2022), parasitics measured on a 706x706 RRAM array"
+MURMANN_SURVEY = "B. Murmann, ADC Performance Survey 1997-2024 (Walden FOM band 10-100 fJ/step)"
+ISAAC_2016 = (
+    "A. Shafiee et al., ISAAC, ISCA 2016, component table (8-bit 1.28 GS/s SAR ADC, 1-bit DACs)"
+)
+HOROWITZ_2014 = "M. Horowitz, 'Computing's energy problem', ISSCC 2014 (45 nm)"
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """A validation error about one field, for cross-field checks in model validators.
+
+    `load_target` turns it into "target 'x' field 'f': <message>".
+    """
+    return PydanticCustomError(
+        "anncc_field", "{field}: {message}", {"field": field, "message": message}
+    )
+
+
+def fmt_number(value: Any) -> str:
+    """A number as a user would type it back: ints as is, floats in `%g`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:g}"
+
+
+# ----------------------------------------------------------------------------
+# Field factories: one range and one meaning per quantity, the default and its
+# source per target.
+# ----------------------------------------------------------------------------
+
+
+def bits_per_cell_field(default: int, max_bits: int, source: str) -> Any:
+    return Field(
+        default,
+        ge=1,
+        le=max_bits,
+        description=f"Bits stored per cell (levels = 2**bits_per_cell). {source}",
+    )
+
+
+def array_rows_field(default: int, source: str) -> Any:
+    return Field(
+        default, ge=1, le=4096, description=f"Rows (word lines) per physical array. {source}"
+    )
+
+
+def array_cols_field(default: int, source: str) -> Any:
+    return Field(
+        default, ge=1, le=4096, description=f"Columns (bit lines) per physical array. {source}"
+    )
+
+
+def max_array_rows_field(default: int, source: str) -> Any:
+    return Field(
+        default,
+        ge=1,
+        le=4096,
+        description=f"Largest number of rows the technology allows in one array. {source}",
+    )
+
+
+def max_array_cols_field(default: int, source: str) -> Any:
+    return Field(
+        default,
+        ge=1,
+        le=4096,
+        description=f"Largest number of columns the technology allows in one array. {source}",
+    )
+
+
+def adc_bits_field(default: int, source: str) -> Any:
+    return Field(default, ge=1, le=16, description=f"ADC resolution in bits. {source}")
+
+
+def v_read_field(default: float, source: str) -> Any:
+    return Field(
+        default,
+        gt=0.0,
+        le=5.0,
+        description=(
+            "Read voltage of an active input line (1-bit DAC high level; the full scale of a "
+            f"multi-bit DAC). {source}"
+        ),
+    )
+
+
+def t_read_field(default: float, source: str) -> Any:
+    return Field(
+        default,
+        gt=0.0,
+        le=1e-3,
+        description=f"Duration of one array read (one input plane). {source}",
+    )
+
+
+def d2d_field(default: float, source: str) -> Any:
+    return Field(
+        default,
+        ge=0.0,
+        le=0.5,
+        description=(
+            "Device-to-device variation: sigma of the relative resistance spread, applied as a "
+            f"log-normal factor exp(sigma*xi) fixed per device. {source}"
+        ),
+    )
+
+
+def read_noise_rel_field(default: float, source: str) -> Any:
+    return Field(
+        default,
+        ge=0.0,
+        le=0.5,
+        description=(
+            "Cycle-to-cycle read noise, sigma relative to the cell's own conductance, drawn "
+            f"anew on every read. {source}"
+        ),
+    )
+
+
+def read_noise_gmax_field(default: float, source: str) -> Any:
+    return Field(
+        default,
+        ge=0.0,
+        le=0.5,
+        description=(
+            "Cycle-to-cycle read noise, additive sigma relative to g_max_s, drawn anew on every "
+            f"read. {source}"
+        ),
+    )
+
+
+def feature_size_field(default: float, source: str) -> Any:
+    return Field(
+        default, gt=0.0, le=1e-6, description=f"Technology feature size F in metres. {source}"
+    )
+
+
+def cell_area_field(default: float, source: str) -> Any:
+    return Field(default, gt=0.0, le=1e5, description=f"Area of one cell in F^2. {source}")
+
+
+class Target(BaseModel):
+    """One device technology: its cells, its array geometry, its periphery and its costs.
+
+    Subclasses set `name` and `cell_kind` (a `Literal`), the conductance range
+    (`g_min_s`, `g_max_s`, fields or properties), and their physics fields.
+    Instances are immutable; `with_overrides(**fields)` re-validates a copy.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # Derived quantities a user may not set directly: name -> how it is derived.
+    DERIVED_FIELDS: ClassVar[dict[str, str]] = {}
+
+    name: str = Field(description="The target's registry name, e.g. 'sot-mtj'.")
+    cell_kind: str = Field(description="What one cell is: 'binary-mtj', 'rram', 'pcm', ...")
+
+    bits_per_cell: int = bits_per_cell_field(1, 8, "")
+
+    # -- array geometry ------------------------------------------------------
+    array_rows: int = array_rows_field(128, "ISAAC (Shafiee 2016) uses 128x128 crossbars.")
+    array_cols: int = array_cols_field(128, "ISAAC (Shafiee 2016) uses 128x128 crossbars.")
+    max_array_rows: int = max_array_rows_field(1024, "")
+    max_array_cols: int = max_array_cols_field(1024, "")
+
+    # -- periphery ------------------------------------------------------------
+    dac_bits: int = Field(
+        1,
+        ge=1,
+        le=12,
+        description=(
+            "DAC resolution; 1 = bit-serial inputs, one input plane per read (ISAAC, Shafiee "
+            "2016). aihwkit's default forward pass uses 7-8 bit DACs (1/126 input resolution)."
+        ),
+    )
+    adc_bits: int = adc_bits_field(8, f"6-8 bits is the usual range ({ISAAC_2016}).")
+    adc_fom_j_per_step: float = Field(
+        30e-15,
+        gt=0.0,
+        le=1e-12,
+        description=(
+            "ADC Walden figure of merit, energy per conversion step: E_conv = FOM * 2**adc_bits "
+            f"(ENOB taken as adc_bits). 30 fJ/step is the geometric middle of the {MURMANN_SURVEY}."
+        ),
+    )
+    adc_sample_rate_hz: float = Field(
+        1.28e9,
+        gt=0.0,
+        le=1e11,
+        description=f"ADC conversions per second, for latency. {ISAAC_2016}.",
+    )
+    adc_area_m2: float = Field(
+        1.2e-9,
+        gt=0.0,
+        le=1e-4,
+        description=f"Area of one ADC: 0.0012 mm^2 per 8-bit ADC as tabulated in {ISAAC_2016}.",
+    )
+    adc_noise_sigma_lsb: float = Field(
+        0.0,
+        ge=0.0,
+        le=8.0,
+        description=(
+            "Input-referred ADC noise (comparator and kT/C), sigma in LSB of the ADC. 0 = ideal "
+            "quantizer; set it from a measured ENOB: sigma = sqrt(2**(2*(N-ENOB)) - 1)/sqrt(12)."
+        ),
+    )
+    dac_unit_energy_j: float = Field(
+        0.39e-12,
+        gt=0.0,
+        le=1e-9,
+        description=(
+            "Energy of one 1-bit DAC (word-line driver) conversion: ISAAC's 1024 1-bit DACs take "
+            f"4 mW at a 100 ns read, 0.39 pJ each ({ISAAC_2016}). A b-bit DAC costs "
+            "(2**b - 1) units."
+        ),
+    )
+    dac_area_m2: float = Field(
+        1.7e-13,
+        gt=0.0,
+        le=1e-6,
+        description=f"Area of one 1-bit DAC: 0.00017 mm^2 per 1024 DACs ({ISAAC_2016}).",
+    )
+    v_read_v: float = v_read_field(0.2, "Below the set/reset threshold of resistive memories.")
+    t_read_s: float = t_read_field(100e-9, f"ISAAC's 100 ns crossbar read ({ISAAC_2016}).")
+
+    # -- parasitics -----------------------------------------------------------
+    r_wire_ohm: float = Field(
+        2.5,
+        ge=0.0,
+        le=1e4,
+        description=f"Word/bit-line wire resistance per cell pitch (one segment). {YI_LI_2022}.",
+    )
+    r_contact_ohm: float = Field(
+        50.0,
+        ge=0.0,
+        le=1e6,
+        description=f"Contact resistance between a line driver/sense node and the array. {YI_LI_2022}.",
+    )
+
+    # -- variation and noise ------------------------------------------------------
+    d2d_sigma_rel: float = d2d_field(0.0, "")
+    prog_noise_scale: float = Field(
+        1.0,
+        ge=0.0,
+        le=100.0,
+        description=(
+            "Multiplier of the technology's programming-noise model (1 = as fitted, 0 = off); "
+            "aihwkit's prog_noise_scale."
+        ),
+    )
+    read_noise_sigma_rel: float = read_noise_rel_field(0.0, "")
+    read_noise_sigma_gmax_rel: float = read_noise_gmax_field(0.0, "")
+
+    # -- faults ------------------------------------------------------------------
+    stuck_at_low_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.5,
+        description=(
+            "Fraction of cells stuck at g_min (stuck-at-0). Default 0; fault studies use "
+            f"{FAULT_STUDY_RATE:.0%} each way (DESIGN.md section 5), see with_fault_study_rates()."
+        ),
+    )
+    stuck_at_high_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.5,
+        description=(
+            "Fraction of cells stuck at g_max (stuck-at-1). Default 0; fault studies use "
+            f"{FAULT_STUDY_RATE:.0%} each way (DESIGN.md section 5)."
+        ),
+    )
+
+    # -- energy and area coefficients for `estimate` ---------------------------------
+    feature_size_m: float = feature_size_field(28e-9, "")
+    cell_area_f2: float = cell_area_field(50.0, "")
+    digital_add_energy_j: float = Field(
+        0.1e-12,
+        gt=0.0,
+        le=1e-9,
+        description=f"Energy of one 32-bit integer add (shift-add, accumulate): 0.1 pJ, {HOROWITZ_2014}.",
+    )
+    digital_mult_energy_j: float = Field(
+        3.1e-12,
+        gt=0.0,
+        le=1e-9,
+        description=f"Energy of one 32-bit integer multiply (requantize): 3.1 pJ, {HOROWITZ_2014}.",
+    )
+
+    if TYPE_CHECKING:  # defined by each subclass, as a field or a derived property
+
+        @property
+        def g_min_s(self) -> float: ...
+
+        @property
+        def g_max_s(self) -> float: ...
+
+    # ------------------------------------------------------------------------
+    # validation
+    # ------------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _validate(self) -> Target:
+        self._check_physics()
+        if self.array_rows > self.max_array_rows:
+            raise field_error(
+                "array_rows",
+                f"must be <= max_array_rows = {self.max_array_rows} for this technology "
+                f"(got {self.array_rows})",
+            )
+        if self.array_cols > self.max_array_cols:
+            raise field_error(
+                "array_cols",
+                f"must be <= max_array_cols = {self.max_array_cols} for this technology "
+                f"(got {self.array_cols})",
+            )
+        if self.stuck_at_low_rate + self.stuck_at_high_rate > 1.0:
+            raise field_error(
+                "stuck_at_high_rate",
+                "stuck_at_low_rate + stuck_at_high_rate must be <= 1 "
+                f"(got {fmt_number(self.stuck_at_low_rate + self.stuck_at_high_rate)})",
+            )
+        if not self.g_max_s > self.g_min_s:
+            raise field_error(
+                "g_max_s",
+                f"must be > g_min_s = {fmt_number(self.g_min_s)} (got {fmt_number(self.g_max_s)})",
+            )
+        return self
+
+    def _check_physics(self) -> None:
+        """Cross-field checks of a technology's own fields (overridden per target).
+
+        Runs before the common checks; raise `field_error(field, message)`.
+        The common part has no technology physics, so it checks nothing here.
+        """
+
+    # ------------------------------------------------------------------------
+    # derived quantities the compiler needs
+    # ------------------------------------------------------------------------
+
+    @property
+    def levels(self) -> int:
+        """Number of conductance levels per cell, 2**bits_per_cell."""
+        return 2**self.bits_per_cell
+
+    @property
+    def delta_g_s(self) -> float:
+        """The unit conductance step: (g_max - g_min) / (levels - 1)."""
+        return (self.g_max_s - self.g_min_s) / (self.levels - 1)
+
+    @property
+    def v_lsb_v(self) -> float:
+        """Input voltage of one DAC LSB: v_read_v / (2**dac_bits - 1) (= v_read_v bit-serially)."""
+        return self.v_read_v / (2**self.dac_bits - 1)
+
+    @property
+    def unit_current_a(self) -> float:
+        """Column current of one count (one level step at one input LSB): delta_g_s * v_lsb_v.
+
+        With bit-serial inputs this is `delta_g_s * v_read_v` (DESIGN.md section 4).
+        """
+        return self.delta_g_s * self.v_lsb_v
+
+    def levels_to_conductance(self, levels: np.ndarray) -> np.ndarray:
+        """Ideal conductance of each integer level: G = g_min + level * delta_g (siemens).
+
+        Raises ValueError for a level outside [0, levels - 1] or a non-integer level.
+        """
+        arr = np.asarray(levels)
+        is_int = np.issubdtype(arr.dtype, np.integer)
+        if arr.size and not is_int and not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"levels must be integers (target '{self.name}')")
+        if arr.size and (arr.min() < 0 or arr.max() > self.levels - 1):
+            raise ValueError(
+                f"level out of range [0, {self.levels - 1}] for target '{self.name}' "
+                f"(got {arr.min()}..{arr.max()})"
+            )
+        return self.g_min_s + arr.astype(np.float64) * self.delta_g_s
+
+    # -- cost coefficients, per event -------------------------------------------
+
+    @property
+    def adc_energy_per_conversion_j(self) -> float:
+        """Walden: E = FOM * 2**ENOB, ENOB taken as adc_bits (Murmann survey)."""
+        return self.adc_fom_j_per_step * 2.0**self.adc_bits
+
+    @property
+    def dac_energy_per_conversion_j(self) -> float:
+        """A b-bit DAC switches up to 2**b - 1 unit elements: (2**b - 1) * dac_unit_energy_j."""
+        return self.dac_unit_energy_j * (2**self.dac_bits - 1)
+
+    @property
+    def adc_latency_s(self) -> float:
+        """Time of one conversion, 1 / adc_sample_rate_hz."""
+        return 1.0 / self.adc_sample_rate_hz
+
+    @property
+    def cell_area_m2(self) -> float:
+        """Area of one cell, cell_area_f2 * feature_size_m**2."""
+        return self.cell_area_f2 * self.feature_size_m**2
+
+    def cell_read_energy_j(self, g_s: float | np.ndarray | None = None) -> float | np.ndarray:
+        """Energy one cell dissipates in one read: V_read**2 * G * t_read.
+
+        `g_s` defaults to the mid-range conductance (g_min + g_max) / 2.
+        """
+        g = (self.g_min_s + self.g_max_s) / 2.0 if g_s is None else g_s
+        return self.v_read_v**2 * g * self.t_read_s
+
+    # -- copies and descriptions --------------------------------------------------
+
+    def with_overrides(self, **fields: Any) -> Target:
+        """A re-validated copy with `fields` changed; TargetError names a bad field."""
+        from anncc.targets._registry import validate_target
+
+        data = self.model_dump()
+        data.update(fields)
+        return validate_target(type(self), data)
+
+    def with_fault_study_rates(self, rate: float = FAULT_STUDY_RATE) -> Target:
+        """A copy with `rate` of the cells stuck low and `rate` stuck high (default 1 % each)."""
+        return self.with_overrides(stuck_at_low_rate=rate, stuck_at_high_rate=rate)
+
+    @classmethod
+    def source_of(cls, field: str) -> str:
+        """The description (meaning and source) of one field."""
+        info = cls.model_fields.get(field)
+        if info is None:
+            raise KeyError(field)
+        return info.description or ""
+
+    def derived(self) -> dict[str, float]:
+        """The derived quantities (for reports): conductance range, steps, per-event costs."""
+        return {
+            "levels": float(self.levels),
+            "g_min_s": self.g_min_s,
+            "g_max_s": self.g_max_s,
+            "delta_g_s": self.delta_g_s,
+            "unit_current_a": self.unit_current_a,
+            "adc_energy_per_conversion_j": self.adc_energy_per_conversion_j,
+            "dac_energy_per_conversion_j": self.dac_energy_per_conversion_j,
+            "cell_area_m2": self.cell_area_m2,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Every field's value and the derived quantities, JSON-ready (report.json)."""
+        return {"fields": self.model_dump(mode="json"), "derived": self.derived()}

@@ -1,0 +1,238 @@
+"""Magnetic tunnel junction targets: binary SOT-MTJ and multi-level domain-wall MTJ.
+
+An MTJ's conductance is set by the relative orientation of its free layer: parallel
+(R_P, high conductance) or antiparallel (R_AP). The tunnelling magnetoresistance
+falls with bias (Zhang et al., IEEE TED 59(3), 819 (2012), the Beihang compact model):
+
+    TMR(V) = TMR0 / (1 + (V / V_h)**2),   R_AP(V) = R_P * (1 + TMR(V)),
+
+so the "off" conductance a read sees is `1 / R_AP(v_read_v)`, which is what
+`g_min_s` returns. A domain-wall MTJ holds a wall at one of several pinning sites;
+the fraction f of the free layer in the P state sets G = f/R_P + (1-f)/R_AP, linear
+in f, so its levels are linear in conductance between the same two bounds.
+
+Rationale and sources: docs/targets/sot-mtj.md, docs/targets/sot-mtj-dw.md.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from anncc.targets._base import (
+    Target,
+    adc_bits_field,
+    array_cols_field,
+    array_rows_field,
+    bits_per_cell_field,
+    cell_area_field,
+    d2d_field,
+    feature_size_field,
+    field_error,
+    fmt_number,
+    max_array_cols_field,
+    max_array_rows_field,
+    read_noise_rel_field,
+    t_read_field,
+    v_read_field,
+)
+from pydantic import Field
+
+SPINTRON_NN_KIT = "SpinTron-NN-Kit defaults (spintron_nn/core/mtj_models.py, MTJConfig)"
+ZHANG_2012 = "Y. Zhang et al., IEEE TED 59(3), 819 (2012), CoFeB/MgO MTJ compact model"
+JUNG_2022 = "S. Jung et al., Nature 601, 211 (2022): a 64x64 MRAM crossbar for in-memory computing"
+MTJ_READ_NOISE = (
+    "Thermal plus shot noise of a 100-200 uS junction at 0.1 V over the 1/(2 t_read) = 50 MHz "
+    "bandwidth of a 10 ns read: sqrt(4kTG + 2qI)*sqrt(B) / I: 0.06 % and 0.09 % in quadrature, about 0.1 %."
+)
+MTJ_MAX_ARRAY = (
+    "anncc limit: IR drop grows as alpha = R_wire*G*N**2 and with an MTJ's 100-200 uS cells "
+    "already exceeds 1 at 64 rows; 256 keeps arrays where the solver's pre-compensation "
+    f"is meaningful. Demonstrated MRAM crossbars are 64x64 ({JUNG_2022})."
+)
+
+
+class MtjTarget(Target):
+    """What the MTJ targets share: R_P, R_AP and the bias dependence of the TMR."""
+
+    DERIVED_FIELDS: ClassVar[dict[str, str]] = {
+        "g_max_s": "1/r_p_ohm; override r_p_ohm instead",
+        "g_min_s": "1/R_AP(v_read_v) from r_ap_ohm, r_p_ohm and tmr_v_half_v; override those",
+    }
+
+    r_p_ohm: float = Field(
+        5e3,
+        gt=0.0,
+        le=1e9,
+        description=f"Parallel-state (low) resistance, bias independent. 5 kOhm: {SPINTRON_NN_KIT}.",
+    )
+    r_ap_ohm: float = Field(
+        10e3,
+        gt=0.0,
+        le=1e9,
+        description=(
+            "Antiparallel-state (high) resistance at zero bias; TMR0 = r_ap_ohm/r_p_ohm - 1. "
+            f"10 kOhm (TMR0 = 100 %): {SPINTRON_NN_KIT}."
+        ),
+    )
+    tmr_v_half_v: float = Field(
+        0.5,
+        gt=0.0,
+        le=10.0,
+        description=(
+            "Bias at which the TMR has fallen to half its zero-bias value: "
+            f"TMR(V) = TMR0/(1+(V/tmr_v_half_v)**2). 0.5 V: {ZHANG_2012}."
+        ),
+    )
+    v_switch_v: float = Field(
+        0.3,
+        gt=0.0,
+        le=10.0,
+        description=(
+            "Switching (write) voltage; reads must stay below it to avoid read disturb. "
+            f"0.3 V: {SPINTRON_NN_KIT}."
+        ),
+    )
+
+    v_read_v: float = v_read_field(
+        0.1, f"0.1 V, the read voltage of {SPINTRON_NN_KIT} (MTJDevice.read_current)."
+    )
+    t_read_s: float = t_read_field(
+        10e-9, "10 ns: an MTJ read is a fast resistive sense (DESIGN.md section 5)."
+    )
+    read_noise_sigma_rel: float = read_noise_rel_field(1e-3, MTJ_READ_NOISE)
+
+    @property
+    def tmr0(self) -> float:
+        """Zero-bias TMR ratio, r_ap_ohm / r_p_ohm - 1."""
+        return self.r_ap_ohm / self.r_p_ohm - 1.0
+
+    def tmr_at_bias(self, v: float) -> float:
+        """TMR(V) = TMR0 / (1 + (V/V_h)**2) (Zhang et al., IEEE TED 2012)."""
+        return self.tmr0 / (1.0 + (v / self.tmr_v_half_v) ** 2)
+
+    def r_ap_at_bias_ohm(self, v: float) -> float:
+        """R_AP(V) = R_P * (1 + TMR(V))."""
+        return self.r_p_ohm * (1.0 + self.tmr_at_bias(v))
+
+    @property
+    def g_max_s(self) -> float:
+        """Conductance of a fully parallel cell, 1 / r_p_ohm."""
+        return 1.0 / self.r_p_ohm
+
+    @property
+    def g_min_s(self) -> float:
+        """Conductance of a fully antiparallel cell at the read bias, 1 / R_AP(v_read_v)."""
+        return 1.0 / self.r_ap_at_bias_ohm(self.v_read_v)
+
+    def _check_physics(self) -> None:
+        if not self.r_ap_ohm > self.r_p_ohm:
+            raise field_error(
+                "r_ap_ohm",
+                f"must be > r_p_ohm = {fmt_number(self.r_p_ohm)} (got {fmt_number(self.r_ap_ohm)})",
+            )
+        if not self.v_read_v < self.v_switch_v:
+            raise field_error(
+                "v_read_v",
+                f"must be < v_switch_v = {fmt_number(self.v_switch_v)} or reads would write "
+                f"(got {fmt_number(self.v_read_v)})",
+            )
+
+    def derived(self) -> dict[str, float]:
+        out = super().derived()
+        out["tmr0"] = self.tmr0
+        out["tmr_at_read"] = self.tmr_at_bias(self.v_read_v)
+        out["r_ap_at_read_ohm"] = self.r_ap_at_bias_ohm(self.v_read_v)
+        return out
+
+
+class SotMtjTarget(MtjTarget):
+    """`sot-mtj`: a binary spin-orbit-torque MTJ, one bit per cell (P = 1, AP = 0)."""
+
+    name: Literal["sot-mtj"] = Field("sot-mtj", description="The registry name.")
+    cell_kind: Literal["binary-mtj"] = Field("binary-mtj", description="What one cell is.")
+    bits_per_cell: int = bits_per_cell_field(1, 1, "A binary MTJ has two states.")
+
+    array_rows: int = array_rows_field(64, f"64x64, as {JUNG_2022}.")
+    array_cols: int = array_cols_field(64, f"64x64, as {JUNG_2022}.")
+    max_array_rows: int = max_array_rows_field(256, MTJ_MAX_ARRAY)
+    max_array_cols: int = max_array_cols_field(256, MTJ_MAX_ARRAY)
+    adc_bits: int = adc_bits_field(
+        7, "7 bits count 0..127: lossless for 64 binary rows with bit-serial inputs."
+    )
+
+    d2d_sigma_rel: float = d2d_field(
+        0.04,
+        "4 %, the middle of the 3-5 % sigma(R)/R of MgO MTJ arrays (DESIGN.md section 5; "
+        "SpinTron-NN-Kit's 10 % resistance_variation is a pessimistic bound).",
+    )
+
+    feature_size_m: float = feature_size_field(
+        28e-9, "28 nm, the node of embedded MRAM offerings (anncc default; override)."
+    )
+    cell_area_f2: float = cell_area_field(
+        120.0,
+        "anncc estimate: embedded STT-MRAM 1T1MTJ bit cells are reported at roughly 50-100 F^2; "
+        "an SOT cell adds a second access transistor and the write line.",
+    )
+
+
+class SotMtjDwTarget(MtjTarget):
+    """`sot-mtj-dw`: a domain-wall MTJ with 2**bits_per_cell pinned wall positions."""
+
+    name: Literal["sot-mtj-dw"] = Field("sot-mtj-dw", description="The registry name.")
+    cell_kind: Literal["domain-wall-mtj"] = Field(
+        "domain-wall-mtj", description="What one cell is."
+    )
+    bits_per_cell: int = bits_per_cell_field(
+        2,
+        3,
+        "2 bits (4 states) default, up to 3 bits (8 states) (DESIGN.md section 5; "
+        "SpinTron-NN-Kit's DomainWallDevice offers 2-4 bit precision).",
+    )
+
+    r_p_ohm: float = Field(
+        5e3,
+        gt=0.0,
+        le=1e9,
+        description=(
+            "Resistance with the whole free layer parallel (wall at the far end). 5 kOhm: "
+            "SpinTron-NN-Kit DomainWallDevice r_min."
+        ),
+    )
+    r_ap_ohm: float = Field(
+        20e3,
+        gt=0.0,
+        le=1e9,
+        description=(
+            "Resistance with the whole free layer antiparallel, at zero bias. 20 kOhm: "
+            "SpinTron-NN-Kit DomainWallDevice r_max."
+        ),
+    )
+    dw_level_sigma_steps: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Programming noise: sigma of the programmed conductance in units of one level step "
+            "(stochastic depinning leaves the wall slightly off its notch). anncc assumption, no "
+            "public fit; set it from measured level histograms."
+        ),
+    )
+
+    array_rows: int = array_rows_field(64, f"64x64, as {JUNG_2022}.")
+    array_cols: int = array_cols_field(64, f"64x64, as {JUNG_2022}.")
+    max_array_rows: int = max_array_rows_field(256, MTJ_MAX_ARRAY)
+    max_array_cols: int = max_array_cols_field(256, MTJ_MAX_ARRAY)
+    adc_bits: int = adc_bits_field(
+        8, "8 bits: lossless up to 85 rows of 2-bit cells with bit-serial inputs (3*85 = 255)."
+    )
+
+    d2d_sigma_rel: float = d2d_field(
+        0.04, "4 %, as sot-mtj: the junction's RA-product spread scales every level alike."
+    )
+
+    feature_size_m: float = feature_size_field(28e-9, "28 nm, as sot-mtj (anncc default).")
+    cell_area_f2: float = cell_area_field(
+        200.0,
+        "anncc estimate: an SOT cell stretched to a track with 2**bits pinning notches.",
+    )

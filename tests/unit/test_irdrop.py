@@ -1,0 +1,212 @@
+"""The crossbar IR-drop mesh: exact and iterative solvers, effective weights, α/β.
+
+Every test names the physics or the contract it checks. Arrays are small so the
+whole file runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from anncc.errors import AnnccError, TargetError
+from anncc.runtime.irdrop import (
+    DirectMeshSolver,
+    IRDropWarning,
+    MeshParams,
+    _mesh_pattern,
+    alpha_beta,
+    cg_error_vs_direct,
+    effective_weights,
+    expected_irdrop_error,
+    ideal_currents,
+    mean_irdrop_error,
+    solve_cg,
+    solve_direct,
+    warn_if_irdrop_significant,
+)
+
+# Yi Li et al., Nature Electronics 2022 (706x706 array): 2.5 ohm per segment, 50 ohm contacts.
+NATURE_2022 = MeshParams(r_wire_ohm=2.5, r_contact_ohm=50.0)
+
+
+def cells(n_rows: int, n_cols: int, seed: int = 0) -> np.ndarray:
+    """Cell conductances from resistances uniform in 5-10 kOhm (an SOT-MTJ's R_P..R_AP)."""
+    return 1.0 / np.random.default_rng(seed).uniform(5e3, 10e3, (n_rows, n_cols))
+
+
+def inputs(n_rows: int, n_vectors: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0.0, 0.2, (n_rows, n_vectors))
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def test_no_parasitics_gives_the_ideal_crossbar_exactly():
+    G, V = cells(9, 7), inputs(9, 3)
+    ideal = MeshParams(0.0, 0.0)
+    np.testing.assert_array_equal(solve_direct(G, V, ideal), V.T @ G)
+    np.testing.assert_array_equal(effective_weights(G, ideal), G)
+    assert solve_cg(G, V, ideal).iterations == 0
+
+
+@pytest.mark.parametrize("r_ohm", [1e-6, 1e-9])
+def test_vanishing_wire_and_contact_resistance_approaches_V_dot_G(r_ohm):
+    G, V = cells(12, 10), inputs(12, 4)
+    p = MeshParams(r_ohm, r_ohm)
+    ideal = ideal_currents(G, V)
+    # The remaining loss is first order in R: alpha/2 + 2*beta.
+    bound = 2 * alpha_beta(G, p).expected_error + 1e-12
+    assert rel_err(solve_direct(G, V, p), ideal) < bound
+    assert rel_err(V.T @ effective_weights(G, p), ideal) < bound
+    assert rel_err(solve_cg(G, V, p).currents, ideal) < bound
+
+
+def test_orderings_and_backends_of_the_direct_solve_agree():
+    G, V = cells(17, 23), inputs(17, 5)
+    nd = solve_direct(G, V, NATURE_2022, backend="splu", ordering="nested-dissection")
+    mmd = solve_direct(G, V, NATURE_2022, backend="splu", ordering="mmd")
+    assert rel_err(nd, mmd) < 1e-12
+
+
+def test_cg_with_line_preconditioner_matches_the_direct_solve():
+    G, V = cells(40, 28), inputs(40, 6)
+    result = solve_cg(G, V, NATURE_2022, rtol=1e-12)
+    assert result.converged
+    assert result.relative_residual < 1e-11
+    assert result.iterations < 30  # the line preconditioner captures the wires
+    assert rel_err(result.currents, solve_direct(G, V, NATURE_2022)) < 1e-10
+
+
+def test_cg_error_report_against_the_direct_solver():
+    report = cg_error_vs_direct(cells(32, 32), inputs(32, 2), NATURE_2022, rtol=1e-12)
+    assert report.converged and report.max_relative_error < 1e-10
+    loose = cg_error_vs_direct(cells(32, 32), inputs(32, 2), NATURE_2022, rtol=1e-3)
+    assert loose.iterations <= report.iterations
+    assert loose.max_relative_error > report.max_relative_error
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (16, 16), (21, 13), (13, 21)])
+def test_effective_weights_reproduce_the_direct_solve(shape):
+    G, V = cells(*shape), inputs(shape[0], 4)
+    exact = solve_direct(G, V, NATURE_2022)
+    assert rel_err(V.T @ effective_weights(G, NATURE_2022), exact) < 1e-12
+    assert rel_err(V.T @ effective_weights(G, NATURE_2022, ordering="mmd"), exact) < 1e-12
+
+
+def test_mesh_is_linear_in_the_inputs():
+    G, V = cells(15, 11), inputs(15, 2)
+    solver = DirectMeshSolver(G, NATURE_2022)
+    a, b = 0.7, -1.3
+    combined = solver.column_currents(a * V[:, 0] + b * V[:, 1])
+    parts = a * solver.column_currents(V[:, 0]) + b * solver.column_currents(V[:, 1])
+    assert rel_err(combined, parts) < 1e-12
+    np.testing.assert_array_equal(solver.column_currents(np.zeros(15)), np.zeros(11))
+
+
+def test_reciprocity_swapping_drivers_and_sense_amplifiers():
+    """The mesh is reciprocal: driving columns at their sense end and sensing rows at their
+    driver end is the same array rotated by 180 degrees and transposed."""
+    G = cells(10, 7)
+    mirrored = G[::-1, ::-1].T
+    g_eff = effective_weights(G, NATURE_2022)
+    np.testing.assert_allclose(
+        effective_weights(mirrored, NATURE_2022), g_eff[::-1, ::-1].T, rtol=1e-11
+    )
+
+
+def test_uniform_drive_only_loses_current_and_the_far_corner_loses_most():
+    G = np.full((24, 24), 1 / 7.5e3)
+    V = np.full(24, 0.1)
+    exact = solve_direct(G, V, NATURE_2022)
+    assert np.all(exact > 0) and np.all(exact < V @ G)
+    # With identical cells the column farthest from the row drivers gets the least current.
+    assert np.argmin(exact) == 23 and np.argmax(exact) == 0
+
+
+def test_kirchhoff_current_from_drivers_equals_current_into_virtual_grounds():
+    G, V = cells(14, 9), inputs(14, 3)
+    solver = DirectMeshSolver(G, NATURE_2022)
+    row_v, col_v = solver.node_voltages(V)
+    into_rows = ((V.T - row_v[:, :, 0]) / NATURE_2022.r_contact_ohm).sum(axis=1)
+    out_columns = solver.column_currents(V)
+    np.testing.assert_allclose(out_columns.sum(axis=1), into_rows, rtol=1e-11)
+    # and each column's current is its bottom node's voltage over R_contact
+    np.testing.assert_allclose(out_columns, col_v[:, -1, :] / NATURE_2022.r_contact_ohm, rtol=1e-10)
+
+
+def test_reference_column_is_just_another_column():
+    G_levels = cells(12, 5)
+    g_min = np.full((12, 1), 1 / 10e3)  # level-0 cells
+    V = inputs(12, 2)
+    with_ref = solve_direct(np.hstack([G_levels, g_min]), V, NATURE_2022)
+    assert with_ref.shape == (2, 6)
+    # its presence loads the rows, so the data columns change (a little)
+    alone = solve_direct(G_levels, V, NATURE_2022)
+    assert 0 < rel_err(with_ref[:, :5], alone) < 0.05
+
+
+def test_single_vector_in_single_vector_out():
+    G = cells(8, 5)
+    v = np.full(8, 0.1)
+    assert solve_direct(G, v, NATURE_2022).shape == (5,)
+    assert solve_cg(G, v, NATURE_2022).currents.shape == (5,)
+    assert solve_direct(G, v[:, None], NATURE_2022).shape == (1, 5)
+
+
+def test_irdrop_error_at_8x8_and_64x64_matches_design_figures():
+    """DESIGN.md section 7: 11 % at 8x8 and 64 % at 64x64 with 2.5 ohm / 50 ohm wiring."""
+    assert mean_irdrop_error(cells(8, 8), np.full(8, 0.1), NATURE_2022) == pytest.approx(
+        0.11, abs=0.01
+    )
+    assert mean_irdrop_error(cells(64, 64), np.full(64, 0.1), NATURE_2022) == pytest.approx(
+        0.64, abs=0.02
+    )
+
+
+def test_alpha_beta_formula():
+    G = np.full((8, 8), 1e-4)
+    f = alpha_beta(G, NATURE_2022)
+    assert f.alpha == pytest.approx(2.5 * 1e-4 * 64)
+    assert f.beta == pytest.approx(50 * 1e-4 * 8)
+    assert f.expected_error == pytest.approx(f.alpha / 2 + 2 * f.beta)
+    assert expected_irdrop_error(0.1, 0.01) == pytest.approx(0.07)
+    # rectangles: the row wire carries M cells, the column wire N
+    r = alpha_beta(np.full((4, 16), 1e-4), NATURE_2022)
+    assert r.alpha == pytest.approx(2.5 * 1e-4 * (16 + 256) / 2)
+    assert r.beta == pytest.approx(50 * 1e-4 * (4 + 16) / 2)
+
+
+def test_warning_above_one_percent_expected_error():
+    G = cells(64, 64)
+    with pytest.warns(IRDropWarning, match="tile_3"):
+        warn_if_irdrop_significant(G, NATURE_2022, where="tile_3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = warn_if_irdrop_significant(G, MeshParams(1e-4, 1e-3))
+    assert f.expected_error < 0.01
+
+
+def test_pattern_is_cached_per_shape():
+    _mesh_pattern.cache_clear()
+    solve_direct(cells(11, 9, seed=1), inputs(11, 1), NATURE_2022)
+    solve_direct(cells(11, 9, seed=2), inputs(11, 1), NATURE_2022)
+    info = _mesh_pattern.cache_info()
+    assert info.misses == 1 and info.hits == 1
+
+
+@pytest.mark.parametrize(
+    "r_wire, r_contact", [(-1.0, 50.0), (2.5, float("nan")), (0.0, 50.0), (2.5, 0.0)]
+)
+def test_bad_mesh_parameters_are_rejected_with_the_field_named(r_wire, r_contact):
+    with pytest.raises(TargetError, match="MeshParams"):
+        MeshParams(r_wire, r_contact)
+
+
+def test_bad_shapes_are_rejected():
+    with pytest.raises(AnnccError, match="N = 4 rows"):
+        solve_direct(cells(4, 3), np.zeros(5), NATURE_2022)
+    with pytest.raises(AnnccError, match="conductance"):
+        solve_direct(-cells(4, 3), np.zeros(4), NATURE_2022)

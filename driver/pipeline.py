@@ -4,11 +4,12 @@
     cm.run(x, level="xbar"); cm.emit("build/")
 
 The default pass pipeline (DESIGN.md section 6):
-`fold-batchnorm, canonicalize, quantize, tile, allocate-resistance,
-[insert-redundancy,] estimate`. `pipeline=` replaces it with a user's text
-(`"quantize{w-bits=4},tile"`). A snapshot of the module is kept at each level
-(the last state before `xbar` ops appear, the last before `cell` ops appear,
-and the final module), so every level stays executable and comparable.
+`fold-batchnorm, quantize, tile, allocate-resistance, [insert-redundancy,]
+estimate`. `pipeline=` replaces it with a user's text
+(`"quantize{w-bits=4},tile"`). The module is copied before each conversion
+(`tile`, `allocate-resistance`, any `<src>-to-<dst>` pass) and verified after
+it, so every level stays executable and comparable; copying and verifying after
+every pass would dominate the compile time of large models.
 """
 
 from __future__ import annotations
@@ -129,24 +130,17 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
     passes = _pipeline(opts)
     levels: dict[str, ModuleOp] = {}
     ctx = Context()
-    prev = module.clone()
     for p in _progress(passes, opts.progress):
+        if is_conversion(p):
+            # keep the level this conversion leaves behind, executable on its own
+            levels[current_level(module)] = module.clone()
         t = time.perf_counter()
         p.apply(ctx, module)
         timings[p.name] = timings.get(p.name, 0.0) + time.perf_counter() - t
-        verify_module(module, f"after pass '{p.name}'")
-        for level, marker in (("ann", "xbar."), ("xbar", "cell.")):
-            if level not in levels and _has_ops(module, marker):
-                levels[level] = prev
-        prev = module.clone()
-    if "ann" not in levels:
-        levels["ann"] = prev
-    elif "xbar" not in levels and _has_ops(module, "xbar."):
-        levels["xbar"] = prev if not _has_ops(module, "cell.") else levels.get("xbar", prev)
-    if _has_ops(module, "cell."):
-        levels["cell"] = module
-    elif _has_ops(module, "xbar.") and "xbar" not in levels:
-        levels["xbar"] = module
+        if is_conversion(p):  # verify at level boundaries (DESIGN.md section 3)
+            verify_module(module, f"after pass '{p.name}'")
+    verify_module(module, "after the pipeline")
+    levels[current_level(module)] = module
     for m in levels.values():
         attach_store(m, store)
     return CompiledModel(levels=levels, store=store, options=opts, timings=timings,
@@ -161,8 +155,18 @@ def _pipeline(opts: CompileOptions) -> list[ModulePass]:
     return opts.default_pipeline()
 
 
-def _has_ops(module: ModuleOp, prefix: str) -> bool:
-    return any(o.name.startswith(prefix) for o in module.walk())
+CONVERSION_PASSES = ("tile", "allocate-resistance")
+
+
+def is_conversion(p: ModulePass) -> bool:
+    """A pass that lowers to the next level (the pipeline snapshots the level before it)."""
+    return p.name in CONVERSION_PASSES or "-to-" in p.name
+
+
+def current_level(module: ModuleOp) -> str:
+    """The lowest level whose ops the module holds: `cell`, `xbar` or `ann`."""
+    names = {o.name.split(".", 1)[0] for o in module.walk()}
+    return "cell" if "cell" in names else "xbar" if "xbar" in names else "ann"
 
 
 def _progress(passes: list[ModulePass], enabled: bool):

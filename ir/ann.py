@@ -12,11 +12,12 @@ Rationale: docs/dialects/ann.md.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
+from xdsl.dialects.builtin import BytesAttr, DenseIntOrFPElementsAttr, Signedness
 
 from anncc.ir._xdsl import (
     AttrParser,
@@ -31,12 +32,14 @@ from anncc.ir._xdsl import (
     Dialect,
     FloatAttr,
     IntegerAttr,
+    IntegerType,
     IRDLOperation,
     ParsePropInAttrDict,
     Pure,
     SSAValue,
     StringAttr,
     TensorType,
+    f32,
     f64,
     i64,
     irdl_op_definition,
@@ -63,12 +66,24 @@ def ints_of(attr: DenseArrayBase) -> list[int]:
     return [int(v) for v in attr.get_values()]
 
 
+@functools.lru_cache(maxsize=4096)
+def _f64_attr(value: float) -> FloatAttr:
+    return FloatAttr(value, f64)
+
+
+@functools.lru_cache(maxsize=4096)
+def _i64_attr(value: int) -> IntegerAttr:
+    return IntegerAttr(value, i64)
+
+
 def f64_attr(value: float) -> FloatAttr:
-    return FloatAttr(float(value), f64)
+    """An f64 attribute; shared instances (attributes are immutable, building one is slow)."""
+    return _f64_attr(float(value))
 
 
 def i64_attr(value: int) -> IntegerAttr:
-    return IntegerAttr(int(value), i64)
+    """An i64 attribute; shared instances (attributes are immutable, building one is slow)."""
+    return _i64_attr(int(value))
 
 
 # --------------------------------------------------------------------------- quantization
@@ -221,7 +236,7 @@ class WeightOp(IRDLOperation):
 
     def verify_(self) -> None:
         shape = dims(self.result.type)
-        expect(None not in shape, self.name, f"weight '{self.key.data}' must have a static shape")
+        expect(None not in shape, self.name, lambda: f"weight '{self.key.data}' must have a static shape")
         expect(self.key.data != "", self.name, "empty weight key")
 
 
@@ -239,23 +254,44 @@ class ConstantOp(IRDLOperation):
     assembly_format = "$value attr-dict `:` type($result)"
 
     def __init__(self, array: np.ndarray, type_: TensorType):
-        value = DenseIntOrFPElementsAttr.from_list(type_, np.asarray(array).ravel().tolist())
+        # packed bytes straight from numpy: from_list normalizes element by element (slow)
+        arr = np.asarray(array).astype(numpy_dtype(type_.element_type), copy=False)
+        n = numel(dims(type_))
+        if arr.size == 1 and n != 1:
+            arr = np.broadcast_to(arr.reshape(()), (n,))
+        value = DenseIntOrFPElementsAttr(type_, BytesAttr(np.ascontiguousarray(arr).tobytes()))
         super().__init__(properties={"value": value}, result_types=[type_])
 
     def verify_(self) -> None:
+        expect(self.value.type == self.result.type, self.name,
+               lambda: f"value of type {self.value.type} does not match the result type {self.result.type}")
         n = numel(dims(self.result.type)) or 0
         expect(self.value.is_splat() or n <= INLINE_LIMIT, self.name,
-               f"{n} elements inline exceed the limit of {INLINE_LIMIT}; use ann.weight")
+               lambda: f"{n} elements inline exceed the limit of {INLINE_LIMIT}; use ann.weight")
 
     def to_numpy(self) -> np.ndarray:
         """The value as an array of the result's shape (float32, or int64 for integers)."""
         shape = [int(d) for d in dims(self.result.type)]
-        values = self.value.get_values()
-        dtype = np.float32 if values and isinstance(values[0], float) else np.int64
-        arr = np.asarray(values, dtype=dtype)
+        raw = np.frombuffer(self.value.data.data, dtype=numpy_dtype(self.result.type.element_type))
+        arr = raw.astype(np.float32 if raw.dtype.kind == "f" else np.int64)
         if arr.size == 1 and numel(shape) != 1:  # a splat: `dense<0.0>`
-            return np.full(shape, arr.reshape(()), dtype=dtype)
+            return np.full(shape, arr.reshape(()), dtype=arr.dtype)
         return arr.reshape(shape)
+
+
+def numpy_dtype(element: Attribute) -> np.dtype:
+    """The little-endian numpy dtype xDSL packs a dense element type as."""
+    if isinstance(element, IntegerType):
+        width = element.width.data
+        if width == 1:
+            return np.dtype(np.bool_)
+        kind = "u" if element.signedness.data == Signedness.UNSIGNED else "i"
+        return np.dtype(f"<{kind}{max(1, width // 8)}")
+    if element == f64:
+        return np.dtype("<f8")
+    if element == f32:
+        return np.dtype("<f4")
+    raise VerifyException(f"no numpy dtype for element type {element}")
 
 
 # --------------------------------------------------------------------------- analog layers
@@ -279,12 +315,13 @@ class LinearOp(IRDLOperation):
 
     def verify_(self) -> None:
         x, w, b, y = (dims(v.type) for v in (self.input, self.weight, self.bias, self.result))
-        expect(len(w) == 2, self.name, f"weight must be 2-D [out, in], got {fmt(w)}")
-        expect(b == [w[0]], self.name, f"bias {fmt(b)} does not match {w[0]} output features")
+        expect(len(w) == 2, self.name, lambda: f"weight must be 2-D [out, in], got {fmt(w)}")
+        expect(None not in w, self.name, lambda: f"weight {fmt(w)} must have a static shape")
+        expect(b == [w[0]], self.name, lambda: f"bias {fmt(b)} does not match {w[0]} output features")
         expect(len(x) >= 2 and x[-1] in (None, w[1]), self.name,
-               f"input {fmt(x)} has {x[-1]} features but the weight takes {w[1]}")
+               lambda: f"input {fmt(x)} has {x[-1]} features but the weight takes {w[1]}")
         expect(dims_match(y, x[:-1] + [w[0]]), self.name,
-               f"result {fmt(y)} should be {fmt(x[:-1] + [w[0]])}")
+               lambda: f"result {fmt(y)} should be {fmt(x[:-1] + [w[0]])}")
 
 
 def conv_output_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
@@ -321,22 +358,23 @@ class ConvOp(IRDLOperation):
         nsp = len(w) - 2
         g = self.groups.value.data
         st, pd, dl = ints_of(self.stride), ints_of(self.padding), ints_of(self.dilation)
-        expect(nsp in (1, 2), self.name, f"only 1-d and 2-d convolutions, weight is {fmt(w)}")
+        expect(nsp in (1, 2), self.name, lambda: f"only 1-d and 2-d convolutions, weight is {fmt(w)}")
+        expect(None not in w, self.name, lambda: f"weight {fmt(w)} must have a static shape")
         expect(len(x) == nsp + 2 and len(y) == nsp + 2, self.name,
-               f"input {fmt(x)} / result {fmt(y)} rank does not fit a {nsp}-d convolution")
+               lambda: f"input {fmt(x)} / result {fmt(y)} rank does not fit a {nsp}-d convolution")
         expect(len(st) == len(pd) == len(dl) == nsp, self.name,
                "stride, padding and dilation need one entry per spatial dimension")
         expect(all(s >= 1 for s in st) and all(d >= 1 for d in dl) and all(p >= 0 for p in pd),
                self.name, "stride and dilation must be >= 1, padding >= 0")
-        expect(g >= 1 and w[0] % g == 0, self.name, f"{w[0]} output channels not divisible by {g} groups")
+        expect(g >= 1 and w[0] % g == 0, self.name, lambda: f"{w[0]} output channels not divisible by {g} groups")
         expect(x[1] == w[1] * g, self.name,
-               f"input has {x[1]} channels, weight expects {w[1]}x{g} groups")
-        expect(b == [w[0]], self.name, f"bias {fmt(b)} does not match {w[0]} output channels")
+               lambda: f"input has {x[1]} channels, weight expects {w[1]}x{g} groups")
+        expect(b == [w[0]], self.name, lambda: f"bias {fmt(b)} does not match {w[0]} output channels")
         want = [x[0], w[0]] + [
             conv_output_size(x[2 + i], w[2 + i], st[i], pd[i], dl[i]) if x[2 + i] else None
             for i in range(nsp)
         ]
-        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+        expect(dims_match(y, want), self.name, lambda: f"result {fmt(y)} should be {fmt(want)}")
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -344,7 +382,7 @@ class ConvOp(IRDLOperation):
 
 def _same_type(op: IRDLOperation) -> None:
     expect(dims_match(dims(op.input.type), dims(op.result.type)), op.name,
-           f"result {op.result.type} differs from input {op.input.type}")
+           lambda: f"result {op.result.type} differs from input {op.input.type}")
 
 
 class _Unary(IRDLOperation):
@@ -396,7 +434,7 @@ class GeluOp(_Unary):
     def verify_(self) -> None:
         _same_type(self)
         expect(self.approximate.data in ("none", "tanh"), self.name,
-               f"approximate must be 'none' or 'tanh', got '{self.approximate.data}'")
+               lambda: f"approximate must be 'none' or 'tanh', got '{self.approximate.data}'")
 
 
 @irdl_op_definition
@@ -450,8 +488,8 @@ class _Binary(IRDLOperation):
     def verify_(self) -> None:
         a, b, y = dims(self.lhs.type), dims(self.rhs.type), dims(self.result.type)
         want = broadcast_shape(a, b)
-        expect(want is not None, self.name, f"shapes {fmt(a)} and {fmt(b)} do not broadcast")
-        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+        expect(want is not None, self.name, lambda: f"shapes {fmt(a)} and {fmt(b)} do not broadcast")
+        expect(dims_match(y, want), self.name, lambda: f"result {fmt(y)} should be {fmt(want)}")
 
 
 @irdl_op_definition
@@ -494,7 +532,7 @@ class _Pool(IRDLOperation):
         k, s, p = ints_of(self.kernel), ints_of(self.stride), ints_of(self.padding)
         nsp = len(k)
         expect(nsp in (1, 2) and len(s) == len(p) == nsp and len(x) == nsp + 2, self.name,
-               f"kernel {k}, stride {s}, padding {p} do not fit input {fmt(x)}")
+               lambda: f"kernel {k}, stride {s}, padding {p} do not fit input {fmt(x)}")
         expect(all(v >= 1 for v in k + s) and all(2 * pv <= kv for pv, kv in zip(p, k)),
                self.name, "kernel and stride must be >= 1 and padding at most half the kernel")
         ceil = bool(self.ceil_mode.value.data)
@@ -508,7 +546,7 @@ class _Pool(IRDLOperation):
             if ceil and (o - 1) * s[i] >= x[2 + i] + p[i]:
                 o -= 1
             want.append(o)
-        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+        expect(dims_match(y, want), self.name, lambda: f"result {fmt(y)} should be {fmt(want)}")
 
 
 @irdl_op_definition
@@ -541,8 +579,8 @@ class AdaptiveAvgPoolOp(IRDLOperation):
     def verify_(self) -> None:
         x, y, o = dims(self.input.type), dims(self.result.type), ints_of(self.output_size)
         expect(len(o) == len(x) - 2 and all(v >= 1 for v in o), self.name,
-               f"output size {o} does not fit input {fmt(x)}")
-        expect(dims_match(y, x[:2] + o), self.name, f"result {fmt(y)} should be {fmt(x[:2] + o)}")
+               lambda: f"output size {o} does not fit input {fmt(x)}")
+        expect(dims_match(y, x[:2] + o), self.name, lambda: f"result {fmt(y)} should be {fmt(x[:2] + o)}")
 
 
 # --------------------------------------------------------------------------- data movement
@@ -566,7 +604,7 @@ class ReshapeOp(IRDLOperation):
         expect(None not in x[1:] and None not in y[1:], self.name,
                "only the batch dimension may be dynamic")
         expect(numel(x[1:]) == numel(y[1:]), self.name,
-               f"cannot reshape {fmt(x)} into {fmt(y)}: element counts differ")
+               lambda: f"cannot reshape {fmt(x)} into {fmt(y)}: element counts differ")
 
 
 @irdl_op_definition
@@ -584,9 +622,9 @@ class PermuteOp(IRDLOperation):
 
     def verify_(self) -> None:
         x, y, p = dims(self.input.type), dims(self.result.type), ints_of(self.perm)
-        expect(sorted(p) == list(range(len(x))), self.name, f"{p} is not a permutation of {len(x)} axes")
+        expect(sorted(p) == list(range(len(x))), self.name, lambda: f"{p} is not a permutation of {len(x)} axes")
         expect(dims_match(y, [x[i] for i in p]), self.name,
-               f"result {fmt(y)} should be {fmt([x[i] for i in p])}")
+               lambda: f"result {fmt(y)} should be {fmt([x[i] for i in p])}")
 
 
 @irdl_op_definition
@@ -607,13 +645,13 @@ class ConcatOp(IRDLOperation):
         shapes = [dims(v.type) for v in self.inputs]
         y = dims(self.result.type)
         ax = self.axis.value.data
-        expect(len(shapes) >= 1 and 0 <= ax < len(y), self.name, f"axis {ax} out of range")
+        expect(len(shapes) >= 1 and 0 <= ax < len(y), self.name, lambda: f"axis {ax} out of range")
         total = 0
         for s in shapes:
             expect(len(s) == len(y) and dims_match(s[:ax] + s[ax + 1:], y[:ax] + y[ax + 1:]),
-                   self.name, f"input {fmt(s)} does not fit result {fmt(y)} along axis {ax}")
+                   self.name, lambda: f"input {fmt(s)} does not fit result {fmt(y)} along axis {ax}")
             total += s[ax] or 0
-        expect(y[ax] is None or y[ax] == total, self.name, f"axis {ax} sums to {total}, not {y[ax]}")
+        expect(y[ax] is None or y[ax] == total, self.name, lambda: f"axis {ax} sums to {total}, not {y[ax]}")
 
 
 @irdl_op_definition
@@ -640,13 +678,13 @@ class SliceOp(IRDLOperation):
     def verify_(self) -> None:
         x, y = dims(self.input.type), dims(self.result.type)
         ax, start, end, step = (a.value.data for a in (self.axis, self.start, self.end, self.step))
-        expect(0 <= ax < len(x), self.name, f"axis {ax} out of range for {fmt(x)}")
+        expect(0 <= ax < len(x), self.name, lambda: f"axis {ax} out of range for {fmt(x)}")
         expect(step >= 1 and 0 <= start < end, self.name,
-               f"need 0 <= start < end and step >= 1, got {start}:{end}:{step}")
-        expect(x[ax] is None or end <= x[ax], self.name, f"end {end} exceeds axis size {x[ax]}")
+               lambda: f"need 0 <= start < end and step >= 1, got {start}:{end}:{step}")
+        expect(x[ax] is None or end <= x[ax], self.name, lambda: f"end {end} exceeds axis size {x[ax]}")
         want = list(x)
         want[ax] = -(-(end - start) // step)
-        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+        expect(dims_match(y, want), self.name, lambda: f"result {fmt(y)} should be {fmt(want)}")
 
 
 @irdl_op_definition
@@ -670,13 +708,13 @@ class MeanOp(IRDLOperation):
         x, y, axes = dims(self.input.type), dims(self.result.type), ints_of(self.axes)
         expect(len(axes) >= 1 and len(set(axes)) == len(axes)
                and all(0 <= a < len(x) for a in axes), self.name,
-               f"axes {axes} must be distinct axes of {fmt(x)}")
+               lambda: f"axes {axes} must be distinct axes of {fmt(x)}")
         keep = bool(self.keepdim.value.data)
         if keep:
             want = [1 if i in axes else d for i, d in enumerate(x)]
         else:
             want = [d for i, d in enumerate(x) if i not in axes]
-        expect(dims_match(y, want), self.name, f"result {fmt(y)} should be {fmt(want)}")
+        expect(dims_match(y, want), self.name, lambda: f"result {fmt(y)} should be {fmt(want)}")
 
 
 # --------------------------------------------------------------------------- normalization
@@ -704,9 +742,9 @@ class BatchNormOp(IRDLOperation):
 
     def verify_(self) -> None:
         x = dims(self.input.type)
-        expect(len(x) >= 2, self.name, f"input {fmt(x)} has no channel axis")
+        expect(len(x) >= 2, self.name, lambda: f"input {fmt(x)} has no channel axis")
         for v in (self.mean, self.var, self.gamma, self.beta):
-            expect(dims(v.type) == [x[1]], self.name, f"statistics {v.type} do not match {x[1]} channels")
+            expect(dims(v.type) == [x[1]], self.name, lambda: f"statistics {v.type} do not match {x[1]} channels")
         _same_type(self)
         expect(self.eps.value.data > 0, self.name, "eps must be positive")
 
@@ -731,7 +769,7 @@ class LayerNormOp(IRDLOperation):
     def verify_(self) -> None:
         x, w, b = dims(self.input.type), dims(self.weight.type), dims(self.bias.type)
         expect(w == b and len(w) <= len(x) and dims_match(x[len(x) - len(w):], w), self.name,
-               f"normalized shape {fmt(w)} does not match the trailing axes of {fmt(x)}")
+               lambda: f"normalized shape {fmt(w)} does not match the trailing axes of {fmt(x)}")
         _same_type(self)
 
 
@@ -751,7 +789,7 @@ class SoftmaxOp(IRDLOperation):
     def verify_(self) -> None:
         _same_type(self)
         rank = len(dims(self.input.type))
-        expect(0 <= self.axis.value.data < rank, self.name, f"axis {self.axis.value.data} out of range")
+        expect(0 <= self.axis.value.data < rank, self.name, lambda: f"axis {self.axis.value.data} out of range")
 
 
 @irdl_op_definition
@@ -779,13 +817,13 @@ class MatmulOp(IRDLOperation):
         a, b, y = dims(self.lhs.type), dims(self.rhs.type), dims(self.result.type)
         expect(self.mode.data == "digital", self.name, "activation matmuls are digital")
         expect(len(a) >= 2 and len(b) >= 2, self.name,
-               f"operands {fmt(a)} and {fmt(b)} must have rank >= 2")
+               lambda: f"operands {fmt(a)} and {fmt(b)} must have rank >= 2")
         expect(a[-1] is None or b[-2] is None or a[-1] == b[-2], self.name,
-               f"inner dimensions of {fmt(a)} and {fmt(b)} differ")
+               lambda: f"inner dimensions of {fmt(a)} and {fmt(b)} differ")
         batch = broadcast_shape(a[:-2], b[:-2])
-        expect(batch is not None, self.name, f"batch dims of {fmt(a)} and {fmt(b)} do not broadcast")
+        expect(batch is not None, self.name, lambda: f"batch dims of {fmt(a)} and {fmt(b)} do not broadcast")
         expect(dims_match(y, (batch or []) + [a[-2], b[-1]]), self.name,
-               f"result {fmt(y)} should be {fmt((batch or []) + [a[-2], b[-1]])}")
+               lambda: f"result {fmt(y)} should be {fmt((batch or []) + [a[-2], b[-1]])}")
 
 
 ANALOG_OPS = (LinearOp, ConvOp)

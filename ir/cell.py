@@ -137,28 +137,28 @@ class MvmOp(IRDLOperation):
         n = self.name
         ar, ac, rows, cols = f["array_rows"], f["array_cols"], f["rows"], f["cols"]
         b, ns = f["bits_per_cell"], f["n_slices"]
-        expect(1 <= b <= 4, n, f"bits_per_cell must be in [1, 4], got {b}")
+        expect(1 <= b <= 4, n, lambda: f"bits_per_cell must be in [1, 4], got {b}")
         expect(ns >= 1 and ns * b >= f["w_bits"] - 1, n,
-               f"{ns} slices of {b} bits cannot hold {f['w_bits'] - 1} magnitude bits")
+               lambda: f"{ns} slices of {b} bits cannot hold {f['w_bits'] - 1} magnitude bits")
         expect(rows + f["spare_rows"] <= ar, n,
-               f"{rows} rows + {f['spare_rows']} spare rows exceed the array's {ar} rows")
+               lambda: f"{rows} rows + {f['spare_rows']} spare rows exceed the array's {ar} rows")
         need = cols * ns * 2 + 1 + f["spare_cols"]
-        expect(need <= ac, n, f"{cols} columns x {ns} slices x 2 polarities + reference + "
+        expect(need <= ac, n, lambda: f"{cols} columns x {ns} slices x 2 polarities + reference + "
                f"{f['spare_cols']} spares = {need} exceed the array's {ac} columns")
-        expect(0 <= f["ref_col"] < ac, n, f"reference column {f['ref_col']} outside the array")
+        expect(0 <= f["ref_col"] < ac, n, lambda: f"reference column {f['ref_col']} outside the array")
         expect(1 <= f["adc_bits"] <= 16 and f["adc_shift"] >= 0, n,
-               f"adc_bits must be in [1, 16] and adc_shift >= 0, got {f['adc_bits']}, {f['adc_shift']}")
+               lambda: f"adc_bits must be in [1, 16] and adc_shift >= 0, got {f['adc_bits']}, {f['adc_shift']}")
         ib, db = f["in_bits"], f["dac_bits"]
-        expect(1 <= db <= ib <= 16 and f["in_signed"] in (0, 1), n,
-               f"dac_bits {db} must be in [1, in_bits={ib}], in_signed 0 or 1")
+        expect(1 <= db <= ib <= 16, n, lambda: f"dac_bits {db} must be in [1, in_bits={ib}], in_bits <= 16")
+        expect(f["in_signed"] in (0, 1), n, lambda: f"in_signed must be 0 or 1, got {f['in_signed']}")
         xi = int_info(self.input.type)
         expect(xi == (ib, bool(f["in_signed"])), n,
-               f"input type {self.input.type} does not match in_bits={ib}, in_signed={f['in_signed']}")
+               lambda: f"input type {self.input.type} does not match in_bits={ib}, in_signed={f['in_signed']}")
         expect(f["v_read_v"] > 0 and 0 <= f["g_min_s"] < f["g_max_s"], n,
                "need v_read_v > 0 and 0 <= g_min_s < g_max_s")
         for val, want, what in ((self.levels, [ar, ac], "levels"), (self.faults, [ar, ac], "faults"),
                                 (self.colmap, [cols, ns, 2], "colmap"), (self.rowmap, [rows], "rowmap")):
-            expect(dims(val.type) == want, n, f"{what} {fmt(dims(val.type))} should be {fmt(want)}")
+            expect(dims(val.type) == want, n, lambda: f"{what} {fmt(dims(val.type))} should be {fmt(want)}")
         expect(int_info(self.levels.type) == (8, False) and int_info(self.faults.type) == (8, False),
                n, "levels and faults are ui8 maps")
         expect(int_info(self.colmap.type) == (32, True) and int_info(self.rowmap.type) == (32, True),
@@ -180,9 +180,9 @@ class VoteOp(IRDLOperation):
         super().__init__(operands=[list(xs)], result_types=[result_type])
 
     def verify_(self) -> None:
-        expect(len(self.inputs) == 3, self.name, f"votes over 3 replicas, got {len(self.inputs)}")
+        expect(len(self.inputs) == 3, self.name, lambda: f"votes over 3 replicas, got {len(self.inputs)}")
         for v in self.inputs:
-            expect(v.type == self.result.type, self.name, f"replica {v.type} differs from result")
+            expect(v.type == self.result.type, self.name, lambda: f"replica {v.type} differs from result")
         expect(int_info(self.result.type) == (ACC_BITS, True), self.name, "votes on si32 partial sums")
 
 

@@ -7,7 +7,7 @@ into the IR. Here a dynamic dimension is `None`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from anncc.ir._xdsl import DYNAMIC_INDEX, Attribute, IntegerType, TensorType, VerifyException
 
@@ -33,10 +33,14 @@ def fmt(shape: Sequence[int | None]) -> str:
     return "x".join("?" if d is None else str(d) for d in shape)
 
 
-def expect(cond: bool, op: str, message: str) -> None:
-    """Raise a VerifyException `op: message` when `cond` is false."""
+def expect(cond: bool, op: str, message: str | Callable[[], str]) -> None:
+    """Raise a VerifyException `op: message` when `cond` is false.
+
+    Pass the message as a lambda when it prints types or shapes: verifiers run on
+    every op of large modules, and formatting attributes costs far more than the check.
+    """
     if not cond:
-        raise VerifyException(f"{op}: {message}")
+        raise VerifyException(f"{op}: {message() if callable(message) else message}")
 
 
 def int_width(t: Attribute) -> int | None:

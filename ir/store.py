@@ -45,7 +45,7 @@ class WeightStore:
     # -- building -----------------------------------------------------------
     def add(self, key: str, arr: np.ndarray) -> str:
         """Store `arr` under `key` (replacing any previous value); return its digest."""
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr, order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
         self._arrays[key] = arr
         self._digests[key] = digest_of(arr)
         return self._digests[key]

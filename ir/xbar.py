@@ -69,7 +69,7 @@ def int_range(bits: int, signed: bool) -> tuple[int, int]:
 
 def _expect_int(op: IRDLOperation, value: SSAValue, what: str) -> tuple[int, bool]:
     info = int_info(value.type)
-    expect(info is not None, op.name, f"{what} must be an integer tensor, got {value.type}")
+    expect(info is not None, op.name, lambda: f"{what} must be an integer tensor, got {value.type}")
     assert info is not None
     return info
 
@@ -96,7 +96,7 @@ class QuantizeOp(IRDLOperation):
     def verify_(self) -> None:
         expect(int_info(self.input.type) is None, self.name, "input must be a float tensor")
         bits, _ = _expect_int(self, self.result, "result")
-        expect(2 <= bits <= 16, self.name, f"activation bits must be in [2, 16], got {bits}")
+        expect(2 <= bits <= 16, self.name, lambda: f"activation bits must be in [2, 16], got {bits}")
         expect(self.scale.value.data > 0, self.name, "scale must be positive")
         expect(dims_match(dims(self.input.type), dims(self.result.type)), self.name,
                "result shape differs from input")
@@ -161,15 +161,20 @@ class UnfoldOp(IRDLOperation):
         k, s, p, d = (ints_of(a) for a in (self.kernel, self.stride, self.padding, self.dilation))
         nsp = len(k)
         expect(nsp in (1, 2) and len(x) == nsp + 2 and len(s) == len(p) == len(d) == nsp,
-               self.name, f"kernel {k} does not fit input {fmt(x)}")
+               self.name, lambda: f"kernel {k} does not fit input {fmt(x)}")
+        expect(all(v >= 1 for v in k + s + d) and all(v >= 0 for v in p), self.name,
+               "kernel, stride and dilation must be >= 1, padding >= 0")
+        expect(None not in x[1:], self.name, lambda: f"only the batch dimension of {fmt(x)} may be dynamic")
         positions = 1
         for i in range(nsp):
-            positions *= conv_output_size(x[2 + i], k[i], s[i], p[i], d[i])
+            size = conv_output_size(x[2 + i], k[i], s[i], p[i], d[i])
+            expect(size >= 1, self.name, lambda: f"kernel {k} does not fit input {fmt(x)}")
+            positions *= size
         patch = x[1]
         for kk in k:
             patch *= kk
         expect(dims_match(y, [x[0], positions, patch]), self.name,
-               f"result {fmt(y)} should be {fmt([x[0], positions, patch])}")
+               lambda: f"result {fmt(y)} should be {fmt([x[0], positions, patch])}")
         expect(self.input.type.element_type == self.result.type.element_type, self.name,
                "unfold keeps the element type")
 
@@ -219,15 +224,17 @@ def verify_tile_bounds(op, x_val, w_val, y_val, r0, c0, rows, cols, w_bits) -> N
     _expect_int(op, x_val, "input")
     wb, _ = _expect_int(op, w_val, "weight")
     expect(2 <= w_bits <= 8 and wb >= w_bits, op.name,
-           f"w_bits must be in [2, 8] and fit the weight type, got {w_bits} in {w_val.type}")
-    expect(len(w) == 2, op.name, f"weight must be a [K, N] matrix, got {fmt(w)}")
+           lambda: f"w_bits must be in [2, 8] and fit the weight type, got {w_bits} in {w_val.type}")
+    expect(len(w) == 2, op.name, lambda: f"weight must be a [K, N] matrix, got {fmt(w)}")
+    expect(None not in w, op.name, lambda: f"weight {fmt(w)} must have a static shape")
+    expect(len(x) >= 1, op.name, lambda: f"input {x_val.type} must have a feature axis")
     expect(rows >= 1 and cols >= 1 and r0 >= 0 and c0 >= 0, op.name,
-           f"tile {rows}x{cols} at ({r0}, {c0}) must be non-empty with offsets >= 0")
+           lambda: f"tile {rows}x{cols} at ({r0}, {c0}) must be non-empty with offsets >= 0")
     expect(r0 + rows <= w[0] and c0 + cols <= w[1], op.name,
-           f"tile rows [{r0}, {r0 + rows}) x cols [{c0}, {c0 + cols}) exceed the {fmt(w)} weight")
-    expect(x[-1] in (None, w[0]), op.name, f"input {fmt(x)} does not have the weight's {w[0]} rows")
+           lambda: f"tile rows [{r0}, {r0 + rows}) x cols [{c0}, {c0 + cols}) exceed the {fmt(w)} weight")
+    expect(x[-1] in (None, w[0]), op.name, lambda: f"input {fmt(x)} does not have the weight's {w[0]} rows")
     expect(int_info(y_val.type) == (ACC_BITS, True), op.name, "partial sums are si32")
-    expect(dims_match(y, x[:-1] + [cols]), op.name, f"result {fmt(y)} should be {fmt(x[:-1] + [cols])}")
+    expect(dims_match(y, x[:-1] + [cols]), op.name, lambda: f"result {fmt(y)} should be {fmt(x[:-1] + [cols])}")
 
 
 @irdl_op_definition
@@ -249,7 +256,7 @@ class AccumulateOp(IRDLOperation):
         y = dims(self.result.type)
         for p in self.partials:
             expect(int_info(p.type) == (ACC_BITS, True) and dims_match(dims(p.type), y), self.name,
-                   f"partial sum {p.type} does not match result {self.result.type}")
+                   lambda: f"partial sum {p.type} does not match result {self.result.type}")
 
 
 @irdl_op_definition
@@ -268,12 +275,15 @@ class ConcatOp(IRDLOperation):
 
     def verify_(self) -> None:
         y = dims(self.result.type)
+        expect(len(y) >= 1, self.name, lambda: f"result {self.result.type} has no column axis")
         total = 0
         for v in self.inputs:
             d = dims(v.type)
-            expect(dims_match(d[:-1], y[:-1]), self.name, f"{fmt(d)} does not fit {fmt(y)}")
+            expect(dims_match(d[:-1], y[:-1]), self.name, lambda: f"{fmt(d)} does not fit {fmt(y)}")
+            expect(v.type.element_type == self.result.type.element_type, self.name,
+                   lambda: f"input {v.type} and result {self.result.type} element types differ")
             total += d[-1] or 0
-        expect(y[-1] == total, self.name, f"columns sum to {total}, result has {y[-1]}")
+        expect(y[-1] == total, self.name, lambda: f"columns sum to {total}, result has {y[-1]}")
 
 
 @irdl_op_definition
@@ -307,16 +317,18 @@ class RequantOp(IRDLOperation):
     def verify_(self) -> None:
         x, y = dims(self.input.type), dims(self.result.type)
         expect(int_info(self.input.type) == (ACC_BITS, True), self.name, "input must be si32")
+        expect(len(x) >= 1, self.name, lambda: f"input {self.input.type} has no channel axis")
         n = x[-1]
         for v, what in ((self.bias, "bias"), (self.multiplier, "multiplier"), (self.shift, "shift")):
-            expect(dims(v.type) == [n], self.name, f"{what} {v.type} must have {n} channels")
-            expect(int_info(v.type) == (ACC_BITS, True), self.name, f"{what} must be si32")
+            expect(dims(v.type) == [n], self.name, lambda: f"{what} {v.type} must have {n} channels")
+            expect(int_info(v.type) == (ACC_BITS, True), self.name, lambda: f"{what} must be si32")
         bits, signed = _expect_int(self, self.result, "result")
         rlo, rhi = int_range(bits, signed)
         lo, hi = self.lo.value.data, self.hi.value.data
+        expect(lo <= hi, self.name, lambda: f"clamp [{lo}, {hi}] is empty (lo > hi)")
         expect(rlo <= lo <= hi <= rhi, self.name,
-               f"clamp [{lo}, {hi}] must lie within the {self.result.type.element_type} range [{rlo}, {rhi}]")
-        expect(dims_match(x, y), self.name, f"result {fmt(y)} differs from input {fmt(x)}")
+               lambda: f"clamp [{lo}, {hi}] must lie within the {self.result.type.element_type} range [{rlo}, {rhi}]")
+        expect(dims_match(x, y), self.name, lambda: f"result {fmt(y)} differs from input {fmt(x)}")
         expect(self.out_scale.value.data > 0, self.name, "out_scale must be positive")
 
 

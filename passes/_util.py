@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from anncc.ir._xdsl import DYNAMIC_INDEX, Block, FuncOp, ModuleOp, Operation, Pure, Rewriter, SSAValue
+from anncc.ir._xdsl import (
+    DYNAMIC_INDEX,
+    Block,
+    FuncOp,
+    InsertPoint,
+    ModuleOp,
+    Operation,
+    Pure,
+    Rewriter,
+    SSAValue,
+)
 from anncc.ir.ann import ConstantOp, ConvOp, LinearOp, WeightOp, ints_of
 from anncc.ir.store import WeightStore
 
@@ -99,3 +109,38 @@ def erase_dead(module: ModuleOp) -> None:
                 if o.results and all(not r.uses for r in o.results) and o.has_trait(Pure):
                     rw.erase_op(o)
                     changed = True
+
+
+class ConstantPool:
+    """Constants shared across a pass's rewrites: one op per distinct (type, content).
+
+    Many arrays share a layout (`colmap`, `rowmap`, an all-zero fault map), so a
+    pass asks the pool instead of creating one constant per array. Small arrays
+    are inline `ann.constant`s, larger ones `ann.weight` references into the
+    store; every op goes at the start of the function body, ahead of all uses.
+    """
+
+    def __init__(self, store: WeightStore, block: Block) -> None:
+        self.store = store
+        self.block = block
+        self.ops: dict[tuple, SSAValue] = {}
+
+    def get(self, arr: np.ndarray, element, key: str) -> SSAValue:
+        from anncc.ir.ann import numpy_dtype
+        from anncc.ir.shapes import tensor
+        from anncc.ir.store import INLINE_LIMIT
+
+        arr = np.ascontiguousarray(arr, dtype=numpy_dtype(element))
+        ident = (element, arr.shape, arr.tobytes())
+        if ident in self.ops:
+            return self.ops[ident]
+        t = tensor(arr.shape, element)
+        if arr.size <= INLINE_LIMIT or (arr.size and (arr == arr.flat[0]).all()):
+            op: Operation = ConstantOp(arr.reshape(-1)[:1] if arr.size > INLINE_LIMIT else arr, t)
+        else:
+            key = self.store.unique_key(key)
+            op = WeightOp(key, self.store.add(key, arr), t)
+        first = self.block.first_op
+        Rewriter().insert_op(op, InsertPoint.before(first) if first else InsertPoint.at_end(self.block))
+        self.ops[ident] = op.results[0]
+        return op.results[0]

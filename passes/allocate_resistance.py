@@ -39,13 +39,14 @@ import numpy as np
 
 from anncc.errors import AnnccError
 from anncc.ir._xdsl import Context, InsertPoint, ModuleOp, ModulePass, Rewriter, StringAttr
-from anncc.ir.ann import ConstantOp, WeightOp
+from anncc.ir.ann import WeightOp
 from anncc.ir.cell import MvmOp as CellMvmOp
 from anncc.ir.shapes import tensor
-from anncc.ir.store import INLINE_LIMIT, WeightStore
+from anncc.ir.store import WeightStore
 from anncc.ir.xbar import MvmOp, int_info, int_type
 from anncc.passes._store import store_of
 from anncc.passes._target import target_of
+from anncc.passes._util import ConstantPool
 
 UI8 = int_type(8, False)
 SI32 = int_type(32, True)
@@ -123,13 +124,16 @@ class AllocateResistancePass(ModulePass):
         array_rows, array_cols = self.rows or t.array_rows, self.cols or t.array_cols
         adc_bits, dac_bits = self.adc_bits or t.adc_bits, self.dac_bits or t.dac_bits
         rw = Rewriter()
+        pools: dict = {}
         for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
-            self._allocate(mvm, t, store, rw, array_rows, array_cols, adc_bits, dac_bits)
+            block = mvm.parent_block()
+            pool = pools.setdefault(block, ConstantPool(store, block))
+            self._allocate(mvm, t, store, rw, pool, array_rows, array_cols, adc_bits, dac_bits)
         if getattr(t, "cell_kind", "") == "cmos" or t.name == "cmos":
             op.attributes["anncc.e96_error"] = StringAttr(json.dumps(_e96_report(t)))
 
-    def _allocate(self, mvm: MvmOp, t, store: WeightStore, rw: Rewriter, array_rows: int,
-                  array_cols: int, adc_bits: int, dac_bits: int) -> None:
+    def _allocate(self, mvm: MvmOp, t, store: WeightStore, rw: Rewriter, pool: ConstantPool,
+                  array_rows: int, array_cols: int, adc_bits: int, dac_bits: int) -> None:
         r0, c0, rows, cols = mvm.bounds()
         w_bits = mvm.w_bits.value.data
         b = t.bits_per_cell
@@ -149,25 +153,14 @@ class AllocateResistancePass(ModulePass):
         dac = min(dac_bits, in_bits)
         g_min, g_max = self._conductance_range(t, levels[:rows, : layout.ref_col + 1], b)
 
-        def const(key: str, arr: np.ndarray, element):
-            ty = tensor(arr.shape, element)
-            if arr.size <= INLINE_LIMIT:
-                c = ConstantOp(arr, ty)
-            else:
-                key = store.unique_key(key)
-                c = WeightOp(key, store.add(key, arr), ty)
-            rw.insert_op(c, InsertPoint.before(mvm))
-            return c.results[0]
-
         lv_key = store.unique_key(f"{tile}.levels")
         lv = WeightOp(lv_key, store.add(lv_key, levels), tensor(levels.shape, UI8))
         rw.insert_op(lv, InsertPoint.before(mvm))
-        faults = ConstantOp(np.zeros(1, dtype=np.uint8), tensor(levels.shape, UI8))
-        rw.insert_op(faults, InsertPoint.before(mvm))
-        colmap = const(f"{tile}.colmap", layout.colmap(), SI32)
-        rowmap = const(f"{tile}.rowmap", np.arange(rows, dtype=np.int32), SI32)
+        faults = pool.get(np.zeros(levels.shape, dtype=np.uint8), UI8, "faults.none")
+        colmap = pool.get(layout.colmap(), SI32, f"{tile}.colmap")
+        rowmap = pool.get(np.arange(rows, dtype=np.int32), SI32, f"{tile}.rowmap")
         new = CellMvmOp(
-            mvm.input, mvm.weight, lv.results[0], colmap, rowmap, faults.results[0],
+            mvm.input, mvm.weight, lv.results[0], colmap, rowmap, faults,
             mvm.result.type, tile=tile, row_offset=r0, col_offset=c0, rows=rows, cols=cols,
             w_bits=w_bits, array_rows=array_rows, array_cols=array_cols, bits_per_cell=b,
             n_slices=n_slices, in_bits=in_bits, in_signed=int(in_signed), dac_bits=dac,

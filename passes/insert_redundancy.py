@@ -33,14 +33,14 @@ import numpy as np
 
 from anncc.errors import AnnccError
 from anncc.ir._xdsl import Context, InsertPoint, ModuleOp, ModulePass, Rewriter, StringAttr
-from anncc.ir.ann import ConstantOp, WeightOp
+from anncc.ir.ann import WeightOp
 from anncc.ir.cell import MvmOp, VoteOp
 from anncc.ir.shapes import tensor
-from anncc.ir.store import INLINE_LIMIT, WeightStore
+from anncc.ir.store import WeightStore
 from anncc.ir.xbar import int_type
 from anncc.passes._store import store_of
 from anncc.passes._target import target_of
-from anncc.passes._util import const_array, erase_dead
+from anncc.passes._util import ConstantPool, const_array, erase_dead
 from anncc.passes.estimate import layer_of
 
 UI8 = int_type(8, False)
@@ -148,18 +148,22 @@ class InsertRedundancyPass(ModulePass):
             rates = (self.fault_rate / 2, self.fault_rate / 2)
         given = self._load_fault_map()
         rw = Rewriter()
+        pools: dict = {}
         report: dict[str, dict[str, int]] = {}
         tmr_layers = {s.strip() for s in self.layers.split(",") if s.strip()}
         for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
+            block = mvm.parent_block()
+            pool = pools.setdefault(block, ConstantPool(store, block))
             layer = layer_of(mvm.tile.data)
             if self.scheme == "tmr" and ("all" in tmr_layers or layer in tmr_layers):
-                replicas = [self._harden(mvm, store, rw, rates, given, report, f".tmr{i}", clone=True)
+                replicas = [self._harden(mvm, store, pool, rw, rates, given, report, f".tmr{i}",
+                                         clone=True)
                             for i in range(3)]
                 vote = VoteOp([r.results[0] for r in replicas], mvm.result.type)
                 vote.results[0].name_hint = mvm.results[0].name_hint
                 rw.replace_op(mvm, vote)
             else:
-                self._harden(mvm, store, rw, rates, given, report, "", clone=False)
+                self._harden(mvm, store, pool, rw, rates, given, report, "", clone=False)
         op.attributes["anncc.redundancy"] = StringAttr(json.dumps(report, sort_keys=True))
         erase_dead(op)
 
@@ -172,8 +176,8 @@ class InsertRedundancyPass(ModulePass):
         except (OSError, ValueError) as e:
             raise AnnccError(f"insert-redundancy: cannot read fault map {self.fault_map}: {e}") from None
 
-    def _harden(self, mvm: MvmOp, store: WeightStore, rw: Rewriter, rates, given, report,
-                suffix: str, clone: bool) -> MvmOp:
+    def _harden(self, mvm: MvmOp, store: WeightStore, pool: ConstantPool, rw: Rewriter, rates,
+                given, report, suffix: str, clone: bool) -> MvmOp:
         f = mvm.fields()
         tile = f["tile"] + suffix
         ar, ac = f["array_rows"], f["array_cols"]
@@ -200,19 +204,13 @@ class InsertRedundancyPass(ModulePass):
         report[tile] = {"faults": int((faults > 0).sum()), "harmful_before": r.harmful_before,
                         "harmful_after": r.harmful_after}
 
-        def ref(key: str, arr: np.ndarray, element):
-            ty = tensor(arr.shape, element)
-            if arr.size <= INLINE_LIMIT:
-                c = ConstantOp(arr, ty)
-            else:
-                key = store.unique_key(key)
-                c = WeightOp(key, store.add(key, arr), ty)
-            rw.insert_op(c, InsertPoint.before(mvm))
-            return c.results[0]
-
-        operands = [mvm.input, mvm.weight, ref(f"{tile}.levels", r.levels, UI8),
-                    ref(f"{tile}.colmap", r.colmap, SI32), ref(f"{tile}.rowmap", r.rowmap, SI32),
-                    ref(f"{tile}.faults", faults, UI8)]
+        lv_key = store.unique_key(f"{tile}.levels")
+        lv = WeightOp(lv_key, store.add(lv_key, r.levels), tensor(r.levels.shape, UI8))
+        rw.insert_op(lv, InsertPoint.before(mvm))
+        operands = [mvm.input, mvm.weight, lv.results[0],
+                    pool.get(r.colmap, SI32, f"{tile}.colmap"),
+                    pool.get(r.rowmap, SI32, f"{tile}.rowmap"),
+                    pool.get(faults, UI8, f"{tile}.faults")]
         fields = dict(f, tile=tile, spare_rows=self.spare_rows, spare_cols=self.spare_cols)
         new = MvmOp(*operands, mvm.result.type, **fields)
         new.results[0].name_hint = (mvm.results[0].name_hint or "") + suffix.replace(".", "_") or None

@@ -138,6 +138,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
         progress=not args.quiet)
     cm = compile_module(module, store, opts, example)
     accuracy = _level_accuracies(cm, eval_data) if eval_data is not None else None
+    if accuracy is not None and opts.fault_rate > 0:
+        from anncc.studies import fault_study
+
+        source = model if (args.model is None or args.example) else loaded.program
+        accuracy.update(fault_study(lambda: _import(source, example), opts, example, eval_data))
     out = cm.emit(args.output, accuracy=accuracy) if accuracy else cm.emit(args.output)
     if not args.quiet:
         _print_summary(cm, out, accuracy)

@@ -40,6 +40,7 @@ class CompileOptions:
     calib: Any = None
     spare_rows: int = 0
     spare_cols: int = 0
+    use_spares: bool = True
     fault_rate: float = 0.0
     fault_map: str = ""
     seed: int = 0
@@ -63,8 +64,9 @@ class CompileOptions:
             get_pass("allocate-resistance")(),
         ]
         if self.wants_redundancy():
+            spares = (self.spare_rows, self.spare_cols) if self.use_spares else (0, 0)
             passes.append(get_pass("insert-redundancy")(
-                spare_rows=self.spare_rows, spare_cols=self.spare_cols,
+                spare_rows=spares[0], spare_cols=spares[1],
                 fault_rate=self.fault_rate, fault_map=self.fault_map, seed=self.seed,
                 scheme=self.redundancy, layers=self.tmr_layers))
         passes.append(get_pass("estimate")())
@@ -175,7 +177,7 @@ def _progress(passes: list[ModulePass], enabled: bool):
         return iter(passes)
     from tqdm import tqdm
 
-    return _named_progress(tqdm(passes, desc="compiling", unit="pass", leave=False))
+    return _named_progress(tqdm(passes, desc="compiling", unit="pass", leave=False, disable=None))
 
 
 def _named_progress(bar):

@@ -64,15 +64,18 @@ def energy_figure(summary: dict[str, Any], path: Path) -> Path | None:
 def accuracy_figure(summary: dict[str, Any], path: Path) -> Path | None:
     """Accuracy at each level / condition, with the Monte-Carlo spread where measured."""
     acc = summary.get("accuracy") or {}
-    rows = [(k, v) for k, v in acc.items() if isinstance(v, dict) and "mean" in v]
+    rows = [(k, v if isinstance(v, dict) else {"mean": float(v)}) for k, v in acc.items()
+            if not isinstance(v, dict) or "mean" in v]
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(rows) + 2), 3.0))
     means = [100 * v["mean"] for _, v in rows]
     errs = [100 * v.get("std", 0.0) for _, v in rows]
+    for i, m in enumerate(means):
+        ax.annotate(f"{m:.1f}", (i, m), ha="center", va="bottom", fontsize=7)
     ax.bar(range(len(rows)), means, yerr=errs, color="#228833", capsize=3)
     ax.set_xticks(range(len(rows)), [k for k, _ in rows], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(max(0.0, min(means) - 10), 100)
     ax.set_title("Accuracy")
     return _save(fig, path)

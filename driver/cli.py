@@ -107,6 +107,7 @@ def _example(name: str):
 def cmd_compile(args: argparse.Namespace) -> int:
     from anncc.pipeline import CompileOptions, compile_module
 
+    _check_options(args)
     eval_data = None
     if args.model is None or args.example:
         name = args.example or "digits-cnn"
@@ -147,6 +148,21 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if not args.quiet:
         _print_summary(cm, out, accuracy)
     return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Reject bad options before the (slow) model loading."""
+    from anncc.targets import load_target
+
+    if not 2 <= args.w_bits <= 8:
+        raise AnnccError(f"--w-bits must be in [2, 8], got {args.w_bits}")
+    if not 2 <= args.in_bits <= 16:
+        raise AnnccError(f"--in-bits must be in [2, 16], got {args.in_bits}")
+    if not 0 <= args.fault_rate <= 0.5:
+        raise AnnccError(f"--fault-rate must be in [0, 0.5], got {args.fault_rate}")
+    if args.spare_rows < 0 or args.spare_cols < 0:
+        raise AnnccError("--spare-rows and --spare-cols must be >= 0")
+    load_target(args.target, args.target_file)
 
 
 def _import(model, example):

@@ -12,6 +12,6 @@
 
 // Layer y is triplicated, each replica with its own faults, and the median votes.
 // TMR:         %[[R0:.*]] = cell.mvm {{.*}}tile = "y.r0c0.tmr0"
-// TMR-NEXT:    %[[R1:.*]] = cell.mvm {{.*}}tile = "y.r0c0.tmr1"
-// TMR-NEXT:    %[[R2:.*]] = cell.mvm {{.*}}tile = "y.r0c0.tmr2"
+// TMR:         %[[R1:.*]] = cell.mvm {{.*}}tile = "y.r0c0.tmr1"
+// TMR:         %[[R2:.*]] = cell.mvm {{.*}}tile = "y.r0c0.tmr2"
 // TMR-NEXT:    cell.vote %[[R0]], %[[R1]], %[[R2]]

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from anncc.runtime.irdrop import (
     MeshParams,
     alpha_beta,

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from anncc.errors import AnnccError
 from anncc.ir._xdsl import Context, ModuleOp, ModulePass
 from anncc.ir.store import WeightStore
 from anncc.runtime.model import Model

@@ -20,28 +20,28 @@ import numpy as np
 from xdsl.dialects.builtin import BytesAttr, DenseIntOrFPElementsAttr, Signedness
 
 from anncc.ir._xdsl import (
-    AttrParser,
     Attribute,
-    IntAttr,
-    ParametrizedAttribute,
-    Printer,
-    VerifyException,
-    irdl_attr_definition,
+    AttrParser,
     ConstantLike,
     DenseArrayBase,
     Dialect,
     FloatAttr,
+    IntAttr,
     IntegerAttr,
     IntegerType,
     IRDLOperation,
+    ParametrizedAttribute,
     ParsePropInAttrDict,
+    Printer,
     Pure,
     SSAValue,
     StringAttr,
     TensorType,
+    VerifyException,
     f32,
     f64,
     i64,
+    irdl_attr_definition,
     irdl_op_definition,
     operand_def,
     prop_def,
@@ -366,7 +366,8 @@ class ConvOp(IRDLOperation):
                "stride, padding and dilation need one entry per spatial dimension")
         expect(all(s >= 1 for s in st) and all(d >= 1 for d in dl) and all(p >= 0 for p in pd),
                self.name, "stride and dilation must be >= 1, padding >= 0")
-        expect(g >= 1 and w[0] % g == 0, self.name, lambda: f"{w[0]} output channels not divisible by {g} groups")
+        expect(g >= 1 and w[0] % g == 0, self.name,
+               lambda: f"{w[0]} output channels not divisible by {g} groups")
         expect(x[1] == w[1] * g, self.name,
                lambda: f"input has {x[1]} channels, weight expects {w[1]}x{g} groups")
         expect(b == [w[0]], self.name, lambda: f"bias {fmt(b)} does not match {w[0]} output channels")
@@ -622,7 +623,8 @@ class PermuteOp(IRDLOperation):
 
     def verify_(self) -> None:
         x, y, p = dims(self.input.type), dims(self.result.type), ints_of(self.perm)
-        expect(sorted(p) == list(range(len(x))), self.name, lambda: f"{p} is not a permutation of {len(x)} axes")
+        expect(sorted(p) == list(range(len(x))), self.name,
+               lambda: f"{p} is not a permutation of {len(x)} axes")
         expect(dims_match(y, [x[i] for i in p]), self.name,
                lambda: f"result {fmt(y)} should be {fmt([x[i] for i in p])}")
 
@@ -744,7 +746,8 @@ class BatchNormOp(IRDLOperation):
         x = dims(self.input.type)
         expect(len(x) >= 2, self.name, lambda: f"input {fmt(x)} has no channel axis")
         for v in (self.mean, self.var, self.gamma, self.beta):
-            expect(dims(v.type) == [x[1]], self.name, lambda: f"statistics {v.type} do not match {x[1]} channels")
+            expect(dims(v.type) == [x[1]], self.name,
+                   lambda: f"statistics {v.type} do not match {x[1]} channels")
         _same_type(self)
         expect(self.eps.value.data > 0, self.name, "eps must be positive")
 
@@ -789,7 +792,8 @@ class SoftmaxOp(IRDLOperation):
     def verify_(self) -> None:
         _same_type(self)
         rank = len(dims(self.input.type))
-        expect(0 <= self.axis.value.data < rank, self.name, lambda: f"axis {self.axis.value.data} out of range")
+        expect(0 <= self.axis.value.data < rank, self.name,
+               lambda: f"axis {self.axis.value.data} out of range")
 
 
 @irdl_op_definition

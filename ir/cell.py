@@ -147,13 +147,15 @@ class MvmOp(IRDLOperation):
                f"{f['spare_cols']} spares = {need} exceed the array's {ac} columns")
         expect(0 <= f["ref_col"] < ac, n, lambda: f"reference column {f['ref_col']} outside the array")
         expect(1 <= f["adc_bits"] <= 16 and f["adc_shift"] >= 0, n,
-               lambda: f"adc_bits must be in [1, 16] and adc_shift >= 0, got {f['adc_bits']}, {f['adc_shift']}")
+               lambda: f"adc_bits must be in [1, 16] and adc_shift >= 0, "
+                       f"got {f['adc_bits']}, {f['adc_shift']}")
         ib, db = f["in_bits"], f["dac_bits"]
         expect(1 <= db <= ib <= 16, n, lambda: f"dac_bits {db} must be in [1, in_bits={ib}], in_bits <= 16")
         expect(f["in_signed"] in (0, 1), n, lambda: f"in_signed must be 0 or 1, got {f['in_signed']}")
         xi = int_info(self.input.type)
         expect(xi == (ib, bool(f["in_signed"])), n,
-               lambda: f"input type {self.input.type} does not match in_bits={ib}, in_signed={f['in_signed']}")
+               lambda: f"input type {self.input.type} does not match "
+                       f"in_bits={ib}, in_signed={f['in_signed']}")
         expect(f["v_read_v"] > 0 and 0 <= f["g_min_s"] < f["g_max_s"], n,
                "need v_read_v > 0 and 0 <= g_min_s < g_max_s")
         for val, want, what in ((self.levels, [ar, ac], "levels"), (self.faults, [ar, ac], "faults"),

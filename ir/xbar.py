@@ -17,6 +17,8 @@ Rationale: docs/dialects/xbar.md.
 
 from __future__ import annotations
 
+from xdsl.dialects.builtin import DenseArrayBase, Signedness
+
 from anncc.ir._xdsl import (
     Attribute,
     Dialect,
@@ -45,7 +47,6 @@ from anncc.ir.ann import (
     ints_of,
 )
 from anncc.ir.shapes import dims, dims_match, expect, fmt
-from xdsl.dialects.builtin import DenseArrayBase, Signedness
 
 ACC_BITS = 32  # partial sums and accumulators are int32 (products in int64 in requant)
 
@@ -234,7 +235,8 @@ def verify_tile_bounds(op, x_val, w_val, y_val, r0, c0, rows, cols, w_bits) -> N
            lambda: f"tile rows [{r0}, {r0 + rows}) x cols [{c0}, {c0 + cols}) exceed the {fmt(w)} weight")
     expect(x[-1] in (None, w[0]), op.name, lambda: f"input {fmt(x)} does not have the weight's {w[0]} rows")
     expect(int_info(y_val.type) == (ACC_BITS, True), op.name, "partial sums are si32")
-    expect(dims_match(y, x[:-1] + [cols]), op.name, lambda: f"result {fmt(y)} should be {fmt(x[:-1] + [cols])}")
+    expect(dims_match(y, x[:-1] + [cols]), op.name,
+           lambda: f"result {fmt(y)} should be {fmt(x[:-1] + [cols])}")
 
 
 @irdl_op_definition
@@ -327,7 +329,8 @@ class RequantOp(IRDLOperation):
         lo, hi = self.lo.value.data, self.hi.value.data
         expect(lo <= hi, self.name, lambda: f"clamp [{lo}, {hi}] is empty (lo > hi)")
         expect(rlo <= lo <= hi <= rhi, self.name,
-               lambda: f"clamp [{lo}, {hi}] must lie within the {self.result.type.element_type} range [{rlo}, {rhi}]")
+               lambda: f"clamp [{lo}, {hi}] must lie within the "
+                       f"{self.result.type.element_type} range [{rlo}, {rhi}]")
         expect(dims_match(x, y), self.name, lambda: f"result {fmt(y)} differs from input {fmt(x)}")
         expect(self.out_scale.value.data > 0, self.name, "out_scale must be positive")
 

@@ -38,8 +38,8 @@ from anncc.ir.ann import (
     PermuteOp,
     QuantAttr,
     QuantParams,
-    ReluOp,
     Relu6Op,
+    ReluOp,
     ReshapeOp,
 )
 from anncc.passes._store import store_of

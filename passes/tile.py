@@ -36,7 +36,6 @@ import numpy as np
 
 from anncc.errors import AnnccError
 from anncc.ir._xdsl import (
-    Block,
     Context,
     InsertPoint,
     ModuleOp,
@@ -51,8 +50,8 @@ from anncc.ir.ann import (
     LinearOp,
     MaxPoolOp,
     PermuteOp,
-    ReluOp,
     Relu6Op,
+    ReluOp,
     ReshapeOp,
     WeightOp,
     quant_of,
@@ -126,7 +125,10 @@ def requant_multiplier(real: float) -> tuple[int, int]:
     return m, s
 
 
-def tile_ranges(k: int, n: int, groups: int, shape: TileShape) -> list[tuple[int, int, list[tuple[int, int]]]]:
+ColumnRange = tuple[int, int, list[tuple[int, int]]]
+
+
+def tile_ranges(k: int, n: int, groups: int, shape: TileShape) -> list[ColumnRange]:
     """Column ranges `(c0, width, [(r0, height), ...])` covering a `[K, N]` matrix.
 
     With groups, the matrix is block-diagonal and tiles bundle whole groups.

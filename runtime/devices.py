@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from anncc.targets import (
     CmosTarget,
     MtjTarget,

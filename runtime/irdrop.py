@@ -84,9 +84,10 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from anncc.errors import AnnccError, TargetError
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import lapack, solve_triangular
+
+from anncc.errors import AnnccError, TargetError
 
 try:  # CHOLMOD (scikit-sparse over Debian's libsuitesparse-dev) is optional.
     from sksparse.cholmod import analyze as _cholmod_analyze  # type: ignore[import-not-found]

@@ -12,7 +12,6 @@ takes float inputs and returns float outputs, so levels compare directly.
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from pydantic import ValidationError
+
 from anncc.errors import TargetError
 from anncc.targets._base import Target, fmt_number
-from pydantic import ValidationError
 
 TARGETS: dict[str, type[Target]] = {}
 

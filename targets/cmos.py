@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
+
 from anncc.targets._base import (
     Target,
     adc_bits_field,
@@ -32,7 +34,6 @@ from anncc.targets._base import (
     t_read_field,
     v_read_field,
 )
-from pydantic import Field
 
 IEC_60063 = "IEC 60063:2015, preferred number series for resistors"
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from anncc.targets._base import (
     Target,
     adc_bits_field,
@@ -35,7 +37,6 @@ from anncc.targets._base import (
     t_read_field,
     v_read_field,
 )
-from pydantic import Field
 
 SPINTRON_NN_KIT = "SpinTron-NN-Kit defaults (spintron_nn/core/mtj_models.py, MTJConfig)"
 ZHANG_2012 = "Y. Zhang et al., IEEE TED 59(3), 819 (2012), CoFeB/MgO MTJ compact model"

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from anncc.targets._base import (
     Target,
     adc_bits_field,
@@ -33,7 +35,6 @@ from anncc.targets._base import (
     t_read_field,
     v_read_field,
 )
-from pydantic import Field
 
 AIHWKIT_PCM = "IBM aihwkit PCMLikeNoiseModel (Nandakumar et al., ICECS 2019)"
 JOSHI_2020 = "V. Joshi et al., Nat. Commun. 11, 2473 (2020)"

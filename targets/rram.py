@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from anncc.targets._base import (
     Target,
     adc_bits_field,
@@ -29,7 +31,6 @@ from anncc.targets._base import (
     t_read_field,
     v_read_field,
 )
-from pydantic import Field
 
 WAN_2022 = "W. Wan et al., Nature 608, 504 (2022) (NeuRRAM: 48 cores of 256x256 1T1R, 130 nm)"
 AIHWKIT_WAN = "IBM aihwkit ReRamWan2022NoiseModel (fit to the data of Wan et al. 2022)"

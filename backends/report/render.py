@@ -43,7 +43,8 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
     if est:
         tot = est["per_inference"]
         lines += ["## Cost per inference", "",
-                  f"- energy: {_si(tot.get('energy_j', 0), 'J')} (cells {_si(tot.get('energy_cells_j', 0), 'J')}, "
+                  f"- energy: {_si(tot.get('energy_j', 0), 'J')} "
+                  f"(cells {_si(tot.get('energy_cells_j', 0), 'J')}, "
                   f"DAC {_si(tot.get('energy_dac_j', 0), 'J')}, ADC {_si(tot.get('energy_adc_j', 0), 'J')}, "
                   f"digital {_si(tot.get('energy_digital_j', 0), 'J')})",
                   f"- latency: {_si(tot.get('latency_s', 0), 's')} (layers in sequence)",
@@ -54,7 +55,8 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
                   "|---|---|---|---|---|---|---|"]
         for name, L in est["per_layer"].items():
             lines.append(f"| {name} | {int(L['arrays'])} | {int(L['reads'])} | {int(L['adc_conversions'])} | "
-                         f"{_si(L['energy_j'], 'J')} | {_si(L['latency_s'], 's')} | {L['area_m2'] * 1e6:.4g} |")
+                         f"{_si(L['energy_j'], 'J')} | {_si(L['latency_s'], 's')} | "
+                         f"{L['area_m2'] * 1e6:.4g} |")
         lines.append("")
     red = summary.get("redundancy")
     if red:
@@ -74,7 +76,8 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
         lines += [f"![{title}]({rel})", ""]
     lines += ["## IR", "", "| level | ops |", "|---|---|"]
     for lv, counts in summary["ops"].items():
-        lines.append(f"| {lv} | {sum(counts.values())} ({', '.join(f'{k} {v}' for k, v in counts.items())}) |")
+        listing = ", ".join(f"{k} {v}" for k, v in counts.items())
+        lines.append(f"| {lv} | {sum(counts.values())} ({listing}) |")
     lines.append("")
     return "\n".join(lines)
 

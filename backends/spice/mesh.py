@@ -32,9 +32,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
 from anncc.errors import AnnccError, ToolMissingError
 from anncc.runtime.irdrop import MeshParams
-from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "SpiceConvergenceError",

@@ -33,9 +33,9 @@ def test_xbar_accuracy_within_1_5_points_of_float(trained):
 
 
 def test_spares_recover_most_of_the_stuck_at_loss(trained):
+    from anncc.frontend import import_model
     from anncc.pipeline import CompileOptions
     from anncc.studies import fault_study
-    from anncc.frontend import import_model
 
     _, model, calib, x, y = trained
     opts = CompileOptions(target="sot-mtj", calib=calib, fault_rate=0.02, seed=1,

@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+
 from anncc.backends.spice.mesh import (
     SpiceConvergenceError,
     find_ngspice,

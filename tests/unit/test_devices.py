@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from anncc.runtime import devices as dev
 from anncc.targets import get_target, load_target
 

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from anncc.errors import AnnccError, TargetError
 from anncc.runtime.irdrop import (
     DirectMeshSolver,

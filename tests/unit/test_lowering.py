@@ -18,10 +18,10 @@ import anncc
 from anncc.ir.ann import ConvOp, LinearOp, quant_of
 from anncc.ir.cell import MvmOp as CellMvm
 from anncc.ir.xbar import MvmOp as XbarMvm
-from anncc.runtime.model import module_json_attr
-from anncc.runtime.xbar_kernels import requantize
 from anncc.passes.estimate import layer_of
 from anncc.passes.tile import requant_multiplier
+from anncc.runtime.model import module_json_attr
+from anncc.runtime.xbar_kernels import requantize
 
 torch.manual_seed(0)
 

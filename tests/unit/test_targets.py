@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
+
 from anncc.errors import AnnccError, TargetError
 from anncc.targets import (
     E96_MANTISSAS,
@@ -27,7 +29,6 @@ from anncc.targets import (
     target_class,
     validate_target,
 )
-from pydantic import ValidationError
 
 ALL = ["cmos", "pcm", "rram", "sot-mtj", "sot-mtj-dw"]
 

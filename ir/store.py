@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,22 +108,15 @@ class WeightStore:
     # -- files --------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write an uncompressed `.npz` atomically (temp file, then rename); keys sorted."""
+        from anncc.files import atomic_writer
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-                for key in sorted(self._arrays):
-                    # fixed timestamp: the same weights give a byte-identical file
-                    info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-                    with zf.open(info, "w", force_zip64=True) as f:
-                        np.lib.format.write_array(f, self._arrays[key], allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_writer(path) as raw, zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
+            for key in sorted(self._arrays):
+                # fixed timestamp: the same weights give a byte-identical file
+                info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                with zf.open(info, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, self._arrays[key], allow_pickle=False)
         return path
 
     @classmethod

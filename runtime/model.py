@@ -110,8 +110,8 @@ class Model:
     # ------------------------------------------------------------------ files
     def save(self, directory: str | Path) -> Path:
         """Write `model.mlir` (final level), `ir/<level>.mlir` and one `weights.npz`."""
+        from anncc.files import atomic_write_text
         from anncc.ir import print_module
-        from anncc.runtime._files import atomic_write_text
 
         d = Path(directory)
         keys = sorted({k for m in self.levels.values() for k in referenced_keys(m)})

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from anncc.backends.report import figures
-from anncc.runtime._files import atomic_write_text
+from anncc.files import atomic_write_text
 
 
 def _si(value: float, unit: str) -> str:

@@ -65,15 +65,21 @@ class Model:
         outs, _ = self._run(x, level or self.final_level, analog, seed, False, options)
         return outs[0]
 
-    def _run(self, x, level, analog, seed, trace, options):
-        from anncc.runtime.interpreter import ExecContext, run_module
+    def context(self, analog: bool = False, seed: int = 0, **options: Any):
+        """One simulated chip: an ExecContext whose programmed arrays persist across runs."""
+        from anncc.runtime.interpreter import ExecContext
 
-        module = self.ir(level)
         ctx = ExecContext(store=self.store, analog=analog, seed=seed, options=dict(options))
         if analog:
             ctx.options.setdefault("target", self.target())
+        return ctx
+
+    def _run(self, x, level, analog, seed, trace, options, ctx=None):
+        from anncc.runtime.interpreter import run_module
+
+        ctx = ctx or self.context(analog, seed, **options)
         with torch.no_grad():
-            return run_module(module, self.store, [as_tensor(x)], ctx, trace=trace)
+            return run_module(self.ir(level), self.store, [as_tensor(x)], ctx, trace=trace)
 
     def trace(self, x: Any, analog: bool = False, seed: int = 0, **options: Any
               ) -> dict[str, dict[str, torch.Tensor]]:
@@ -90,12 +96,14 @@ class Model:
 
     def accuracy(self, inputs: Any, labels: Any, level: str | None = None, analog: bool = False,
                  seed: int = 0, batch_size: int = 512, **options: Any) -> float:
-        """Top-1 accuracy of one run over a labelled set."""
+        """Top-1 accuracy of one run over a labelled set (one chip: every batch on the same devices)."""
         x, y = as_tensor(inputs), torch.as_tensor(np.asarray(labels))
+        level = level or self.final_level
+        ctx = self.context(analog, seed, **options)
         correct = 0
         for i in range(0, len(x), batch_size):
-            pred = self.run(x[i:i + batch_size], level, analog, seed, **options).argmax(-1)
-            correct += int((pred == y[i:i + batch_size]).sum())
+            outs, _ = self._run(x[i:i + batch_size], level, analog, seed, False, options, ctx)
+            correct += int((outs[0].argmax(-1) == y[i:i + batch_size]).sum())
         return correct / max(1, len(x))
 
     def evaluate(self, inputs: Any, labels: Any, trials: int = 10, level: str | None = None,

@@ -6,6 +6,8 @@ file. Only names the project uses are re-exported.
 
 from __future__ import annotations
 
+import re
+
 from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
@@ -77,7 +79,16 @@ from xdsl.utils.exceptions import (
     VerifyException,
 )
 from xdsl.utils.lexer import Span
+from xdsl.utils.mlir_lexer import MLIRLexer
 from xdsl.xdsl_opt_main import xDSLOptMain
+
+# xDSL 0.74's string-literal pattern nests `+` inside `*`, so a string left open
+# on a long line backtracks exponentially: 24 characters take 2 s, a typical
+# `xbar.mvm` line would take hours. The same language matched possessively
+# (Python >= 3.11) is linear; a missing quote is then an ordinary parse error.
+MLIRLexer._unescaped_characters_regex = re.compile(
+    r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"'
+)
 
 __all__ = [
     "ArgSpec", "ArgSpecParseError", "PassFailedException", "Span", "Universe",

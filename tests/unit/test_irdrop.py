@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from anncc.errors import AnnccError, TargetError
+from anncc.runtime import irdrop
 from anncc.runtime.irdrop import (
     DirectMeshSolver,
     IRDropWarning,
     MeshParams,
     _mesh_pattern,
+    _nd_plan,
     alpha_beta,
     cg_error_vs_direct,
     effective_weights,
@@ -53,15 +55,16 @@ def test_no_parasitics_gives_the_ideal_crossbar_exactly():
     assert solve_cg(G, V, ideal).iterations == 0
 
 
+@pytest.mark.parametrize("backend", ["splu", "dense-nd"])
 @pytest.mark.parametrize("r_ohm", [1e-6, 1e-9])
-def test_vanishing_wire_and_contact_resistance_approaches_V_dot_G(r_ohm):
+def test_vanishing_wire_and_contact_resistance_approaches_V_dot_G(r_ohm, backend):
     G, V = cells(12, 10), inputs(12, 4)
     p = MeshParams(r_ohm, r_ohm)
     ideal = ideal_currents(G, V)
     # The remaining loss is first order in R: alpha/2 + 2*beta.
     bound = 2 * alpha_beta(G, p).expected_error + 1e-12
-    assert rel_err(solve_direct(G, V, p), ideal) < bound
-    assert rel_err(V.T @ effective_weights(G, p), ideal) < bound
+    assert rel_err(solve_direct(G, V, p, backend=backend), ideal) < bound
+    assert rel_err(V.T @ effective_weights(G, p, backend=backend), ideal) < bound
     assert rel_err(solve_cg(G, V, p).currents, ideal) < bound
 
 
@@ -95,6 +98,108 @@ def test_effective_weights_reproduce_the_direct_solve(shape):
     exact = solve_direct(G, V, NATURE_2022)
     assert rel_err(V.T @ effective_weights(G, NATURE_2022), exact) < 1e-12
     assert rel_err(V.T @ effective_weights(G, NATURE_2022, ordering="mmd"), exact) < 1e-12
+    assert rel_err(V.T @ effective_weights(G, NATURE_2022, backend="dense-nd"), exact) < 1e-12
+
+
+# The dense nested-dissection backend (the default from 64x64 cells up) against SuperLU.
+# Shapes: one site, single rows and columns, at and just above the leaf size (6x6),
+# odd and unequal halves, rectangles both ways, the auto threshold, and a medium array.
+DENSE_ND_SHAPES = [
+    (1, 1), (1, 2), (2, 1), (1, 9), (9, 1), (1, 40), (40, 1), (2, 2), (3, 7), (7, 3),
+    (6, 6), (7, 7), (13, 5), (5, 13), (16, 16), (21, 13), (13, 21), (40, 37), (33, 64),
+    (64, 33), (64, 64), (97, 61), (150, 130),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", DENSE_ND_SHAPES)
+def test_dense_nd_backend_matches_superlu(shape):
+    G, V = cells(*shape, seed=3), inputs(shape[0], 3)
+    reference = solve_direct(G, V, NATURE_2022, backend="splu")
+    assert rel_err(solve_direct(G, V, NATURE_2022, backend="dense-nd"), reference) < 1e-11
+    g_eff = effective_weights(G, NATURE_2022, backend="dense-nd")
+    assert g_eff.shape == shape
+    assert rel_err(V.T @ g_eff, reference) < 1e-11
+
+
+def test_dense_nd_with_open_cells_and_an_empty_array():
+    """Cells of zero conductance (open, or stuck at high resistance) keep the mesh solvable."""
+    G, V = cells(45, 52, seed=4), inputs(45, 2)
+    G[np.random.default_rng(5).random(G.shape) < 0.3] = 0.0
+    G[:, 7] = 0.0  # a whole column open
+    G[11, :] = 0.0  # and a whole row
+    reference = solve_direct(G, V, NATURE_2022, backend="splu")
+    currents = solve_direct(G, V, NATURE_2022, backend="dense-nd")
+    assert rel_err(currents, reference) < 1e-11
+    np.testing.assert_allclose(currents[:, 7], 0.0, atol=1e-16)  # the open column carries nothing
+    empty = solve_direct(np.zeros((20, 30)), inputs(20, 2), NATURE_2022, backend="dense-nd")
+    np.testing.assert_allclose(empty, 0.0, atol=1e-16)
+
+
+def test_auto_backend_is_dense_nd_for_large_arrays_only():
+    assert DirectMeshSolver(cells(64, 64), NATURE_2022).backend == "dense-nd"
+    assert DirectMeshSolver(cells(128, 40), NATURE_2022).backend == "dense-nd"
+    assert DirectMeshSolver(cells(63, 64), NATURE_2022).backend in ("splu", "cholmod")
+    assert DirectMeshSolver(cells(8, 8), NATURE_2022, backend="dense-nd").backend == "dense-nd"
+    with pytest.raises(AnnccError, match="unknown backend"):
+        DirectMeshSolver(cells(8, 8), NATURE_2022, backend="lu")  # type: ignore[arg-type]
+
+
+def test_dense_nd_node_voltages_fall_back_to_superlu_and_agree_with_its_currents():
+    G, V = cells(70, 66), inputs(70, 2)
+    solver = DirectMeshSolver(G, NATURE_2022)
+    assert solver.backend == "dense-nd"
+    row_v, col_v = solver.node_voltages(V)
+    assert row_v.shape == col_v.shape == (2, 70, 66)
+    from_nodes = col_v[:, -1, :] / NATURE_2022.r_contact_ohm
+    assert rel_err(solver.column_currents(V), from_nodes) < 1e-11
+    # Kirchhoff: what the drivers push in is what the virtual grounds take out.
+    into_rows = ((V.T - row_v[:, :, 0]) / NATURE_2022.r_contact_ohm).sum(axis=1)
+    np.testing.assert_allclose(solver.column_currents(V).sum(axis=1), into_rows, rtol=1e-10)
+
+
+def test_dense_nd_reciprocity():
+    G = cells(70, 81, seed=6)
+    mirrored = G[::-1, ::-1].T
+    g_eff = effective_weights(G, NATURE_2022, backend="dense-nd")
+    np.testing.assert_allclose(
+        effective_weights(mirrored, NATURE_2022, backend="dense-nd"), g_eff[::-1, ::-1].T, rtol=1e-10
+    )
+
+
+def test_dense_nd_batched_and_one_block_merges_and_threads_agree(monkeypatch):
+    """Every merge can run batched (small inverses) or block by block (Cholesky), on threads or not."""
+    G, V = cells(90, 77, seed=7), inputs(90, 2)
+    monkeypatch.setattr(irdrop, "_ND_WORKERS", 3)
+    reference = solve_direct(G, V, NATURE_2022, backend="dense-nd")
+    monkeypatch.setattr(irdrop, "_ND_WORKERS", 1)  # the same tasks, in order: the same bits
+    np.testing.assert_array_equal(solve_direct(G, V, NATURE_2022, backend="dense-nd"), reference)
+    for face in (1, 10**9):  # all block by block / all batched
+        monkeypatch.setattr(irdrop, "_ND_BATCH_MAX_FACE", face)
+        assert rel_err(solve_direct(G, V, NATURE_2022, backend="dense-nd"), reference) < 1e-12
+
+
+@pytest.mark.parametrize("shape", [(706, 706), (64, 64), (1, 50), (50, 1), (37, 91)])
+def test_dense_nd_plan_covers_the_array_once(shape):
+    N, M = shape
+    plan = _nd_plan(N, M)
+    covered = np.zeros(shape, dtype=int)
+    for (h, w, _, _), (r0, c0) in plan.origins.items():
+        assert h <= irdrop._ND_LEAF and w <= irdrop._ND_LEAF
+        for r, c in zip(r0, c0, strict=True):
+            covered[r : r + h, c : c + w] += 1
+    assert np.all(covered == 1)
+    assert sorted(plan.terminal_pos) == list(range(N + M))
+    for key in plan.halves:  # no half is one site thin unless the array is
+        for h, w, _, _ in irdrop._nd_children(key)[:2]:
+            assert (h >= 2 or N == 1) and (w >= 2 or M == 1)
+
+
+def test_dense_nd_plan_is_cached_per_shape():
+    _nd_plan.cache_clear()
+    solve_direct(cells(70, 65, seed=1), inputs(70, 1), NATURE_2022, backend="dense-nd")
+    effective_weights(cells(70, 65, seed=2), NATURE_2022, backend="dense-nd")
+    info = _nd_plan.cache_info()
+    assert info.misses == 1 and info.hits == 1
 
 
 def test_mesh_is_linear_in_the_inputs():

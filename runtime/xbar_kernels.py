@@ -40,7 +40,8 @@ def unfold_int(x: torch.Tensor, kernel_size, stride, padding, dilation) -> torch
         x = x.unsqueeze(2)
         kernel_size, stride = [1, *kernel_size], [1, *stride]
         padding, dilation = [0, *padding], [1, *dilation]
-    cols = F.unfold(x.double(), kernel_size, dilation=dilation, padding=padding, stride=stride)
+    # float32 holds activation integers (at most 16 bits) exactly
+    cols = F.unfold(x.float(), kernel_size, dilation=dilation, padding=padding, stride=stride)
     return cols.transpose(1, 2).round().to(torch.int64)
 
 
@@ -50,16 +51,32 @@ def unfold(op, args, ctx):
                       ints_of(op.dilation))
 
 
-def int_matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Exact integer product via float64 (values far below 2^53)."""
-    return torch.matmul(x.double(), w.double()).round().to(torch.int64)
+FLOAT32_EXACT = 1 << 24  # every integer of magnitude up to 2^24 is a float32
+
+
+def int_matmul(x: torch.Tensor, w: torch.Tensor, bound: int | None = None) -> torch.Tensor:
+    """Exact integer product through floating point.
+
+    `bound` is an upper bound on every |partial sum| (and on |x|, |w|); below
+    2^24 float32 holds every intermediate exactly and is several times faster,
+    else float64 (exact below 2^53).
+    """
+    dt = torch.float32 if bound is not None and bound < FLOAT32_EXACT else torch.float64
+    return torch.matmul(x.to(dt), w.to(dt)).round().to(torch.int64)
+
+
+def product_bound(rows: int, in_bits: int, w_bits: int) -> int:
+    """The largest |Σ x·w| over `rows` products of in_bits-bit inputs and w_bits-bit weights."""
+    return rows * (1 << in_bits) * (1 << (w_bits - 1))
 
 
 @kernel("xbar.mvm")
 def mvm(op, args, ctx):
     x, w = args
     r0, c0, rows, cols = op.bounds()
-    return int_matmul(x[..., r0:r0 + rows], w[r0:r0 + rows, c0:c0 + cols].to(torch.int64))
+    in_bits = int_info(op.input.type)[0]
+    return int_matmul(x[..., r0:r0 + rows], w[r0:r0 + rows, c0:c0 + cols],
+                      product_bound(rows, in_bits, op.w_bits.value.data))
 
 
 @kernel("xbar.accumulate")

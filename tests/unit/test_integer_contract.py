@@ -75,3 +75,27 @@ def test_adc_shift_is_zero_when_adc_covers_the_largest_count():
     levels = np.ones((3, 4), dtype=np.uint8)  # 3 rows of binary cells count at most 3
     assert adc_shift_for(levels, 1, 2) == 0
     assert adc_shift_for(levels, 1, 1) == 1
+
+
+@pytest.mark.parametrize("in_signed,dac_bits", [(False, 1), (True, 1), (True, 2)])
+def test_collapsed_read_equals_bit_serial_read_when_the_adc_is_lossless(in_signed, dac_bits):
+    """adc_shift 0 and no column able to exceed the ADC: one product x·W_eff, same integers."""
+    from anncc.runtime.cell_kernels import collapsed_weights
+
+    rng = np.random.default_rng(3)
+    rows, cols, ns, b = 12, 5, 3, 1
+    lay = ArrayLayout(16, cols * ns * 2 + 4, rows, cols, ns)
+    w = rng.integers(-7, 8, size=(rows, cols))
+    levels = np.zeros((lay.array_rows, lay.array_cols), dtype=np.uint8)
+    levels[:rows, :lay.ref_col] = slice_levels(w, ns, b).reshape(rows, -1)
+    faults = (rng.random(levels.shape) < 0.1).astype(np.uint8) * rng.integers(1, 3, levels.shape)
+    f = dict(rows=rows, cols=cols, n_slices=ns, bits_per_cell=b, in_bits=6, in_signed=int(in_signed),
+             dac_bits=dac_bits, adc_bits=8, adc_shift=0)
+    args = [torch.from_numpy(a) for a in (levels, lay.colmap(), np.arange(rows), faults.astype(np.uint8))]
+    w_eff = collapsed_weights(*args, f)
+    assert w_eff is not None
+    lo, hi = (-32, 31) if in_signed else (0, 63)
+    x = torch.from_numpy(rng.integers(lo, hi + 1, size=(9, rows)))
+    np.testing.assert_array_equal((x @ w_eff).numpy(), ideal_tile(x, *args, f).numpy())
+    # a 2-bit ADC can clip a column of 12 cells: the faithful read must run
+    assert collapsed_weights(*args, dict(f, adc_bits=2)) is None

@@ -130,7 +130,10 @@ class AllocateResistancePass(ModulePass):
             pool = pools.setdefault(block, ConstantPool(store, block))
             self._allocate(mvm, t, store, rw, pool, array_rows, array_cols, adc_bits, dac_bits)
         if getattr(t, "cell_kind", "") == "cmos" or t.name == "cmos":
-            op.attributes["anncc.e96_error"] = StringAttr(json.dumps(_e96_report(t)))
+            # relative conductance error of each level once its resistor is rounded to E96
+            errors = np.abs(t.e96_level_error_rel())
+            report = {str(level): float(e) for level, e in enumerate(errors, start=1)}
+            op.attributes["anncc.e96_error"] = StringAttr(json.dumps(report))
 
     def _allocate(self, mvm: MvmOp, t, store: WeightStore, rw: Rewriter, pool: ConstantPool,
                   array_rows: int, array_cols: int, adc_bits: int, dac_bits: int) -> None:
@@ -187,17 +190,3 @@ class AllocateResistancePass(ModulePass):
             if expected_irdrop_error(g, t.r_wire_ohm, t.r_contact_ohm) <= self.irdrop_budget:
                 break
         return g_min, best
-
-
-def _e96_report(t) -> dict[str, float]:
-    """Relative conductance error of each level once its resistor is rounded to E96."""
-    from anncc.targets import nearest_e96
-
-    top = (1 << t.bits_per_cell) - 1
-    out = {}
-    for level in range(1, top + 1):
-        g = t.g_min_s + level * (t.g_max_s - t.g_min_s) / top
-        r = nearest_e96(1.0 / g)
-        r_val = r[0] if isinstance(r, tuple) else r
-        out[str(level)] = abs(1.0 / r_val - g) / g
-    return out

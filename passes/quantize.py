@@ -76,12 +76,16 @@ def single_user(value: SSAValue) -> Operation | None:
     return uses[0].operation if len(uses) == 1 else None
 
 
+def fused_activation(op: Operation) -> Operation | None:
+    """The ReLU/ReLU6 that is an analog op's only user (its requantization clamps instead)."""
+    user = single_user(op.results[0])
+    return user if isinstance(user, FUSABLE_ACTIVATIONS) else None
+
+
 def fused_output(op: Operation) -> SSAValue:
     """The value an analog op's requantization produces: after a fusable activation if any."""
-    user = single_user(op.results[0])
-    if isinstance(user, FUSABLE_ACTIVATIONS):
-        return user.results[0]
-    return op.results[0]
+    act = fused_activation(op)
+    return (act or op).results[0]
 
 
 def analog_consumer(value: SSAValue) -> Operation | None:

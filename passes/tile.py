@@ -30,7 +30,7 @@ Options: `rows`, `cols` (the physical array; 0 = the target's),
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,7 +45,6 @@ from anncc.ir._xdsl import (
     SSAValue,
 )
 from anncc.ir.ann import (
-    ConstantOp,
     ConvOp,
     LinearOp,
     MaxPoolOp,
@@ -57,7 +56,7 @@ from anncc.ir.ann import (
     quant_of,
 )
 from anncc.ir.shapes import tensor
-from anncc.ir.store import INLINE_LIMIT, WeightStore
+from anncc.ir.store import WeightStore
 from anncc.ir.xbar import (
     ACC_BITS,
     AccumulateOp,
@@ -73,6 +72,7 @@ from anncc.ir.xbar import (
 )
 from anncc.passes._store import store_of
 from anncc.passes._util import (
+    ConstantPool,
     LayerNamer,
     conv_geometry,
     erase_dead,
@@ -81,6 +81,7 @@ from anncc.passes._util import (
     layer_name,
     static_dims,
 )
+from anncc.passes.quantize import fused_activation
 
 MOVABLE_OPS = (MaxPoolOp, ReshapeOp, PermuteOp, ReluOp)
 
@@ -150,24 +151,6 @@ def tile_ranges(k: int, n: int, groups: int, shape: TileShape) -> list[ColumnRan
     return out
 
 
-@dataclass
-class _Lowering:
-    store: WeightStore
-    shape_of: dict = field(default_factory=dict)
-    tiles: int = 0
-
-    def const(self, rw: Rewriter, at: Operation, key: str, arr: np.ndarray, element) -> SSAValue:
-        """An inline constant when small, else a store reference."""
-        t = tensor(arr.shape, element)
-        if arr.size <= INLINE_LIMIT:
-            op: Operation = ConstantOp(arr, t)
-        else:
-            key = self.store.unique_key(key)
-            op = WeightOp(key, self.store.add(key, arr), t)
-        rw.insert_op(op, InsertPoint.before(at))
-        return op.results[0]
-
-
 @dataclass(frozen=True)
 class TilePass(ModulePass):
     """ann -> xbar tiling; see the module docstring for the options."""
@@ -196,11 +179,11 @@ class TilePass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = store_of(op)
         array_rows, array_cols, bpc = self.geometry(op)
-        low = _Lowering(store)
         rw = Rewriter()
         layer_index = 0
         namer = LayerNamer()
         for block in func_blocks(op):
+            pool = ConstantPool(store, block)
             for o in list(block.ops):
                 if isinstance(o, MOVABLE_OPS):
                     _move_onto_integers(o, rw)
@@ -211,13 +194,14 @@ class TilePass(ModulePass):
                                          "quantized; run 'quantize' first")
                     shape = TileShape.for_array(array_rows, array_cols, q.w_bits, bpc,
                                                 self.spare_rows, self.spare_cols)
-                    self._lower_layer(o, namer(o, layer_index), q, shape, low, rw)
+                    self._lower_layer(o, namer(o, layer_index), q, shape, pool, rw)
                     layer_index += 1
         erase_dead(op)
 
     # ----------------------------------------------------------------- one layer
-    def _lower_layer(self, op, name: str, q, shape: TileShape, low: _Lowering, rw: Rewriter) -> None:
-        store = low.store
+    def _lower_layer(self, op, name: str, q, shape: TileShape, pool: ConstantPool,
+                     rw: Rewriter) -> None:
+        store = pool.store
         wq = store.get(q.qweight, q.qweight_digest)
         wscale = np.asarray(store.get(q.wscale, q.wscale_digest), dtype=np.float64)
         k, n = wq.shape
@@ -247,7 +231,6 @@ class TilePass(ModulePass):
                 mvm.results[0].name_hint = f"{name}_r{ri}c{ci}"
                 rw.insert_op(mvm, InsertPoint.before(op))
                 partials.append(mvm.results[0])
-                low.tiles += 1
             acc = AccumulateOp(partials, acc_t(width))
             rw.insert_op(acc, InsertPoint.before(op))
             col_results.append(acc.results[0])
@@ -258,7 +241,7 @@ class TilePass(ModulePass):
         else:
             acc_val = col_results[0]
         # requantization: per channel (acc + bias)·M >> S, fused activation clamp
-        bias = _bias(op, low.store)
+        bias = _bias(op, store)
         eff = q.in_scale * wscale
         bias_q = np.clip(np.rint(bias / eff), -(2**31), 2**31 - 1).astype(np.int32)
         ms = [requant_multiplier(e / q.out_scale) for e in eff]
@@ -266,13 +249,13 @@ class TilePass(ModulePass):
         shift = np.array([s for _, s in ms], dtype=np.int32)
         out_t = int_type(q.out_bits, q.out_signed)
         lo, hi = int_range(q.out_bits, q.out_signed)
-        act = _fused_activation(op)
+        act = fused_activation(op)
         if act is not None:
             lo = max(lo, 0)
             if isinstance(act, Relu6Op):
                 hi = min(hi, int(round(6.0 / q.out_scale)))
         si32 = int_type(ACC_BITS, True)
-        operands = [low.const(rw, op, f"{name}.{what}", arr, si32)
+        operands = [pool.get(arr, si32, f"{name}.{what}")
                     for what, arr in (("bias_q", bias_q), ("multiplier", mult), ("shift", shift))]
         req = RequantOp(acc_val, *operands, 0, lo, hi, q.out_scale, tensor(lead + [n], out_t))
         req.results[0].name_hint = f"{name}_q"
@@ -304,13 +287,6 @@ def _bias(op, store: WeightStore) -> np.ndarray:
     if b is None:
         raise AnnccError("tile: a layer's bias is not a constant")
     return b.astype(np.float64)
-
-
-def _fused_activation(op: Operation) -> Operation | None:
-    from anncc.passes.quantize import FUSABLE_ACTIVATIONS, single_user
-
-    user = single_user(op.results[0])
-    return user if isinstance(user, FUSABLE_ACTIVATIONS) else None
 
 
 def _integer_input(x: SSAValue, scale: float, want_t, at: Operation, rw: Rewriter) -> SSAValue:

@@ -4,17 +4,20 @@
     cm = anncc.compile(model, example_inputs, target="sot-mtj", w_bits=4, in_bits=8)
     cm.run(x, level="xbar")
 
-Heavy modules (torch, xDSL) load on first use, so `import anncc` stays cheap.
+Nothing is imported eagerly (PEP 562 module `__getattr__`): `import anncc`
+stays cheap, and `ir/` importing the bottom modules `anncc.errors`,
+`anncc.files` and `anncc.limits` loads no driver code.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = ["compile", "AnnccError", "__version__"]
 
-from anncc.errors import AnnccError
+if TYPE_CHECKING:
+    from anncc.errors import AnnccError
 
 
 def compile(*args: Any, **kwargs: Any):  # noqa: A001 - the public name DESIGN.md gives
@@ -22,3 +25,11 @@ def compile(*args: Any, **kwargs: Any):  # noqa: A001 - the public name DESIGN.m
     from anncc.pipeline import compile_model
 
     return compile_model(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AnnccError":
+        from anncc.errors import AnnccError
+
+        return AnnccError
+    raise AttributeError(f"module 'anncc' has no attribute '{name}'")

@@ -1,7 +1,7 @@
 """The build directory writer (DESIGN.md section 9).
 
     build/
-      model.mlir  weights.npz   the final IR and its store
+      model.mlir  weights.safetensors   the final IR and its store (safetensors; .npz still read)
       ir/ann.mlir ir/xbar.mlir ir/cell.mlir   every level (the runtime reads these)
       manifest.json             what `anncc.runtime.load(build/)` opens
       report.md report.html report.json figures/

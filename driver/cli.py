@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-data", help=".npz with arrays x and y to measure accuracy at every level")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected failure")
     return p
 
 
@@ -71,6 +73,7 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected failure")
     return p
 
 
@@ -82,6 +85,8 @@ def _targets_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("ANNCC_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     try:
         if argv and argv[0] == "eval":
             return cmd_eval(_eval_parser().parse_args(argv[1:]))
@@ -94,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("anncc: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the last resort: one line, unless --debug
+        if debug:
+            raise
+        from anncc.inputs import unexpected_error_line
+
+        print(f"anncc: error: {unexpected_error_line(e)}", file=sys.stderr)
+        return 2
 
 
 def _example(name: str):
@@ -105,6 +117,7 @@ def _example(name: str):
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from anncc import inputs
     from anncc.pipeline import CompileOptions, compile_module
 
     _check_options(args)
@@ -117,20 +130,22 @@ def cmd_compile(args: argparse.Namespace) -> int:
         calib = _calibration_set(name)
         module, store = _import(model, example)
     else:
-        from anncc.frontend import load_model, parse_input_shape
+        from anncc.frontend import load_model
 
-        shape = parse_input_shape(args.input_shape) if args.input_shape else None
+        shape = inputs.parse_input_shape(args.input_shape) if args.input_shape else None
         loaded = load_model(args.model, trust_pickle=args.trust_pickle, factory=args.factory,
                             input_shape=shape)
+        inputs.check_finite_parameters(loaded.program, args.model)
         example = loaded.example_inputs
         calib = None
         module, store = _import(loaded.program, example)
+    in_shape = inputs.example_shape(example)
     if args.eval_data:
-        eval_data = _read_eval_data(args.eval_data)
+        eval_data = inputs.read_eval_data(args.eval_data, in_shape, inputs.model_io_shapes(module)[1])
     if args.calib:
-        import numpy as np
-
-        calib = np.load(args.calib, allow_pickle=False)
+        calib = inputs.read_calibration(args.calib, in_shape)
+    if args.fault_map:
+        inputs.check_fault_map(args.fault_map)
     opts = CompileOptions(
         target=args.target, target_file=args.target_file, w_bits=args.w_bits, in_bits=args.in_bits,
         calib=calib, spare_rows=args.spare_rows, spare_cols=args.spare_cols,
@@ -144,7 +159,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
         source = model if (args.model is None or args.example) else loaded.program
         accuracy.update(fault_study(lambda: _import(source, example), opts, example, eval_data))
-    out = cm.emit(args.output, accuracy=accuracy) if accuracy else cm.emit(args.output)
+    with inputs.writing_output(args.output):
+        out = cm.emit(args.output, accuracy=accuracy) if accuracy else cm.emit(args.output)
     if not args.quiet:
         _print_summary(cm, out, accuracy)
     return 0
@@ -152,16 +168,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Reject bad options before the (slow) model loading."""
+    from anncc.inputs import check_compile_options
     from anncc.targets import load_target
 
-    if not 2 <= args.w_bits <= 8:
-        raise AnnccError(f"--w-bits must be in [2, 8], got {args.w_bits}")
-    if not 2 <= args.in_bits <= 16:
-        raise AnnccError(f"--in-bits must be in [2, 16], got {args.in_bits}")
-    if not 0 <= args.fault_rate <= 0.5:
-        raise AnnccError(f"--fault-rate must be in [0, 0.5], got {args.fault_rate}")
-    if args.spare_rows < 0 or args.spare_cols < 0:
-        raise AnnccError("--spare-rows and --spare-cols must be >= 0")
+    check_compile_options(args)
     load_target(args.target, args.target_file)
 
 
@@ -178,17 +188,6 @@ def _calibration_set(name: str):
     return x_train[:256]
 
 
-def _read_eval_data(path: str):
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return z["x"], z["y"]
-    except (OSError, KeyError, ValueError) as e:
-        raise AnnccError(f"cannot read evaluation data {path}: {e}",
-                         hint="an .npz with arrays 'x' (inputs) and 'y' (labels)") from None
-
-
 def _level_accuracies(cm, data) -> dict[str, Any]:
     x, y = data
     return {f"{lv} ({'float' if lv == 'ann' else 'integer' if lv == 'xbar' else 'ideal devices'})":
@@ -200,7 +199,7 @@ def _print_summary(cm, out: Path, accuracy) -> None:
 
     est = module_json_attr(cm.ir(cm.final_level), "anncc.estimate") or {}
     tot = est.get("per_inference", {})
-    print(f"anncc: wrote {out}/ (model.mlir, weights.npz, ir/, report.md, report.html)")
+    print(f"anncc: wrote {out}/ (model.mlir, weights.safetensors, ir/, report.md, report.html)")
     if tot:
         print(f"  arrays {int(tot['arrays'])}, cells {int(tot['cells'])}, utilization "
               f"{100 * tot['utilization']:.1f} %, energy/inference {tot['energy_j'] * 1e9:.3g} nJ, "
@@ -210,10 +209,15 @@ def _print_summary(cm, out: Path, accuracy) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from anncc import inputs
     from anncc.runtime import load
     from anncc.runtime.montecarlo import eval_command
 
+    inputs.check_eval_options(args)
     model = load(args.build)
+    if args.data:
+        in_shape, n_classes = inputs.model_io_shapes(model.ir(next(iter(model.levels))))
+        inputs.read_eval_data(args.data, in_shape, n_classes)
     result = eval_command(model, args)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=float))

@@ -3,6 +3,13 @@
 The command-line drivers catch `AnnccError` and print its message (never a
 traceback) and exit non-zero. `where` names the place: a model node and source
 line, an IR location, a target field, a file.
+
+Layering: this module, `anncc.files` (atomic writes, confined paths) and
+`anncc.limits` (what an input may cost) are the bottom of anncc. They import
+only the standard library, and the package `__init__` (`driver/__init__.py`)
+imports nothing eagerly (PEP 562 `__getattr__`), so `ir/`, `targets/` and every
+other level may import them without loading any driver code (the pipeline,
+the command lines, torch or xDSL). A test checks that.
 """
 
 from __future__ import annotations
@@ -48,3 +55,11 @@ class IRError(AnnccError):
 
 class ToolMissingError(AnnccError):
     """An external tool (ngspice, iverilog, yosys) is not installed."""
+
+
+class InputError(AnnccError):
+    """A file or option the user gave is malformed, unsafe or too large (`anncc.inputs`)."""
+
+
+class LimitError(InputError):
+    """An input asks for more memory, IR or archive size than `anncc.limits` allows."""

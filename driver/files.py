@@ -1,7 +1,13 @@
-"""Atomic file writes: a temp file in the same folder, then a rename (DESIGN.md section 9).
+"""Atomic file writes and confined paths (a bottom module: stdlib only, see `anncc.errors`).
 
-A reader never sees a half-written IR, store or report, and an interrupted
-build leaves the previous file in place.
+Writes are a temp file in the same folder, then a rename (DESIGN.md section 9):
+a reader never sees a half-written IR, store or report, and an interrupted
+build leaves the previous file in place. The file gets the mode a plain
+`open(path, "w")` would (0666 less the umask), not `mkstemp`'s 0600.
+
+`confined` resolves a path named inside a build directory or an input file
+(a manifest's `levels`, its `weights`) and refuses one that leaves that
+directory: absolute, `..`, or a symlink pointing out.
 """
 
 from __future__ import annotations
@@ -13,6 +19,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from anncc.errors import InputError
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """The mode `open(path, "w")` gives a new file: 0o666 less the process umask."""
+    return 0o666 & ~_umask()
+
 
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
@@ -21,6 +40,7 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as f:
             yield f
         os.replace(tmp, path)
@@ -38,3 +58,28 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
+
+
+def confined(root: str | os.PathLike[str], relative: str, field: str,
+             where: str | None = None) -> Path:
+    """`root / relative`, resolved, refused unless it stays inside `root`.
+
+    `field` names where the path came from (`manifest.json field 'weights'`).
+    Refused: an empty, absolute or NUL-holding path, any `..` part, and a path
+    whose resolved form (symlinks followed) is outside the resolved `root`.
+    """
+    if not isinstance(relative, str) or not relative or "\x00" in relative:
+        raise InputError(f"{field}: expected a relative path inside the directory, got {relative!r}",
+                         where=where)
+    rel = Path(relative)
+    if rel.is_absolute() or relative.startswith(("/", "\\")):
+        raise InputError(f"{field}: absolute path '{relative}' is not allowed "
+                         "(expected a path inside the directory)", where=where)
+    if ".." in rel.parts or ".." in relative.replace("\\", "/").split("/"):
+        raise InputError(f"{field}: path '{relative}' leaves the directory ('..')", where=where)
+    base = Path(root).resolve()
+    full = (base / rel).resolve()
+    if full != base and base not in full.parents:
+        raise InputError(f"{field}: path '{relative}' resolves outside the directory "
+                         "(a symbolic link out of it)", where=where)
+    return full

@@ -1,7 +1,7 @@
 """anncc-opt: the pass-authoring driver, `mlir-opt` for anncc's dialects.
 
     anncc-opt in.mlir -p 'quantize{w-bits=4},tile{rows=128 cols=128}'
-    anncc-opt in.mlir --weights model.npz --weights-out tiled.npz -p tile
+    anncc-opt in.mlir --weights model.safetensors --weights-out tiled.safetensors -p tile
     anncc-opt invalid.mlir --split-input-file --verify-diagnostics
 
 It is xDSL's `xDSLOptMain` (every xDSL option and built-in pass works:
@@ -9,9 +9,13 @@ It is xDSL's `xDSLOptMain` (every xDSL option and built-in pass works:
 `--split-input-file`, `--verify-diagnostics`, ...) with anncc's dialects
 (`ann`, `xbar`, `cell`) and passes, and three additions:
 
-- the weight store: `--weights FILE.npz` (default `weights.npz` beside the
-  input, when it exists) is attached to every parsed module before the passes
-  run (`anncc.passes._store.store_of`), and `--weights-out FILE` writes it back;
+- the weight store: `--weights FILE` (safetensors or `.npz`; default
+  `weights.safetensors`, else `weights.npz`, beside the input, when it exists)
+  is attached to every parsed module before the passes run
+  (`anncc.passes._store.store_of`), and `--weights-out FILE` writes it back
+  (safetensors, or `.npz` when the name ends in `.npz`);
+- input text is checked before parsing: UTF-8, and within `anncc.limits`
+  (size, op count, tensor sizes);
 - errors a user can cause are one line naming the place, `file:line:col: error:
   message`, with exit code 1 and never a traceback: malformed text, an op that
   does not verify (located at the op's first token), an unknown pass or option,
@@ -57,7 +61,9 @@ from anncc.passes import PassFactory, all_passes, parse_pipeline
 
 __all__ = ["AnnccOptMain", "AnnccUniverse", "LocatedDiagnostic", "get_universe", "main"]
 
-DEFAULT_WEIGHTS = "weights.npz"
+DEFAULT_WEIGHTS = "weights.safetensors"
+#: Looked for beside the input, in order (builds before safetensors wrote `weights.npz`).
+DEFAULT_WEIGHTS_NAMES = (DEFAULT_WEIGHTS, "weights.npz")
 
 
 # --------------------------------------------------------------------------- xdsl-opt plugin
@@ -146,12 +152,13 @@ class AnnccOptMain(xDSLOptMain):
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         super().register_all_arguments(arg_parser)
         arg_parser.add_argument(
-            "--weights", metavar="FILE.npz", default=None,
-            help=f"weight store the passes read and write (default: {DEFAULT_WEIGHTS} "
-                 "beside the input file, if it exists)")
+            "--weights", metavar="FILE", default=None,
+            help=f"weight store the passes read and write, safetensors or .npz (default: "
+                 f"{DEFAULT_WEIGHTS} or weights.npz beside the input file, if it exists)")
         arg_parser.add_argument(
-            "--weights-out", metavar="FILE.npz", default=None,
-            help="write the weight store after the passes ran (default: not written)")
+            "--weights-out", metavar="FILE", default=None,
+            help="write the weight store after the passes ran, as safetensors (.npz if the "
+                 "name ends in .npz; default: not written)")
 
     # -- the pipeline -------------------------------------------------------
     def setup_pipeline(self) -> None:
@@ -222,7 +229,13 @@ class AnnccOptMain(xDSLOptMain):
 
     def _parse_mlir(self, stream: IO[bytes]) -> ModuleOp:
         """Parse MLIR text; every failure becomes a ParseError or a located diagnostic."""
-        text = stream.read()
+        from anncc.inputs import decode_utf8
+        from anncc.limits import check_ir_text
+
+        data = stream.read()
+        name = self.get_input_name()
+        check_ir_text(data, name)
+        text = decode_utf8(data, "the IR", name) if isinstance(data, bytes) else data
         parser = LocatingParser(self.ctx, text, self.get_input_name(), self._starts,
                                 self._chunk_offset)  # may raise a ParseError at the first token
         try:
@@ -247,7 +260,7 @@ class AnnccOptMain(xDSLOptMain):
                              hint="use -f mlir to read it as MLIR text") from None
 
     def load_store(self) -> WeightStore | None:
-        """The store named by --weights, else `weights.npz` beside the input, else none.
+        """The store named by --weights, else `weights.safetensors` (or `.npz`) beside the input.
 
         With --weights-out and no input store, passes start from an empty store.
         """
@@ -255,8 +268,9 @@ class AnnccOptMain(xDSLOptMain):
         if self.args.weights is not None:
             path = Path(self.args.weights)
         elif self.args.input_file is not None:
-            beside = Path(self.args.input_file).with_name(DEFAULT_WEIGHTS)
-            path = beside if beside.is_file() else None
+            found = [p for n in DEFAULT_WEIGHTS_NAMES
+                     if (p := Path(self.args.input_file).with_name(n)).is_file()]
+            path = found[0] if found else None
         if path is not None:
             return WeightStore.load(path)
         return WeightStore() if self.args.weights_out is not None else None
@@ -265,7 +279,10 @@ class AnnccOptMain(xDSLOptMain):
         self.store = self.load_store()
         super().run()
         if self.args.weights_out is not None and self.store is not None:
-            self.store.save(self.args.weights_out)
+            from anncc.inputs import writing_output
+
+            with writing_output(self.args.weights_out):
+                self.store.save(self.args.weights_out)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -281,7 +298,28 @@ def render_parse_error(e: ParseError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `anncc-opt` console script; returns the exit status (0, or 1 on any user error)."""
+    """The `anncc-opt` console script; returns the exit status (0, or 1 on any user error).
+
+    `--debug` (or ANNCC_DEBUG=1) shows the traceback of a failure no check caught;
+    without it that failure is one line too, with exit status 2.
+    """
+    import os
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("ANNCC_DEBUG", "") not in ("", "0")
+    args = [a for a in args if a != "--debug"]
+    try:
+        return _main(args)
+    except Exception as e:  # noqa: BLE001 - the last resort: one line, unless --debug
+        if debug:
+            raise
+        from anncc.inputs import unexpected_error_line
+
+        print(f"anncc-opt: error: {unexpected_error_line(e)}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str]) -> int:
     try:
         AnnccOptMain(args=argv).run()
     except AnnccError as e:

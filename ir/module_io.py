@@ -108,7 +108,14 @@ def locate_failure(module: ModuleOp, starts: dict[Operation, Span]) -> tuple[str
 
 
 def parse_module(text: str, name: str = "<input>", verify: bool = True) -> ModuleOp:
-    """Parse (and verify) IR text; every failure is one IRError naming file, line and column."""
+    """Parse (and verify) IR text; every failure is one IRError naming file, line and column.
+
+    Text past `anncc.limits` (size, op count, a tensor type too large to hold) is
+    refused before parsing.
+    """
+    from anncc.limits import check_ir_text
+
+    check_ir_text(text, name)
     parser: LocatingParser | None = None
     try:
         parser = LocatingParser(make_context(), text, name)  # lexes the first token already

@@ -3,19 +3,40 @@
 Weights, conductance maps and fault maps never live inline in the IR (DESIGN.md
 section 3: a 4096x4096 tensor printed inline is 128 MB of text). Ops carry a
 `key` and a content `digest`; the arrays live here and are saved beside the
-`.mlir` file as an uncompressed `.npz`. Loading maps each member of the archive
-into memory with `numpy.memmap` (an uncompressed zip member is a plain `.npy`
-at a fixed offset), so a large model opens without reading its weights.
+`.mlir` file as safetensors (`weights.safetensors` in a build directory).
+
+A store file is untrusted input, so it may hold only plain numeric arrays:
+
+- safetensors (https://github.com/huggingface/safetensors) is a format made for
+  exactly this: a JSON header of `{key: {dtype, shape, data_offsets}}` and the
+  raw bytes, no code, no objects. The header is validated by the `safetensors`
+  library (`safe_open`) and again here, then each tensor is a read-only view of
+  one `mmap` of the file, so a large model opens without reading its weights.
+- `.npz` (numpy's zip of `.npy` members) is still read, for stores written
+  before safetensors and for users' files, through the same checks. `save`
+  writes `.npz` only when the path ends in `.npz`.
+
+Checks made before any array is created, in both formats: the dtype is one of
+`ALLOWED_DTYPES` (booleans, integers and floats of 1 to 8 bytes, little-endian;
+never object, string, structured or big-endian), the shape is a tuple of
+non-negative ints whose size times the item size equals the member's byte
+count, the bytes lie inside the file, and a compressed `.npz` member's
+declared uncompressed size is within `anncc.limits.max_memory_bytes()` before
+it is read. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+import mmap
 import os
 import struct
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +44,17 @@ from anncc.errors import StoreError
 
 DIGEST_CHARS = 16
 INLINE_LIMIT = 4096  # tensors up to this many elements may be inline in the IR
+
+#: The only array types a store holds: safetensors dtype name -> little-endian numpy dtype.
+ALLOWED_DTYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype("|b1"), "U8": np.dtype("|u1"), "I8": np.dtype("|i1"),
+    "U16": np.dtype("<u2"), "I16": np.dtype("<i2"), "F16": np.dtype("<f2"),
+    "U32": np.dtype("<u4"), "I32": np.dtype("<i4"), "F32": np.dtype("<f4"),
+    "U64": np.dtype("<u8"), "I64": np.dtype("<i8"), "F64": np.dtype("<f8"),
+}
+_NAME_OF = {dt: name for name, dt in ALLOWED_DTYPES.items()}
+_SAFETENSORS_HEADER_MAX = 100_000_000  # the safetensors library's own limit
+_NPY_HEADER_MAX = 10_000  # numpy's default max_header_size
 
 
 def digest_of(arr: np.ndarray) -> str:
@@ -34,17 +66,49 @@ def digest_of(arr: np.ndarray) -> str:
     return h.hexdigest()[:DIGEST_CHARS]
 
 
+def allowed_dtype(dtype: np.dtype) -> bool:
+    """True for the plain numeric dtypes a store may hold (`ALLOWED_DTYPES`)."""
+    return not dtype.hasobject and dtype.fields is None and dtype in _NAME_OF
+
+
+def is_memory_mapped(arr: np.ndarray) -> bool:
+    """True when `arr` views a memory map of a store file rather than owning a copy."""
+    base: Any = arr
+    while base is not None:
+        if isinstance(base, (mmap.mmap, np.memmap)):
+            return True
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
+    return False
+
+
+def _check_key(key: object, where: str) -> str:
+    if not isinstance(key, str) or not key or "\x00" in key or len(key) > 1024:
+        raise StoreError(f"weight key {key!r} is not a valid name", where=where)
+    return key
+
+
 class WeightStore:
-    """A mapping key -> ndarray with content digests, saved as `.npz` beside the IR."""
+    """A mapping key -> ndarray with content digests, saved as safetensors beside the IR."""
 
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
         self._digests: dict[str, str] = {}
+        self._maps: list[mmap.mmap] = []  # keeps loaded files mapped while arrays view them
 
     # -- building -----------------------------------------------------------
     def add(self, key: str, arr: np.ndarray) -> str:
-        """Store `arr` under `key` (replacing any previous value); return its digest."""
+        """Store `arr` under `key` (replacing any previous value); return its digest.
+
+        Big-endian arrays are stored little-endian; any dtype outside
+        `ALLOWED_DTYPES` (objects, strings, records) is a StoreError.
+        """
+        _check_key(key, "weight store")
         arr = np.asarray(arr, order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
+        if arr.dtype.byteorder == ">" and arr.dtype.newbyteorder("<") in _NAME_OF:
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        if not allowed_dtype(arr.dtype):
+            raise StoreError(f"weight '{key}' has dtype {arr.dtype.str!r}; a weight store holds only "
+                             f"booleans, integers and floats ({', '.join(sorted(ALLOWED_DTYPES))})")
         self._arrays[key] = arr
         self._digests[key] = digest_of(arr)
         return self._digests[key]
@@ -99,6 +163,7 @@ class WeightStore:
     def subset(self, keys: list[str]) -> WeightStore:
         """A store holding only `keys` (what a pruned module still references)."""
         out = WeightStore()
+        out._maps = self._maps
         for k in keys:
             out._arrays[k] = self.get(k)
             if k in self._digests:
@@ -107,10 +172,30 @@ class WeightStore:
 
     # -- files --------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write an uncompressed `.npz` atomically (temp file, then rename); keys sorted."""
+        """Write the store atomically (temp file, then rename); keys sorted, byte-identical reruns.
+
+        Safetensors, unless `path` ends in `.npz` (then an uncompressed `.npz`).
+        """
+        path = Path(path)
+        for key, arr in self._arrays.items():
+            if not allowed_dtype(arr.dtype):  # arrays put in behind add()'s back
+                raise StoreError(f"weight '{key}' has dtype {arr.dtype.str!r}, which a store cannot "
+                                 "hold", where=str(path))
+        if path.suffix.lower() == ".npz":
+            return self._save_npz(path)
+        return self._save_safetensors(path)
+
+    def _save_safetensors(self, path: Path) -> Path:
+        from safetensors.numpy import save
+
+        from anncc.files import atomic_write_bytes
+
+        tensors = {k: np.ascontiguousarray(self._arrays[k]) for k in sorted(self._arrays)}
+        return atomic_write_bytes(path, save(tensors, metadata={"format": "anncc-weights"}))
+
+    def _save_npz(self, path: Path) -> Path:
         from anncc.files import atomic_writer
 
-        path = Path(path)
         with atomic_writer(path) as raw, zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
             for key in sorted(self._arrays):
                 # fixed timestamp: the same weights give a byte-identical file
@@ -121,41 +206,233 @@ class WeightStore:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], mmap: bool = True) -> WeightStore:
-        """Open a store saved by `save`; with `mmap`, arrays are memory-mapped, read-only."""
+        """Open a store (safetensors or `.npz`, told apart by content); arrays are read-only.
+
+        With `mmap` the arrays view a memory map of the file; without, they are copies.
+        Every malformed or unsafe file is one StoreError "... is not a valid store: ...".
+        """
         path = Path(path)
         if not path.exists():
             raise StoreError(f"weights file {path} does not exist")
+        if not path.is_file():
+            raise StoreError(f"weights file {path} is not a regular file")
         store = cls()
         try:
-            with zipfile.ZipFile(path) as zf, open(path, "rb") as raw:
-                for info in zf.infolist():
-                    if not info.filename.endswith(".npy"):
-                        continue
-                    key = info.filename[: -len(".npy")]
-                    if mmap and info.compress_type == zipfile.ZIP_STORED:
-                        store._arrays[key] = _memmap_member(raw, path, info)
-                    else:
-                        with zf.open(info) as f:
-                            store._arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
-        except (zipfile.BadZipFile, ValueError, OSError) as e:
-            raise StoreError(f"weights file {path} is not a valid store: {e}") from None
+            with open(path, "rb") as raw:
+                head = raw.read(4)
+            if head[:2] == b"PK":
+                _load_npz(store, path, mmap)
+            else:
+                _load_safetensors(store, path, mmap)
+        except StoreError:
+            raise
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error,
+                zipfile.LargeZipFile, NotImplementedError, RuntimeError) as e:
+            raise StoreError(f"weights file {path} is not a valid store: {_first_line(e)}") from None
         return store
 
 
-def _memmap_member(raw, path: Path, info: zipfile.ZipInfo) -> np.ndarray:
-    """Map one stored (uncompressed) `.npy` member of a zip file."""
+# --------------------------------------------------------------------------- checks
+
+
+def _invalid(path: Path, problem: str) -> StoreError:
+    return StoreError(f"weights file {path} is not a valid store: {problem}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _check_array_header(path: Path, key: str, dtype: Any, shape: Any, nbytes: int) -> tuple[np.dtype, tuple]:
+    """The dtype and shape of one member, refused unless plain numeric and exactly `nbytes` long."""
+    if not isinstance(dtype, np.dtype) or not allowed_dtype(dtype):
+        shown = dtype.str if isinstance(dtype, np.dtype) else repr(dtype)
+        raise _invalid(path, f"member '{key}' has dtype {shown!r}; allowed are booleans, integers "
+                             "and floats, little-endian (no objects, strings or records)")
+    if (not isinstance(shape, (tuple, list)) or len(shape) > 32
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise _invalid(path, f"member '{key}' has shape {shape!r}; expected non-negative integers")
+    size = math.prod(shape) * dtype.itemsize
+    if size != nbytes:
+        raise _invalid(path, f"member '{key}' declares shape {tuple(shape)} of {dtype.str} "
+                             f"({size} bytes) but holds {nbytes} bytes")
+    return dtype, tuple(shape)
+
+
+def _check_memory(path: Path, nbytes: int, what: str) -> None:
+    from anncc.limits import check_memory
+
+    check_memory(nbytes, what, where=str(path))
+
+
+# --------------------------------------------------------------------------- safetensors
+
+
+def _load_safetensors(store: WeightStore, path: Path, use_mmap: bool) -> None:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            raise _invalid(path, "neither safetensors nor .npz (file too short)")
+        (n,) = struct.unpack("<Q", prefix)
+        if n < 2 or n > min(_SAFETENSORS_HEADER_MAX, size - 8):
+            raise _invalid(path, f"neither safetensors nor .npz (header length {n} does not fit "
+                                 f"the file of {size} bytes)")
+        header_bytes = f.read(n)
+    try:
+        header = json.loads(header_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise _invalid(path, f"safetensors header is not JSON ({_first_line(e)})") from None
+    if not isinstance(header, dict):
+        raise _invalid(path, "safetensors header is not a JSON object")
+    _validate_with_library(path)
+    data_start = 8 + n
+    data_len = size - data_start
+    entries: list[tuple[str, np.dtype, tuple, int, int]] = []
+    for key, spec in header.items():
+        if key == "__metadata__":
+            continue
+        _check_key(key, str(path))
+        if not isinstance(spec, dict):
+            raise _invalid(path, f"tensor '{key}' has no dtype/shape/data_offsets")
+        name, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
+        if name not in ALLOWED_DTYPES:
+            raise _invalid(path, f"tensor '{key}' has dtype {name!r}; allowed: "
+                                 f"{', '.join(ALLOWED_DTYPES)}")
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+                or not 0 <= offsets[0] <= offsets[1] <= data_len):
+            raise _invalid(path, f"tensor '{key}' has data offsets {offsets!r} outside the "
+                                 f"{data_len} data bytes")
+        dtype, shp = _check_array_header(path, key, ALLOWED_DTYPES[name], shape, offsets[1] - offsets[0])
+        entries.append((key, dtype, shp, data_start + offsets[0], offsets[1] - offsets[0]))
+    if not use_mmap:
+        _check_memory(path, sum(e[4] for e in entries), "reading the weights file")
+    mm = _map(path) if size > 0 and entries else None
+    if mm is not None:
+        store._maps.append(mm)
+    for key, dtype, shape, start, nbytes in entries:
+        if nbytes == 0:
+            arr = np.zeros(shape, dtype=dtype)
+        else:
+            arr = np.frombuffer(mm, dtype=dtype, count=nbytes // dtype.itemsize, offset=start)
+            arr = arr.reshape(shape) if use_mmap else arr.reshape(shape).copy()
+        arr.flags.writeable = False
+        store._arrays[key] = arr
+
+
+def _validate_with_library(path: Path) -> None:
+    """The safetensors library's own header checks (overlaps, gaps, dtypes, sizes)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            f.keys()
+    except (SafetensorError, OSError, ValueError, TypeError) as e:
+        raise _invalid(path, f"safetensors: {_first_line(e)}") from None
+
+
+def _map(path: Path) -> mmap.mmap:
+    with open(path, "rb") as f:
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+# --------------------------------------------------------------------------- .npz
+
+
+def _load_npz(store: WeightStore, path: Path, use_mmap: bool) -> None:
+    size = path.stat().st_size
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        seen: set[str] = set()
+        inflated = 0
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise _invalid(path, f"member '{info.filename}' is not a .npy array")
+            key = _check_key(info.filename[: -len(".npy")], str(path))
+            if key in seen:
+                raise _invalid(path, f"member '{info.filename}' appears twice")
+            seen.add(key)
+            if info.flag_bits & 0x1:
+                raise _invalid(path, f"member '{info.filename}' is encrypted")
+            if info.compress_type == zipfile.ZIP_STORED:
+                if info.compress_size != info.file_size:
+                    raise _invalid(path, f"member '{info.filename}' is stored but its sizes differ")
+            elif info.compress_type == zipfile.ZIP_DEFLATED:
+                inflated += info.file_size
+            else:
+                raise _invalid(path, f"member '{info.filename}' uses compression method "
+                                     f"{info.compress_type} (only stored or deflated)")
+            if info.header_offset + info.compress_size > size:
+                raise _invalid(path, f"member '{info.filename}' lies past the end of the file")
+        # declared uncompressed sizes, before a byte is inflated (zip bombs)
+        if inflated or not use_mmap:
+            _check_memory(path, inflated if use_mmap else sum(i.file_size for i in infos),
+                          "decompressing the weights file")
+        mm = _map(path) if use_mmap and size > 0 else None
+        if mm is not None:
+            store._maps.append(mm)
+        with open(path, "rb") as raw:
+            for info in infos:
+                key = info.filename[: -len(".npy")]
+                if info.compress_type == zipfile.ZIP_STORED:
+                    store._arrays[key] = _stored_member(path, raw, info, mm)
+                else:
+                    with zf.open(info) as f:
+                        store._arrays[key] = _read_member(path, key, f, info.file_size)
+
+
+def _npy_header(path: Path, key: str, f: Any, member_size: int) -> tuple[np.dtype, tuple, bool, int]:
+    """(dtype, shape, fortran, header bytes) of a `.npy` stream, checked before any array exists."""
+    start = f.tell() if hasattr(f, "tell") else 0
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise _invalid(path, f"member '{key}' has .npy version {version}")
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read(f, max_header_size=_NPY_HEADER_MAX)
+    header_len = f.tell() - start
+    dtype, shape = _check_array_header(path, key, dtype, list(shape), member_size - header_len)
+    return dtype, shape, bool(fortran), header_len
+
+
+def _stored_member(path: Path, raw: Any, info: zipfile.ZipInfo, mm: mmap.mmap | None) -> np.ndarray:
+    """One stored (uncompressed) `.npy` member, mapped at its offset in the file."""
+    key = info.filename[: -len(".npy")]
     raw.seek(info.header_offset)
-    header = raw.read(30)
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    local = raw.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise _invalid(path, f"member '{info.filename}' has no local header")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
     start = info.header_offset + 30 + name_len + extra_len
     raw.seek(start)
-    version = np.lib.format.read_magic(raw)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(raw)
+    dtype, shape, fortran, header_len = _npy_header(path, key, raw, info.file_size)
+    offset = start + header_len
+    nbytes = info.file_size - header_len
+    if offset + nbytes > path.stat().st_size:
+        raise _invalid(path, f"member '{info.filename}' lies past the end of the file")
+    if nbytes == 0:
+        arr = np.zeros(shape, dtype=dtype)
+    elif mm is not None:
+        arr = np.frombuffer(mm, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
+        arr = arr.reshape(shape, order="F" if fortran else "C")
     else:
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(raw)
-    offset = raw.tell()
-    if int(np.prod(shape)) == 0:
-        return np.zeros(shape, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
-                     order="F" if fortran else "C")
+        data = raw.read(nbytes)
+        if len(data) != nbytes:
+            raise _invalid(path, f"member '{info.filename}' is truncated")
+        arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+    arr.flags.writeable = False
+    return arr
+
+
+def _read_member(path: Path, key: str, f: Any, member_size: int) -> np.ndarray:
+    """One deflated `.npy` member, read after its header passed the checks."""
+    dtype, shape, fortran, header_len = _npy_header(path, key, f, member_size)
+    nbytes = member_size - header_len
+    data = f.read(nbytes)
+    if len(data) != nbytes:
+        raise _invalid(path, f"member '{key}.npy' is truncated")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+    arr.flags.writeable = False
+    return arr

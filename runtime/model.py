@@ -24,6 +24,8 @@ from anncc.ir._xdsl import ModuleOp, StringAttr
 from anncc.ir.store import WeightStore
 
 LEVELS = ("ann", "xbar", "cell")
+#: The weight store's name in a build directory (`.npz` before safetensors; still read).
+WEIGHTS_FILE = "weights.safetensors"
 
 
 def as_tensor(x: Any) -> torch.Tensor:
@@ -117,18 +119,18 @@ class Model:
 
     # ------------------------------------------------------------------ files
     def save(self, directory: str | Path) -> Path:
-        """Write `model.mlir` (final level), `ir/<level>.mlir` and one `weights.npz`."""
+        """Write `model.mlir` (final level), `ir/<level>.mlir` and one `weights.safetensors`."""
         from anncc.files import atomic_write_text
         from anncc.ir import print_module
 
         d = Path(directory)
         keys = sorted({k for m in self.levels.values() for k in referenced_keys(m)})
-        self.store.subset(keys).save(d / "weights.npz")
+        self.store.subset(keys).save(d / WEIGHTS_FILE)
         atomic_write_text(d / "model.mlir", print_module(self.ir(self.final_level)))
         for level, m in self.levels.items():
             atomic_write_text(d / "ir" / f"{level}.mlir", print_module(m))
         atomic_write_text(d / "manifest.json", json.dumps(
-            {"levels": list(self.levels), "final": self.final_level, "weights": "weights.npz"},
+            {"levels": list(self.levels), "final": self.final_level, "weights": WEIGHTS_FILE},
             indent=2, sort_keys=True) + "\n")
         return d
 
@@ -140,19 +142,20 @@ def referenced_keys(module: ModuleOp) -> set[str]:
 
 
 def load(directory: str | Path) -> Model:
-    """Open a model written by `Model.save` / `anncc -o DIR` (weights memory-mapped)."""
+    """Open a model written by `Model.save` / `anncc -o DIR` (weights memory-mapped).
+
+    The build directory is untrusted input: `manifest.json` is validated
+    (`anncc.inputs.read_manifest`), every path it names must stay inside the
+    directory, level files must be UTF-8 IR, and the store holds plain arrays only.
+    """
+    from anncc.inputs import read_manifest, read_text_file
     from anncc.ir import parse_module
 
-    d = Path(directory)
-    manifest_path = d / "manifest.json"
-    if not manifest_path.exists():
-        raise AnnccError(f"{d} is not an anncc build directory (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
-    store = WeightStore.load(d / manifest["weights"])
+    _, weights, files = read_manifest(directory)
+    store = WeightStore.load(weights)
     levels = {}
-    for level in manifest["levels"]:
-        path = d / "ir" / f"{level}.mlir"
-        levels[level] = parse_module(path.read_text(), str(path))
+    for level, path in files.items():
+        levels[level] = parse_module(read_text_file(path, f"level '{level}' IR"), str(path))
     return Model(levels, store)
 
 

@@ -50,7 +50,7 @@ def test_main_job_writes_a_loadable_build_and_is_deterministic(tmp_path):
         assert main(["--example", "digits-mlp", "-o", str(tmp_path / name), "-q"]) == 0
         outs.append(tmp_path / name)
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
-    assert {"model.mlir", "weights.npz", "report.md", "report.html", "report.json"} <= {
+    assert {"model.mlir", "weights.safetensors", "report.md", "report.html", "report.json"} <= {
         str(f) for f in files}
     for f in files:
         assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes(), f

@@ -1,0 +1,124 @@
+"""What one input may cost: memory, archive members, IR text (a bottom module, stdlib only).
+
+A hostile or careless input must be refused with a clear message before it
+costs the machine: a `.pt2` whose members decompress to gigabytes, an
+`--input-shape` of 25 GB, IR text with millions of ops or a splat constant of
+10^10 elements. Each limit can be raised with an environment variable for a
+user who really has the memory and the time.
+
+| limit | default | variable |
+|---|---|---|
+| memory one tensor or archive may take | half the machine's RAM, at most 16 GiB | `ANNCC_MAX_MEMORY_BYTES` |
+| IR text size | 256 MiB | `ANNCC_MAX_IR_BYTES` |
+| ops in one IR text | 200,000 | `ANNCC_MAX_IR_OPS` |
+| a small structured file (manifest, target file) | 16 MiB | `ANNCC_MAX_SMALL_FILE_BYTES` |
+
+Measured for the op limit: anncc-opt parses and verifies about 1,300 simple
+ops per second on the 2-core CI machine (10,000 splat constants: 7.8 s), so
+200,000 ops is a few minutes; the ResNet-18-style model lowers to about 18,000
+cell ops (stop 6 bench), well inside it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from anncc.errors import LimitError
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise LimitError(f"environment variable {name} must be a number of bytes, got '{text}'") from None
+    return max(0, value)
+
+
+def physical_memory_bytes() -> int:
+    """The machine's RAM in bytes (8 GiB when the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * GIB
+
+
+def max_memory_bytes() -> int:
+    """The most memory one tensor, array or decompressed archive may take."""
+    return _env_int("ANNCC_MAX_MEMORY_BYTES", min(physical_memory_bytes() // 2, 16 * GIB))
+
+
+def max_ir_bytes() -> int:
+    return _env_int("ANNCC_MAX_IR_BYTES", 256 * MIB)
+
+
+def max_ir_ops() -> int:
+    return _env_int("ANNCC_MAX_IR_OPS", 200_000)
+
+
+def max_small_file_bytes() -> int:
+    return _env_int("ANNCC_MAX_SMALL_FILE_BYTES", 16 * MIB)
+
+
+def human_bytes(n: int | float) -> str:
+    """`25.0 GB`-style sizes for messages."""
+    n = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def check_memory(nbytes: int, what: str, where: str | None = None) -> None:
+    """Refuse `what` if it needs more than `max_memory_bytes()`."""
+    limit = max_memory_bytes()
+    if nbytes > limit:
+        raise LimitError(f"{what} needs {human_bytes(nbytes)}, more than the limit of "
+                         f"{human_bytes(limit)}", where=where,
+                         hint="set ANNCC_MAX_MEMORY_BYTES to allow more")
+
+
+_TENSOR_TYPE = None
+
+
+def check_ir_text(text: str | bytes, name: str) -> None:
+    """Refuse IR text too large to parse in reasonable time and memory, before parsing it.
+
+    Three limits: the text's size (`max_ir_bytes`), its op count (estimated as
+    the lines that hold an op, `max_ir_ops`), and any static tensor type whose
+    elements would take more than `max_memory_bytes` once materialized (a
+    `dense<0.0> : tensor<100000x100000xf32>` splat is 24 bytes of text).
+    """
+    import re
+
+    global _TENSOR_TYPE
+    size = len(text)
+    if size > max_ir_bytes():
+        raise LimitError(f"the IR text is {human_bytes(size)}, more than the limit of "
+                         f"{human_bytes(max_ir_bytes())}", where=name, hint="set ANNCC_MAX_IR_BYTES")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    ops = sum(1 for ln in text.splitlines()
+              if (s := ln.strip()) and not s.startswith(("//", "}", "^", "#")) and s not in ("{", ")"))
+    if ops > max_ir_ops():
+        raise LimitError(f"the IR text holds about {ops} ops, more than the limit of {max_ir_ops()}",
+                         where=name, hint="set ANNCC_MAX_IR_OPS to allow more")
+    if _TENSOR_TYPE is None:
+        _TENSOR_TYPE = re.compile(r"(?:tensor|memref|vector)<((?:(?:\d+|\?)\s*x\s*)+)")
+    limit = max_memory_bytes()
+    for m in _TENSOR_TYPE.finditer(text):
+        dims = [int(d) for d in re.split(r"\s*x\s*", m.group(1).strip()) if d.strip().isdigit()]
+        n = 1
+        for d in dims:
+            n *= d
+        if n * 4 > limit:
+            line = text.count("\n", 0, m.start()) + 1
+            raise LimitError(f"a tensor type at line {line} holds {n:.3g} elements "
+                             f"({human_bytes(n * 4)} as f32), more than the limit of {human_bytes(limit)}",
+                             where=name, hint="set ANNCC_MAX_MEMORY_BYTES to allow more")

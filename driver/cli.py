@@ -87,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("ANNCC_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
+    from anncc.inputs import parse_args
+
     try:
         if argv and argv[0] == "eval":
-            return cmd_eval(_eval_parser().parse_args(argv[1:]))
+            return cmd_eval(parse_args(_eval_parser(), argv[1:]))
         if argv and argv[0] == "targets":
-            return cmd_targets(_targets_parser().parse_args(argv[1:]))
-        return cmd_compile(_compile_parser().parse_args(argv))
+            return cmd_targets(parse_args(_targets_parser(), argv[1:]))
+        return cmd_compile(parse_args(_compile_parser(), argv))
     except AnnccError as e:
         print(f"anncc: error: {e}", file=sys.stderr)
         return e.exit_code

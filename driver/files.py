@@ -5,7 +5,8 @@ a reader never sees a half-written IR, store or report, and an interrupted
 build leaves the previous file in place. The file gets the mode a plain
 `open(path, "w")` would (0666 less the umask), not `mkstemp`'s 0600.
 
-`confined` resolves a path named inside a build directory or an input file
+`read_text_file` reads a user's text file (size limit, UTF-8, no NUL bytes)
+with one-line errors. `confined` resolves a path named inside a build directory or an input file
 (a manifest's `levels`, its `weights`) and refuses one that leaves that
 directory: absolute, `..`, or a symlink pointing out.
 """
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from anncc.errors import InputError
+from anncc.errors import InputError, LimitError
 
 
 def _umask() -> int:
@@ -83,3 +84,41 @@ def confined(root: str | os.PathLike[str], relative: str, field: str,
         raise InputError(f"{field}: path '{relative}' resolves outside the directory "
                          "(a symbolic link out of it)", where=where)
     return full
+
+
+def read_text_file(path: str | os.PathLike[str], what: str, limit: int | None = None) -> str:
+    """A UTF-8 text file: it must exist, be a file, fit `limit` bytes and decode."""
+    from anncc.limits import human_bytes, max_ir_bytes, max_small_file_bytes
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} file does not exist", where=str(p))
+    if p.is_dir():
+        raise InputError(f"{what} path is a directory, expected a file", where=str(p))
+    if not p.is_file():
+        raise InputError(f"{what} path is not a regular file", where=str(p))
+    if limit is None:
+        limit = max_ir_bytes() if what.endswith("IR") else max_small_file_bytes()
+    size = p.stat().st_size
+    if size > limit:
+        raise LimitError(f"{what} file is {human_bytes(size)}, more than the limit of {human_bytes(limit)}",
+                         where=str(p))
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read {what} file: {e.strerror or type(e).__name__}", where=str(p)) from None
+    return decode_utf8(data, what, str(p))
+
+
+def decode_utf8(data: bytes, what: str, where: str) -> str:
+    """`data` as UTF-8 text; an error names the first bad byte's line and column."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputError(f"{what} is not UTF-8 text (byte 0x{data[e.start]:02x} at line {line} "
+                         f"column {col})", where=where) from None
+    if "\x00" in text:
+        raise InputError(f"{what} is binary, not text (it holds NUL bytes)", where=where)
+    return text

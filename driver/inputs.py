@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from anncc.errors import AnnccError, InputError, LimitError
-from anncc.files import confined
-from anncc.limits import check_memory, human_bytes, max_small_file_bytes
+from anncc.errors import AnnccError, InputError
+from anncc.files import confined, read_text_file
+from anncc.limits import check_memory, max_small_file_bytes
 
 LEVEL_NAMES = ("ann", "xbar", "cell")
 NUMERIC_KINDS = "biuf"  # booleans, signed and unsigned integers, floats
@@ -292,43 +292,6 @@ def read_manifest(directory: str | os.PathLike[str]) -> tuple[Manifest, Path, di
 # --------------------------------------------------------------------------- text
 
 
-def read_text_file(path: str | os.PathLike[str], what: str, limit: int | None = None) -> str:
-    """A UTF-8 text file: it must exist, be a file, fit `limit` bytes and decode."""
-    from anncc.limits import max_ir_bytes
-
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{what} file does not exist", where=str(p))
-    if p.is_dir():
-        raise InputError(f"{what} path is a directory, expected a file", where=str(p))
-    if not p.is_file():
-        raise InputError(f"{what} path is not a regular file", where=str(p))
-    limit = max_ir_bytes() if limit is None else limit
-    size = p.stat().st_size
-    if size > limit:
-        raise LimitError(f"{what} file is {human_bytes(size)}, more than the limit of {human_bytes(limit)}",
-                         where=str(p))
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read {what} file: {e.strerror or first_line(e)}", where=str(p)) from None
-    return decode_utf8(data, what, str(p))
-
-
-def decode_utf8(data: bytes, what: str, where: str) -> str:
-    """`data` as UTF-8 text; an error names the first bad byte's line and column."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise InputError(f"{what} is not UTF-8 text (byte 0x{data[e.start]:02x} at line {line} "
-                         f"column {col})", where=where) from None
-    if "\x00" in text:
-        raise InputError(f"{what} is binary, not text (it holds NUL bytes)", where=where)
-    return text
-
-
 # --------------------------------------------------------------------------- numeric arrays
 
 
@@ -540,3 +503,13 @@ def unexpected_error_line(e: BaseException) -> str:
         text = text[:297] + "..."
     origin = f"{source} {kind}" if source else kind
     return f"unexpected failure ({origin}: {text}); rerun with --debug for the traceback"
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`parser.parse_args(argv)`, with a usage error as one InputError line (no usage block)."""
+
+    def error(message: str):  # argparse's own error() prints usage and exits 2
+        raise InputError(f"{message} (see '{parser.prog} --help')")
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser.parse_args(argv)

@@ -229,7 +229,7 @@ class AnnccOptMain(xDSLOptMain):
 
     def _parse_mlir(self, stream: IO[bytes]) -> ModuleOp:
         """Parse MLIR text; every failure becomes a ParseError or a located diagnostic."""
-        from anncc.inputs import decode_utf8
+        from anncc.files import decode_utf8
         from anncc.limits import check_ir_text
 
         data = stream.read()

@@ -105,6 +105,7 @@ def sniff_format(path: Path) -> str:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
+                check_archive_sizes(path, zf.infolist())
             if any(n.endswith("archive_format") for n in names):
                 return "pt2"
             if any("/code/" in n for n in names) and any(n.endswith("/constants.pkl")
@@ -117,6 +118,24 @@ def sniff_format(path: Path) -> str:
         raise ModelLoadError(f"cannot read the file: {e}", where=str(path)) from None
     # a pickle starts with the PROTO opcode (legacy torch.save files are pickles too)
     return "pickle" if head[:1] == b"\x80" else "unknown"
+
+
+def check_archive_sizes(path: Path, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse an archive whose members' declared uncompressed sizes exceed the memory limit.
+
+    torch.export.load inflates members into memory; a crafted `.pt2` of a few
+    hundred kilobytes can declare (and inflate to) gigabytes. The declared sizes
+    come from the zip's central directory and are checked before a byte is
+    inflated; zipfile itself refuses a member that inflates past its declared size.
+    """
+    from anncc.limits import check_memory
+
+    total = 0
+    for info in members:
+        if info.file_size < 0 or info.compress_size < 0:
+            raise ModelLoadError(f"archive member '{info.filename}' has a negative size", where=str(path))
+        total += info.file_size
+    check_memory(total, f"the archive's {len(members)} members, uncompressed,", where=str(path))
 
 
 # --------------------------------------------------------------------------- .pt2

@@ -12,6 +12,7 @@ the field and its allowed range, e.g.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from anncc.errors import TargetError
+from anncc.errors import AnnccError, TargetError
 from anncc.targets._base import Target, fmt_number
 
 TARGETS: dict[str, type[Target]] = {}
@@ -98,35 +99,61 @@ def load_target(
 
 
 def read_overrides_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The mapping of field overrides in a YAML or TOML file; TargetError if unreadable."""
+    """The mapping of field overrides in a YAML, JSON or TOML file; TargetError if unreadable.
+
+    The file is untrusted input: it must be a regular file within
+    `anncc.limits.max_small_file_bytes()`, UTF-8 text without NUL bytes, and hold
+    a mapping (optionally under one `target` key) whose `name`, if any, is a string.
+    """
+    from anncc.files import read_text_file
+
     p = Path(path)
     suffix = p.suffix.lower()
+    if p.is_dir():
+        raise TargetError("the target file is a directory, expected a YAML, JSON or TOML file", str(p))
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise TargetError(
+            f"unsupported target file type '{suffix or p.name}' (use .yaml, .yml, .json or .toml)",
+            str(p),
+        )
+    if not p.exists():
+        raise TargetError("target file not found", str(p))
+    try:
+        text = read_text_file(p, "target")
+    except AnnccError as e:
+        raise TargetError(e.message, e.where, e.hint) from None
     try:
         if suffix == ".toml":
-            with p.open("rb") as f:
-                data: Any = tomllib.load(f)
-        elif suffix in (".yaml", ".yml", ".json"):
-            with p.open("r", encoding="utf-8") as f:
-                data = yaml.safe_load(f)
+            data: Any = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
         else:
-            raise TargetError(
-                f"unsupported target file type '{suffix or p.name}' (use .yaml, .yml, .json or .toml)",
-                str(p),
-            )
-    except FileNotFoundError:
-        raise TargetError("target file not found", str(p)) from None
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+            data = yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError, ValueError) as e:
         raise TargetError(f"cannot parse target file: {_first_line(e)}", str(p)) from None
+    except RecursionError:
+        raise TargetError("cannot parse target file: it nests too deeply", str(p)) from None
     if data is None:
         return {}
+    if set(data) == {"target"} if isinstance(data, dict) else False:
+        if not isinstance(data["target"], dict):
+            raise TargetError("a target file must hold a mapping of field names to values "
+                              f"(got {type(data['target']).__name__} under 'target')", str(p))
+        data = data["target"]
     if not isinstance(data, dict):
         raise TargetError(
             f"a target file must hold a mapping of field names to values (got {type(data).__name__})",
             str(p),
         )
-    if set(data) == {"target"} and isinstance(data["target"], dict):
-        data = data["target"]
+    if "name" in data and not isinstance(data["name"], str):
+        raise TargetError(f"field 'name': expected a target name such as 'rram' (got "
+                          f"{_short(data['name'])})", str(p))
     return {str(k): v for k, v in data.items()}
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = fmt_number(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def validate_target(cls: type[Target], data: dict[str, Any], where: str | None = None) -> Target:
@@ -158,14 +185,14 @@ def _messages(
             out.append(_unknown_field_message(cls, name, field))
             continue
         label = field + "".join(f"[{p}]" for p in loc[1:])
-        got = fmt_number(err.get("input"))
+        got = _short(err.get("input"))
         if (
             kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
             and len(loc) == 1
         ):
             text = f"must be {_range_text(cls, field)}"
         elif kind == "missing" and len(loc) > 1:
-            label, got = field, fmt_number(data.get(field)) if isinstance(data, dict) else "?"
+            label, got = field, _short(data.get(field)) if isinstance(data, dict) else "?"
             text = "has too few items"
         else:
             text = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")

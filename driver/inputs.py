@@ -513,3 +513,13 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
 
     parser.error = error  # type: ignore[method-assign]
     return parser.parse_args(argv)
+
+
+def check_finite_store(store: Any) -> None:
+    """Every float array of an imported model's weight store is finite (NaN/Inf cannot be quantized)."""
+    for key in store:
+        arr = store.get(key)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            nan, inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
+            found = " and ".join(s for s in (f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else "") if s)
+            raise InputError(f"model weight '{key}' holds {found}; expected finite weights")

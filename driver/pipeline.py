@@ -113,12 +113,14 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
                    example_inputs: Any = None, timings: dict[str, float] | None = None
                    ) -> CompiledModel:
     """Run the pass pipeline on an imported `ann` module."""
+    from anncc.inputs import check_finite_store
     from anncc.ir import verify_module
     from anncc.passes._store import attach_store
     from anncc.passes._target import set_target
     from anncc.passes.quantize import CALIBRATION_KEY
 
     timings = dict(timings or {})
+    check_finite_store(store)  # before calibration joins it: NaN weights fail in quantize otherwise
     tgt = resolve_target(opts)
     overrides = dict(opts.target_overrides)
     if opts.target_file:

@@ -190,7 +190,8 @@ class WeightStore:
 
         from anncc.files import atomic_write_bytes
 
-        tensors = {k: np.ascontiguousarray(self._arrays[k]) for k in sorted(self._arrays)}
+        # not ascontiguousarray: it makes 0-d arrays 1-d
+        tensors = {k: np.asarray(self._arrays[k], order="C") for k in sorted(self._arrays)}
         return atomic_write_bytes(path, save(tensors, metadata={"format": "anncc-weights"}))
 
     def _save_npz(self, path: Path) -> Path:
@@ -261,9 +262,13 @@ def _check_array_header(path: Path, key: str, dtype: Any, shape: Any, nbytes: in
 
 
 def _check_memory(path: Path, nbytes: int, what: str) -> None:
+    from anncc.errors import LimitError
     from anncc.limits import check_memory
 
-    check_memory(nbytes, what, where=str(path))
+    try:
+        check_memory(nbytes, what, where=str(path))
+    except LimitError as e:
+        raise StoreError(e.message, where=e.where, hint=e.hint) from None
 
 
 # --------------------------------------------------------------------------- safetensors

@@ -207,8 +207,11 @@ def _zip_bomb_pt2(env: Env) -> str:
 
 def _level_ops(n: int) -> str:
     ops = "\n".join(f"  %c{i} = ann.constant dense<1.0> : tensor<2xf32> : tensor<2xf32>" for i in range(n))
-    return ("func.func @forward(%x: tensor<?x6xf32>) -> tensor<?x6xf32> {\n" + ops
-            + "\n  func.return %x : tensor<?x6xf32>\n}\n")
+    return (
+        "func.func @forward(%x: tensor<?x6xf32>) -> tensor<?x6xf32> {\n"
+        + ops
+        + "\n  func.return %x : tensor<?x6xf32>\n}\n"
+    )
 
 
 # --------------------------------------------------------------------------- the table
@@ -310,8 +313,11 @@ CASES: list[Case] = [
     # ---- -o
     _c("o-is-file", "is an existing file", lambda e: [e.pt2, "-q", "-o", e.file("f.txt", "x")]),
     _c("o-ir-is-file", "'ir' in it is a file", _ir_file_ir),
-    _c("o-under-file", "is a file, so the directory cannot be made",
-       lambda e: [e.pt2, "-q", "-o", e.file("g.txt", "x") + "/sub/build"]),
+    _c(
+        "o-under-file",
+        "is a file, so the directory cannot be made",
+        lambda e: [e.pt2, "-q", "-o", e.file("g.txt", "x") + "/sub/build"],
+    ),
     _c("o-empty", "-o: expected a directory path", lambda e: [e.pt2, "-q", "-o", ""]),
     _c("o-read-only", "cannot write the build directory", lambda e: [e.pt2, "-q", "-o", "/proc/anncc-build"]),
     # ---- --input-shape
@@ -325,25 +331,75 @@ CASES: list[Case] = [
     _c("model-missing", "does not exist", lambda e: [str(e.root / "nope.pt2"), "-q", "-o", str(e.out)]),
     _c("model-directory", "is a directory", lambda e: [str(e.root), "-q", "-o", str(e.out)]),
     _c("model-empty", "empty", lambda e: [e.file("empty.pt2", b""), "-q", "-o", str(e.out)]),
-    _c("model-random", "not a model file", lambda e: [e.file("r.bin", os.urandom(256).replace(b"\x80", b"\x81")
-                                                               .replace(b"PK", b"QK")), "-q", "-o", str(e.out)]),
-    _c("model-truncated", "corrupt", lambda e: [e.file("t.pt2", Path(e.pt2).read_bytes()[:2000]), "-q",
-                                                 "-o", str(e.out)]),
-    _c("model-zip-no-archive", "corrupt or truncated", lambda e: [e.file("z.pt2", _store_npz({"a.txt": b"hi"})),
-                                                               "-q", "-o", str(e.out)]),
-    _c("model-zip-bomb", "more than the limit", lambda e: [_zip_bomb_pt2(e), "-q", "-o", str(e.out)],
-       env={"ANNCC_MAX_MEMORY_BYTES": str(100 << 20)}),
-    _c("model-pickle", "unpickling runs code", lambda e: [str(e.assets["pickled"]), "-q", "-o", str(e.out),
-                                                          "--input-shape", "1x6"]),
-    _c("model-state-no-factory", "state dict", lambda e: [str(e.assets["state"]), "-q", "-o", str(e.out),
-                                                           "--input-shape", "1x6"]),
-    _c("model-factory-form", "not of the form", lambda e: [str(e.assets["state"]), "-q", "-o", str(e.out),
-                                                            "--input-shape", "1x6", "--factory", "nocolon"]),
-    _c("model-factory-missing", "cannot find model factory",
-       lambda e: [str(e.assets["state"]), "-q", "-o", str(e.out), "--input-shape", "1x6", "--factory",
-                  "no_such_pkg_xyz:make"]),
-    _c("model-list", "not a model or a state dict", lambda e: [str(e.assets["list"]), "-q", "-o", str(e.out),
-                                                               "--input-shape", "1x6"]),
+    _c(
+        "model-random",
+        "not a model file",
+        lambda e: [
+            e.file("r.bin", os.urandom(256).replace(b"\x80", b"\x81").replace(b"PK", b"QK")),
+            "-q",
+            "-o",
+            str(e.out),
+        ],
+    ),
+    _c(
+        "model-truncated",
+        "corrupt",
+        lambda e: [e.file("t.pt2", Path(e.pt2).read_bytes()[:2000]), "-q", "-o", str(e.out)],
+    ),
+    _c(
+        "model-zip-no-archive",
+        "corrupt or truncated",
+        lambda e: [e.file("z.pt2", _store_npz({"a.txt": b"hi"})), "-q", "-o", str(e.out)],
+    ),
+    _c(
+        "model-zip-bomb",
+        "more than the limit",
+        lambda e: [_zip_bomb_pt2(e), "-q", "-o", str(e.out)],
+        env={"ANNCC_MAX_MEMORY_BYTES": str(100 << 20)},
+    ),
+    _c(
+        "model-pickle",
+        "unpickling runs code",
+        lambda e: [str(e.assets["pickled"]), "-q", "-o", str(e.out), "--input-shape", "1x6"],
+    ),
+    _c(
+        "model-state-no-factory",
+        "state dict",
+        lambda e: [str(e.assets["state"]), "-q", "-o", str(e.out), "--input-shape", "1x6"],
+    ),
+    _c(
+        "model-factory-form",
+        "not of the form",
+        lambda e: [
+            str(e.assets["state"]),
+            "-q",
+            "-o",
+            str(e.out),
+            "--input-shape",
+            "1x6",
+            "--factory",
+            "nocolon",
+        ],
+    ),
+    _c(
+        "model-factory-missing",
+        "cannot find model factory",
+        lambda e: [
+            str(e.assets["state"]),
+            "-q",
+            "-o",
+            str(e.out),
+            "--input-shape",
+            "1x6",
+            "--factory",
+            "no_such_pkg_xyz:make",
+        ],
+    ),
+    _c(
+        "model-list",
+        "not a model or a state dict",
+        lambda e: [str(e.assets["list"]), "-q", "-o", str(e.out), "--input-shape", "1x6"],
+    ),
     _c("model-nan-weights", "holds 1 NaN", lambda e: [str(e.assets["nan"]), "-q", "-o", str(e.out)]),
     _c("model-inf-weights", "holds 1 Inf", lambda e: [str(e.assets["inf"]), "-q", "-o", str(e.out)]),
     _c("model-text", "corrupt or truncated", lambda e: [e.file("m.pt2", "hello\n"), "-q", "-o", str(e.out)]),
@@ -362,22 +418,36 @@ CASES: list[Case] = [
     _c("tf-nan", "field 'r_p_ohm'", lambda e: _tf(e, "t.yaml", "r_p_ohm: .nan\n")),
     _c("tf-inf", "field 'r_p_ohm'", lambda e: _tf(e, "t.yaml", "r_p_ohm: .inf\n")),
     _c("tf-yaml-syntax", "cannot parse target file", lambda e: _tf(e, "t.yaml", "a: [1, 2\n")),
-    _c("tf-python-tag", "cannot parse target file",
-       lambda e: _tf(e, "t.yaml", "a: !!python/object/apply:os.system ['true']\n")),
+    _c(
+        "tf-python-tag",
+        "cannot parse target file",
+        lambda e: _tf(e, "t.yaml", "a: !!python/object/apply:os.system ['true']\n"),
+    ),
     _c("tf-toml-syntax", "cannot parse target file", lambda e: _tf(e, "t.toml", "a = = 1\n")),
     _c("tf-toml-table", "must be a valid integer", lambda e: _tf(e, "t.toml", "[adc_bits]\nx = 1\n")),
-    _c("tf-json-syntax", "cannot parse target file", lambda e: _tf(e, "t.json", "{\"a\": }")),
+    _c("tf-json-syntax", "cannot parse target file", lambda e: _tf(e, "t.json", '{"a": }')),
     _c("tf-extension", "unsupported target file type", lambda e: _tf(e, "t.txt", "adc_bits: 6\n")),
     _c("tf-directory", "is a directory", lambda e: e.compile("--target-file", str(e.root))),
     _c("tf-missing", "not found", lambda e: e.compile("--target-file", str(e.root / "nope.yaml"))),
     _c("tf-int-key", "unknown field '1'", lambda e: _tf(e, "t.yaml", "1: 2\n")),
     _c("tf-complex-key", "cannot parse target file", lambda e: _tf(e, "t.yaml", "? [a, b]\n: 1\n")),
     _c("tf-target-list", "must hold a mapping", lambda e: _tf(e, "t.yaml", "target: [1]\n")),
-    _c("tf-too-large", "more than the limit", lambda e: _tf(e, "t.yaml", "# " + "x" * 5000 + "\n"),
-       env={"ANNCC_MAX_SMALL_FILE_BYTES": "1000"}),
-    _c("tf-laughs", "must be a valid integer",
-       lambda e: _tf(e, "t.yaml", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
-                     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nadc_bits: [*c, *c, *c, *c, *c, *c, *c]\n")),
+    _c(
+        "tf-too-large",
+        "more than the limit",
+        lambda e: _tf(e, "t.yaml", "# " + "x" * 5000 + "\n"),
+        env={"ANNCC_MAX_SMALL_FILE_BYTES": "1000"},
+    ),
+    _c(
+        "tf-laughs",
+        "must be a valid integer",
+        lambda e: _tf(
+            e,
+            "t.yaml",
+            "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nadc_bits: [*c, *c, *c, *c, *c, *c, *c]\n",
+        ),
+    ),
     _c("tf-bytes-value", "field 'r_p_ohm'", lambda e: _tf(e, "t.yaml", "r_p_ohm: !!binary aGVsbG8=\n")),
     _c("tf-date-value", "field 'r_p_ohm'", lambda e: _tf(e, "t.yaml", "r_p_ohm: 2024-01-01\n")),
     # ---- calibration
@@ -385,15 +455,27 @@ CASES: list[Case] = [
     _c("calib-objects", "Python objects", lambda e: e.compile("--calib", e.npy("c.npy", OBJ))),
     _c("calib-strings", "strings", lambda e: e.compile("--calib", e.npy("c.npy", STR))),
     _c("calib-records", "records", lambda e: e.compile("--calib", e.npy("c.npy", REC))),
-    _c("calib-complex", "expected numbers", lambda e: e.compile("--calib", e.npy("c.npy", X.astype(complex)))),
+    _c(
+        "calib-complex", "expected numbers", lambda e: e.compile("--calib", e.npy("c.npy", X.astype(complex)))
+    ),
     _c("calib-shape", "expected shape [N, 6]", lambda e: e.compile("--calib", e.npy("c.npy", X[:, :5]))),
     _c("calib-1d", "expected shape [N, 6]", lambda e: e.compile("--calib", e.npy("c.npy", X[0]))),
-    _c("calib-0d", "expected a batch of inputs", lambda e: e.compile("--calib", e.npy("c.npy", np.float32(1)))),
+    _c(
+        "calib-0d",
+        "expected a batch of inputs",
+        lambda e: e.compile("--calib", e.npy("c.npy", np.float32(1))),
+    ),
     _c("calib-empty", "expected a batch of inputs", lambda e: e.compile("--calib", e.npy("c.npy", X[:0]))),
-    _c("calib-nan", "found 1 NaN", lambda e: e.compile("--calib", e.npy("c.npy", np.where(
-        np.arange(30).reshape(5, 6) == 7, np.nan, X)))),
-    _c("calib-inf", "found 1 Inf", lambda e: e.compile("--calib", e.npy("c.npy", np.where(
-        np.arange(30).reshape(5, 6) == 7, np.inf, X)))),
+    _c(
+        "calib-nan",
+        "found 1 NaN",
+        lambda e: e.compile("--calib", e.npy("c.npy", np.where(np.arange(30).reshape(5, 6) == 7, np.nan, X))),
+    ),
+    _c(
+        "calib-inf",
+        "found 1 Inf",
+        lambda e: e.compile("--calib", e.npy("c.npy", np.where(np.arange(30).reshape(5, 6) == 7, np.inf, X))),
+    ),
     _c("calib-npz", "expected a .npy array", lambda e: e.compile("--calib", e.npz("c.npz", x=X))),
     _c("calib-garbage", "not a .npy array", lambda e: e.compile("--calib", e.file("c.npy", b"garbage" * 9))),
     _c("calib-truncated", "truncated", lambda e: e.compile("--calib", e.file("c.npy", _npy_bytes(X)[:-20]))),
@@ -405,30 +487,53 @@ CASES: list[Case] = [
     _c("eval-no-x", "no array 'x'", lambda e: e.compile("--eval-data", e.npz("d.npz", y=Y))),
     _c("eval-x-strings", "strings", lambda e: e.compile("--eval-data", e.npz("d.npz", x=STR, y=Y))),
     _c("eval-x-objects", "Python objects", lambda e: e.compile("--eval-data", e.npz("d.npz", x=OBJ, y=Y))),
-    _c("eval-features", "expected shape [N, 6]", lambda e: e.compile("--eval-data", e.npz("d.npz", x=X[:, :4],
-                                                                                            y=Y))),
+    _c(
+        "eval-features",
+        "expected shape [N, 6]",
+        lambda e: e.compile("--eval-data", e.npz("d.npz", x=X[:, :4], y=Y)),
+    ),
     _c("eval-x-nan", "NaN", lambda e: e.compile("--eval-data", e.npz("d.npz", x=X * np.nan, y=Y))),
     _c("eval-y-nan", "NaN", lambda e: e.compile("--eval-data", e.npz("d.npz", x=X, y=Y * np.nan))),
     _c("eval-one-hot", "one-hot", lambda e: e.compile("--eval-data", e.npz("d.npz", x=X, y=np.eye(3)[Y]))),
     _c("eval-length", "one per input", lambda e: e.compile("--eval-data", e.npz("d.npz", x=X, y=Y[:3]))),
     _c("eval-fraction", "whole-number", lambda e: e.compile("--eval-data", e.npz("d.npz", x=X, y=Y + 0.5))),
-    _c("eval-negative", "class indices must be in [0, 2]", lambda e: e.compile("--eval-data", e.npz(
-        "d.npz", x=X, y=Y - 1))),
-    _c("eval-too-big", "class indices must be in [0, 2]", lambda e: e.compile("--eval-data", e.npz(
-        "d.npz", x=X, y=Y + 3))),
-    _c("eval-y-strings", "strings", lambda e: e.compile("--eval-data", e.npz("d.npz", x=X, y=np.array(
-        list("abcde"))))),
-    _c("eval-bomb", "more than the limit", lambda e: e.compile("--eval-data", e.npz(
-        "d.npz", compress=True, x=np.zeros((2000, 6000), np.float32), y=Y)),
-       env={"ANNCC_MAX_MEMORY_BYTES": str(10 << 20)}),
+    _c(
+        "eval-negative",
+        "class indices must be in [0, 2]",
+        lambda e: e.compile("--eval-data", e.npz("d.npz", x=X, y=Y - 1)),
+    ),
+    _c(
+        "eval-too-big",
+        "class indices must be in [0, 2]",
+        lambda e: e.compile("--eval-data", e.npz("d.npz", x=X, y=Y + 3)),
+    ),
+    _c(
+        "eval-y-strings",
+        "strings",
+        lambda e: e.compile("--eval-data", e.npz("d.npz", x=X, y=np.array(list("abcde")))),
+    ),
+    _c(
+        "eval-bomb",
+        "more than the limit",
+        lambda e: e.compile(
+            "--eval-data", e.npz("d.npz", compress=True, x=np.zeros((2000, 6000), np.float32), y=Y)
+        ),
+        env={"ANNCC_MAX_MEMORY_BYTES": str(10 << 20)},
+    ),
     # ---- fault maps
     _c("faults-missing", "does not exist", lambda e: e.compile("--fault-map", str(e.root / "nope.npz"))),
-    _c("faults-not-npz", "expected an .npz archive", lambda e: e.compile("--fault-map", e.file("f.npz", "x"))),
+    _c(
+        "faults-not-npz", "expected an .npz archive", lambda e: e.compile("--fault-map", e.file("f.npz", "x"))
+    ),
     _c("faults-objects", "Python objects", lambda e: e.compile("--fault-map", e.npz("f.npz", a=OBJ))),
-    _c("faults-3d", "expected 2-D", lambda e: e.compile("--fault-map", e.npz("f.npz", a=np.zeros((2, 2, 2)))))
-    ,
-    _c("faults-codes", "expected codes 0, 1 or 2", lambda e: e.compile("--fault-map", e.npz(
-        "f.npz", a=np.full((4, 4), 7)))),
+    _c(
+        "faults-3d", "expected 2-D", lambda e: e.compile("--fault-map", e.npz("f.npz", a=np.zeros((2, 2, 2))))
+    ),
+    _c(
+        "faults-codes",
+        "expected codes 0, 1 or 2",
+        lambda e: e.compile("--fault-map", e.npz("f.npz", a=np.full((4, 4), 7))),
+    ),
     _c("faults-empty", "holds no arrays", lambda e: e.compile("--fault-map", e.npz("f.npz"))),
     # ---- anncc eval: the build directory
     _c("build-missing", "does not exist", lambda e: ["eval", str(e.root / "nope")]),
@@ -442,22 +547,47 @@ CASES: list[Case] = [
     _c("manifest-deep", "nests too deeply", lambda e: e.manifest(b"[" * 100000 + b"]" * 100000)),
     _c("manifest-no-weights", "field 'weights'", lambda e: e.manifest({"levels": ["ann"], "final": "ann"})),
     _c("manifest-levels-str", "field 'levels'", lambda e: e.manifest(dict(GOOD_MANIFEST, levels="cell"))),
-    _c("manifest-levels-empty", "at least one level", lambda e: e.manifest(dict(GOOD_MANIFEST, levels=[],
-                                                                                 final="cell"))),
-    _c("manifest-levels-traversal", "unknown level", lambda e: e.manifest(dict(
-        GOOD_MANIFEST, levels=["ann", "../../outside/cell"], final="ann"))),
-    _c("manifest-levels-twice", "listed twice", lambda e: e.manifest(dict(GOOD_MANIFEST, levels=["ann", "ann"],
-                                                                            final="ann"))),
-    _c("manifest-final", "is not among the levels", lambda e: e.manifest(dict(GOOD_MANIFEST, final="xbar",
-                                                                                levels=["ann"]))),
+    _c(
+        "manifest-levels-empty",
+        "at least one level",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, levels=[], final="cell")),
+    ),
+    _c(
+        "manifest-levels-traversal",
+        "unknown level",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, levels=["ann", "../../outside/cell"], final="ann")),
+    ),
+    _c(
+        "manifest-levels-twice",
+        "listed twice",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, levels=["ann", "ann"], final="ann")),
+    ),
+    _c(
+        "manifest-final",
+        "is not among the levels",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, final="xbar", levels=["ann"])),
+    ),
     _c("manifest-final-int", "field 'final'", lambda e: e.manifest(dict(GOOD_MANIFEST, final=3))),
-    _c("manifest-weights-dotdot", "leaves the directory", lambda e: e.manifest(dict(
-        GOOD_MANIFEST, weights="../../outside/w.safetensors"))),
-    _c("manifest-weights-abs", "absolute path", lambda e: e.manifest(dict(GOOD_MANIFEST, weights="/etc/passwd"))),
-    _c("manifest-weights-empty", "expected a relative path", lambda e: e.manifest(dict(GOOD_MANIFEST,
-                                                                                        weights=""))),
-    _c("manifest-weights-nul", "expected a relative path", lambda e: e.manifest(dict(GOOD_MANIFEST,
-                                                                                      weights="w\x00x"))),
+    _c(
+        "manifest-weights-dotdot",
+        "leaves the directory",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, weights="../../outside/w.safetensors")),
+    ),
+    _c(
+        "manifest-weights-abs",
+        "absolute path",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, weights="/etc/passwd")),
+    ),
+    _c(
+        "manifest-weights-empty",
+        "expected a relative path",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, weights="")),
+    ),
+    _c(
+        "manifest-weights-nul",
+        "expected a relative path",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, weights="w\x00x")),
+    ),
     _c("manifest-weights-symlink", "resolves outside the directory", _symlink_weights_out),
     _c("manifest-symlink", "resolves outside the directory", _symlink_manifest_out),
     _c("level-missing", "file does not exist", lambda e: (e.out / "ir" / "xbar.mlir").unlink() or e.eval()),
@@ -465,42 +595,112 @@ CASES: list[Case] = [
     _c("level-directory", "is a directory", lambda e: _as_dir(e, "ir/ann.mlir")),
     _c("level-malformed", "error", lambda e: _replace(e, "ir/ann.mlir", b"this is not IR\n")),
     _c("level-binary", "binary", lambda e: _replace(e, "ir/ann.mlir", b"\x00\x00\x00")),
-    _c("level-splat-huge", "more than the limit", lambda e: _replace(
-        e, "ir/ann.mlir", b"%c = ann.constant dense<1.0> : tensor<100000x100000xf32> : tensor<100000x100000xf32>\n")),
+    _c(
+        "level-splat-huge",
+        "more than the limit",
+        lambda e: _replace(
+            e,
+            "ir/ann.mlir",
+            b"%c = ann.constant dense<1.0> : tensor<100000x100000xf32> : tensor<100000x100000xf32>\n",
+        ),
+    ),
     # ---- anncc eval: the weight store
     _c("weights-missing", "does not exist", lambda e: (e.out / "weights.safetensors").unlink() or e.eval()),
     _c("weights-directory", "not a regular file", lambda e: _as_dir(e, "weights.safetensors")),
     _c("weights-garbage", "not a valid store", lambda e: _replace(e, "weights.safetensors", b"x" * 100)),
     _c("weights-short", "not a valid store", lambda e: _replace(e, "weights.safetensors", b"xy")),
     _c("weights-object-digest", "dtype '|O'", lambda e: _object_store_matching_digest(e) or e.eval()),
-    _c("weights-npz-objects", "not a valid store", lambda e: _weights(e, _store_npz({"w.npy": _npy_bytes(OBJ)}))),
-    _c("weights-npz-strings", "not a valid store", lambda e: _weights(e, _store_npz({"w.npy": _npy_bytes(STR)}))),
-    _c("weights-npz-records", "not a valid store", lambda e: _weights(e, _store_npz({"w.npy": _npy_bytes(REC)}))),
-    _c("weights-npz-big-endian", "not a valid store", lambda e: _weights(e, _store_npz(
-        {"w.npy": _npy_bytes(np.arange(4, dtype=">i4"))}))),
-    _c("weights-npz-shape", "declares shape", lambda e: _weights(e, _store_npz(
-        {"w.npy": _npy_header_only("<f4", (1000, 1000), b"\0" * 16)}))),
-    _c("weights-npz-negative-shape", "expected non-negative", lambda e: _weights(e, _store_npz(
-        {"w.npy": _npy_header_only("<f4", (-4,), b"\0" * 16)}))),
-    _c("weights-npz-bomb", "more than the limit", lambda e: _weights(e, _store_npz(
-        {"w.npy": _npy_bytes(np.zeros((3000, 3000), np.float32))}, compress=True)),
-       env={"ANNCC_MAX_MEMORY_BYTES": str(10 << 20)}),
-    _c("weights-npz-not-npy", "is not a .npy array", lambda e: _weights(e, _store_npz({"evil.pkl": b"\x80\x04."}))),
-    _c("weights-npz-bad-header", "not a valid store", lambda e: _weights(e, _store_npz(
-        {"w.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': os.sy}"}))),
-    _c("weights-st-header-len", "not a valid store", lambda e: _weights(e, _safetensors(
-        {}, length=2**60), "w.safetensors")),
-    _c("weights-st-not-json", "not a valid store", lambda e: _weights(e, struct.pack("<Q", 4) + b"abcd",
-                                                                        "w.safetensors")),
-    _c("weights-st-object", "not a valid store", lambda e: _weights(e, _safetensors(
-        {"w": {"dtype": "O", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8), "w.safetensors")),
-    _c("weights-st-offsets", "not a valid store", lambda e: _weights(e, _safetensors(
-        {"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 1 << 40]}}, b"\0" * 16), "w.safetensors")),
-    _c("weights-st-shape", "not a valid store", lambda e: _weights(e, _safetensors(
-        {"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 16]}}, b"\0" * 16), "w.safetensors")),
+    _c(
+        "weights-npz-objects",
+        "not a valid store",
+        lambda e: _weights(e, _store_npz({"w.npy": _npy_bytes(OBJ)})),
+    ),
+    _c(
+        "weights-npz-strings",
+        "not a valid store",
+        lambda e: _weights(e, _store_npz({"w.npy": _npy_bytes(STR)})),
+    ),
+    _c(
+        "weights-npz-records",
+        "not a valid store",
+        lambda e: _weights(e, _store_npz({"w.npy": _npy_bytes(REC)})),
+    ),
+    _c(
+        "weights-npz-big-endian",
+        "not a valid store",
+        lambda e: _weights(e, _store_npz({"w.npy": _npy_bytes(np.arange(4, dtype=">i4"))})),
+    ),
+    _c(
+        "weights-npz-shape",
+        "declares shape",
+        lambda e: _weights(e, _store_npz({"w.npy": _npy_header_only("<f4", (1000, 1000), b"\0" * 16)})),
+    ),
+    _c(
+        "weights-npz-negative-shape",
+        "expected non-negative",
+        lambda e: _weights(e, _store_npz({"w.npy": _npy_header_only("<f4", (-4,), b"\0" * 16)})),
+    ),
+    _c(
+        "weights-npz-bomb",
+        "more than the limit",
+        lambda e: _weights(
+            e, _store_npz({"w.npy": _npy_bytes(np.zeros((3000, 3000), np.float32))}, compress=True)
+        ),
+        env={"ANNCC_MAX_MEMORY_BYTES": str(10 << 20)},
+    ),
+    _c(
+        "weights-npz-not-npy",
+        "is not a .npy array",
+        lambda e: _weights(e, _store_npz({"evil.pkl": b"\x80\x04."})),
+    ),
+    _c(
+        "weights-npz-bad-header",
+        "not a valid store",
+        lambda e: _weights(e, _store_npz({"w.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': os.sy}"})),
+    ),
+    _c(
+        "weights-st-header-len",
+        "not a valid store",
+        lambda e: _weights(e, _safetensors({}, length=2**60), "w.safetensors"),
+    ),
+    _c(
+        "weights-st-not-json",
+        "not a valid store",
+        lambda e: _weights(e, struct.pack("<Q", 4) + b"abcd", "w.safetensors"),
+    ),
+    _c(
+        "weights-st-object",
+        "not a valid store",
+        lambda e: _weights(
+            e,
+            _safetensors({"w": {"dtype": "O", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8),
+            "w.safetensors",
+        ),
+    ),
+    _c(
+        "weights-st-offsets",
+        "not a valid store",
+        lambda e: _weights(
+            e,
+            _safetensors({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 1 << 40]}}, b"\0" * 16),
+            "w.safetensors",
+        ),
+    ),
+    _c(
+        "weights-st-shape",
+        "not a valid store",
+        lambda e: _weights(
+            e,
+            _safetensors({"w": {"dtype": "F32", "shape": [100], "data_offsets": [0, 16]}}, b"\0" * 16),
+            "w.safetensors",
+        ),
+    ),
     _c("weights-st-list", "not a valid store", lambda e: _weights(e, _safetensors([1, 2]), "w.safetensors")),
-    _c("weights-digest", "but the IR expects", lambda e: _weights(e, _retuned_store(e), "w.safetensors")
-       + ["--data", e.npz("d.npz", x=X, y=Y)]),
+    _c(
+        "weights-digest",
+        "but the IR expects",
+        lambda e: _weights(e, _retuned_store(e), "w.safetensors") + ["--data", e.npz("d.npz", x=X, y=Y)],
+    ),
     # ---- anncc eval: options and data
     _c("trials-0", "--trials must be in", lambda e: ["eval", str(e.out), "--trials", "0"]),
     _c("trials-neg", "--trials must be in", lambda e: ["eval", str(e.out), "--trials", "-5"]),
@@ -521,21 +721,52 @@ CASES: list[Case] = [
     _opt("opt-binary", "binary", lambda e: [e.file("in.mlir", b"\x00\x01\x02")]),
     _opt("opt-directory", "does not exist", lambda e: [str(e.root)]),
     _opt("opt-missing", "does not exist", lambda e: [str(e.root / "nope.mlir")]),
-    _opt("opt-splat-huge", "more than the limit", lambda e: [e.file(
-        "in.mlir", "%c = ann.constant dense<1.0> : tensor<100000x100000xf32> : tensor<100000x100000xf32>\n")]),
-    _opt("opt-too-many-ops", "more than the limit of 100", lambda e: [e.file("in.mlir", _level_ops(500))],
-         env={"ANNCC_MAX_IR_OPS": "100"}),
-    _opt("opt-too-large", "more than the limit", lambda e: [e.file("in.mlir", _level_ops(50))],
-         env={"ANNCC_MAX_IR_BYTES": "1000"}),
-    _opt("opt-weights-objects", "not a valid store", lambda e: _opt_store(e, _store_npz({"w.npy": _npy_bytes(OBJ)}))),
+    _opt(
+        "opt-splat-huge",
+        "more than the limit",
+        lambda e: [
+            e.file(
+                "in.mlir",
+                "%c = ann.constant dense<1.0> : tensor<100000x100000xf32> : tensor<100000x100000xf32>\n",
+            )
+        ],
+    ),
+    _opt(
+        "opt-too-many-ops",
+        "more than the limit of 100",
+        lambda e: [e.file("in.mlir", _level_ops(500))],
+        env={"ANNCC_MAX_IR_OPS": "100"},
+    ),
+    _opt(
+        "opt-too-large",
+        "more than the limit",
+        lambda e: [e.file("in.mlir", _level_ops(50))],
+        env={"ANNCC_MAX_IR_BYTES": "1000"},
+    ),
+    _opt(
+        "opt-weights-objects",
+        "not a valid store",
+        lambda e: _opt_store(e, _store_npz({"w.npy": _npy_bytes(OBJ)})),
+    ),
     _opt("opt-weights-garbage", "not a valid store", lambda e: _opt_store(e, b"\x01" * 64, "w.safetensors")),
-    _opt("opt-weights-missing", "does not exist", lambda e: [e.file("in.mlir", _level_ops(1)), "--weights",
-                                                             str(e.root / "nope.safetensors")]),
-    _opt("opt-weights-out-dir", "cannot write", lambda e: [e.file("in.mlir", _level_ops(1)), "--weights-out",
-                                                           str(e.out)]),
-    _opt("opt-weights-out-under-file", "cannot write", lambda e: [e.file("in.mlir", _level_ops(1)),
-                                                                  "--weights-out", e.file("f", "x") + "/w.st"]),
-    _opt("opt-unknown-pass", "unknown pass", lambda e: [e.file("in.mlir", _level_ops(1)), "-p", "nosuchpass"]),
+    _opt(
+        "opt-weights-missing",
+        "does not exist",
+        lambda e: [e.file("in.mlir", _level_ops(1)), "--weights", str(e.root / "nope.safetensors")],
+    ),
+    _opt(
+        "opt-weights-out-dir",
+        "cannot write",
+        lambda e: [e.file("in.mlir", _level_ops(1)), "--weights-out", str(e.out)],
+    ),
+    _opt(
+        "opt-weights-out-under-file",
+        "cannot write",
+        lambda e: [e.file("in.mlir", _level_ops(1)), "--weights-out", e.file("f", "x") + "/w.st"],
+    ),
+    _opt(
+        "opt-unknown-pass", "unknown pass", lambda e: [e.file("in.mlir", _level_ops(1)), "-p", "nosuchpass"]
+    ),
     _opt("opt-bad-extension", "use -f mlir", lambda e: [e.file("in.xyz", _level_ops(1))]),
 ]
 
@@ -546,8 +777,10 @@ def _retuned_store(e: Env) -> bytes:
     from anncc.ir.store import WeightStore
 
     store = WeightStore.load(e.out / "weights.safetensors", mmap=False)
-    changed = {k: np.logical_not(a) if a.dtype == bool else (a + 1).astype(a.dtype)
-               for k, a in ((k, store.get(k)) for k in store)}
+    changed = {
+        k: np.logical_not(a) if a.dtype == bool else (a + 1).astype(a.dtype)
+        for k, a in ((k, store.get(k)) for k in store)
+    }
     return save({k: np.ascontiguousarray(a) for k, a in changed.items()})
 
 
@@ -600,17 +833,28 @@ def test_object_store_whose_digest_matches_does_not_crash_the_interpreter(env: E
     _object_store_matching_digest(env)
     r = _sub("-m", "anncc.cli", "eval", str(env.out), "--trials", "1", cwd=env.root)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "|O" in r.stderr, r.stderr
-    r = _sub("-m", "anncc.opt", str(env.out / "ir" / "ann.mlir"), "--weights", str(env.out / "weights.npz"),
-             "-p", "dce", cwd=env.root)
+    r = _sub(
+        "-m",
+        "anncc.opt",
+        str(env.out / "ir" / "ann.mlir"),
+        "--weights",
+        str(env.out / "weights.npz"),
+        "-p",
+        "dce",
+        cwd=env.root,
+    )
     assert r.returncode == 1 and "not a valid store" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_debug_shows_the_traceback_of_an_unexpected_failure(env: Env, monkeypatch) -> None:
     """Without --debug an unforeseen failure is one line (exit 2); with it, the traceback."""
-    hook = env.file("boom.py", "import anncc.cli\n"
-                               "def boom(args):\n    raise RuntimeError('boom')\n"
-                               "anncc.cli.cmd_targets = boom\n"
-                               "import sys\nsys.exit(anncc.cli.main(sys.argv[1:]))\n")
+    hook = env.file(
+        "boom.py",
+        "import anncc.cli\n"
+        "def boom(args):\n    raise RuntimeError('boom')\n"
+        "anncc.cli.cmd_targets = boom\n"
+        "import sys\nsys.exit(anncc.cli.main(sys.argv[1:]))\n",
+    )
     r = _sub(hook, "targets", cwd=env.root)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unexpected failure" in r.stderr
     r = _sub(hook, "targets", "--debug", cwd=env.root)
@@ -622,21 +866,42 @@ def test_debug_shows_the_traceback_of_an_unexpected_failure(env: Env, monkeypatc
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
-_PATHS = st.sampled_from(["weights.safetensors", "../w", "/etc/passwd", "", "ir/../../x", "a\x00b",
-                          "ir", ".", "weights.npz", "manifest.json"]) | st.text(max_size=12)
-_LEVELS = st.lists(st.sampled_from(["ann", "xbar", "cell", "../cell", "", "ir/../ann"]) | st.text(max_size=6),
-                   max_size=4)
+    max_leaves=12,
+)
+_PATHS = st.sampled_from(
+    [
+        "weights.safetensors",
+        "../w",
+        "/etc/passwd",
+        "",
+        "ir/../../x",
+        "a\x00b",
+        "ir",
+        ".",
+        "weights.npz",
+        "manifest.json",
+    ]
+) | st.text(max_size=12)
+_LEVELS = st.lists(
+    st.sampled_from(["ann", "xbar", "cell", "../cell", "", "ir/../ann"]) | st.text(max_size=6), max_size=4
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(manifest=st.one_of(
-    _JSON,
-    st.fixed_dictionaries({"levels": _LEVELS | _JSON, "final": st.sampled_from(["ann", "cell"]) | _JSON,
-                           "weights": _PATHS | _JSON}),
-))
+@given(
+    manifest=st.one_of(
+        _JSON,
+        st.fixed_dictionaries(
+            {
+                "levels": _LEVELS | _JSON,
+                "final": st.sampled_from(["ann", "cell"]) | _JSON,
+                "weights": _PATHS | _JSON,
+            }
+        ),
+    )
+)
 def test_fuzzed_manifests_load_or_fail_with_one_anncc_error(manifest, assets, tmp_path_factory) -> None:
-    """Any manifest content: `runtime.load` returns a model or raises AnnccError, and reads nothing outside."""
+    """Any manifest: `runtime.load` returns a model or raises one AnnccError line; nothing changes."""
     import anncc.runtime
     from anncc.errors import AnnccError
 
@@ -655,10 +920,18 @@ def test_fuzzed_manifests_load_or_fail_with_one_anncc_error(manifest, assets, tm
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=st.one_of(_JSON.map(lambda v: json.dumps(v)), st.binary(max_size=64).map(
-    lambda b: b.decode("latin-1")), st.dictionaries(st.sampled_from(
-        ["name", "adc_bits", "r_p_ohm", "array_rows", "target", "bits_per_cell", "zz"]), _JSON, max_size=4)
-    .map(lambda d: json.dumps(d))), suffix=st.sampled_from([".yaml", ".json", ".toml"]))
+@given(
+    content=st.one_of(
+        _JSON.map(lambda v: json.dumps(v)),
+        st.binary(max_size=64).map(lambda b: b.decode("latin-1")),
+        st.dictionaries(
+            st.sampled_from(["name", "adc_bits", "r_p_ohm", "array_rows", "target", "bits_per_cell", "zz"]),
+            _JSON,
+            max_size=4,
+        ).map(lambda d: json.dumps(d)),
+    ),
+    suffix=st.sampled_from([".yaml", ".json", ".toml"]),
+)
 def test_fuzzed_target_files_load_or_fail_with_one_target_error(content, suffix, tmp_path_factory) -> None:
     """Any target-file content: a Target or one TargetError line, never another exception."""
     from anncc.errors import AnnccError

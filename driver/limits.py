@@ -90,10 +90,12 @@ _TENSOR_TYPE = None
 def check_ir_text(text: str | bytes, name: str) -> None:
     """Refuse IR text too large to parse in reasonable time and memory, before parsing it.
 
-    Three limits: the text's size (`max_ir_bytes`), its op count (estimated as
-    the lines that hold an op, `max_ir_ops`), and any static tensor type whose
+    Four limits: the text's size (`max_ir_bytes`), its op count (estimated as
+    the lines that hold an op, `max_ir_ops`), any static tensor type whose
     elements would take more than `max_memory_bytes` once materialized (a
-    `dense<0.0> : tensor<100000x100000xf32>` splat is 24 bytes of text).
+    `dense<0.0> : tensor<100000x100000xf32>` splat is 24 bytes of text), and
+    the splat constants together (10,000 splats of a million elements each are
+    40 GB once the runtime materializes them).
     """
     import re
 
@@ -112,6 +114,17 @@ def check_ir_text(text: str | bytes, name: str) -> None:
     if _TENSOR_TYPE is None:
         _TENSOR_TYPE = re.compile(r"(?:tensor|memref|vector)<((?:(?:\d+|\?)\s*x\s*)+)")
     limit = max_memory_bytes()
+    splats = 0
+    for m in re.finditer(r"dense<[^\[<>]*>\s*:\s*tensor<((?:\d+\s*x\s*)+)", text):
+        n = 1
+        for d in re.split(r"\s*x\s*", m.group(1).strip()):
+            if d.strip().isdigit():
+                n *= int(d)
+        splats += n
+    if splats * 4 > limit:
+        raise LimitError(f"the IR's splat constants hold {splats:.3g} elements together "
+                         f"({human_bytes(splats * 4)} once materialized), more than the limit of "
+                         f"{human_bytes(limit)}", where=name, hint="set ANNCC_MAX_MEMORY_BYTES to allow more")
     for m in _TENSOR_TYPE.finditer(text):
         dims = [int(d) for d in re.split(r"\s*x\s*", m.group(1).strip()) if d.strip().isdigit()]
         n = 1

@@ -768,7 +768,52 @@ CASES: list[Case] = [
         "opt-unknown-pass", "unknown pass", lambda e: [e.file("in.mlir", _level_ops(1)), "-p", "nosuchpass"]
     ),
     _opt("opt-bad-extension", "use -f mlir", lambda e: [e.file("in.xyz", _level_ops(1))]),
+    _opt(
+        "opt-splats-together",
+        "splat constants hold",
+        lambda e: [e.file("in.mlir", _splats(100))],
+        env={"ANNCC_MAX_MEMORY_BYTES": str(100 << 20)},
+    ),
+    _opt(
+        "opt-weights-directory",
+        "not a regular file",
+        lambda e: [e.file("in.mlir", _level_ops(1)), "--weights", str(e.root)],
+    ),
+    # ---- more of each kind
+    _c("level-too-many-ops", "more than the limit of 10", lambda e: e.eval(), env={"ANNCC_MAX_IR_OPS": "10"}),
+    _c(
+        "manifest-too-large",
+        "more than the limit",
+        lambda e: e.eval(),
+        env={"ANNCC_MAX_SMALL_FILE_BYTES": "50"},
+    ),
+    _c(
+        "manifest-weights-is-manifest",
+        "not a valid store",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, weights="manifest.json")),
+    ),
+    _c(
+        "manifest-weights-inner-dotdot",
+        "leaves the directory",
+        lambda e: e.manifest(dict(GOOD_MANIFEST, weights="ir/../../x")),
+    ),
+    _c("calib-directory", "is a directory", lambda e: e.compile("--calib", str(e.root))),
+    _c("tf-deep", "nests too deeply", lambda e: _tf(e, "t.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n")),
+    _c("data-directory", "is a directory", lambda e: e.eval("--data", str(e.root))),
+    _c("faults-nan", "NaN", lambda e: e.compile("--fault-map", e.npz("f.npz", a=np.full((4, 4), np.nan)))),
+    _c("faults-strings", "strings", lambda e: e.compile("--fault-map", e.npz("f.npz", a=STR))),
 ]
+
+
+def _splats(n: int) -> str:
+    ops = "\n".join(
+        f"  %c{i} = ann.constant dense<1.0> : tensor<1000x1000xf32> : tensor<1000x1000xf32>" for i in range(n)
+    )
+    return (
+        "func.func @forward(%x: tensor<?x6xf32>) -> tensor<?x6xf32> {\n"
+        + ops
+        + "\n  func.return %x : tensor<?x6xf32>\n}\n"
+    )
 
 
 def _retuned_store(e: Env) -> bytes:

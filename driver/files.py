@@ -24,6 +24,14 @@ from anncc.errors import InputError, LimitError
 
 
 def _umask() -> int:
+    """The process umask, read from /proc where it can be (setting it to read it races threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
     os.umask(mask)
     return mask

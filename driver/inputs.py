@@ -169,7 +169,8 @@ def check_output_dir(path: str | os.PathLike[str]) -> Path:
     if probe.exists() and not probe.is_dir():
         raise InputError(f"-o {out}: {probe} is a file, so the directory cannot be made")
     if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"-o {out}: {probe} is not writable (read-only file system or permissions)")
+        raise InputError(f"cannot write the build directory {out}: {probe} is not writable "
+                         "(read-only file system or permissions)")
     if out.is_dir():
         for sub in ("ir", "figures"):
             if (out / sub).exists() and not (out / sub).is_dir():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import math
 import os
 import pickle
 import zipfile
@@ -63,6 +64,9 @@ def parse_input_shape(shape: str | Sequence[int]) -> tuple[int, ...]:
         dims = tuple(int(d) for d in shape)
     if not dims or any(d <= 0 for d in dims):
         raise ModelLoadError(f"input shape {shape!r} needs positive dimensions, batch first")
+    from anncc.limits import check_memory
+
+    check_memory(math.prod(dims) * 4, f"input shape {'x'.join(map(str, dims))}: an example input")
     return dims
 
 

@@ -233,19 +233,19 @@ def _product(imp: ProgramImporter, node: fx.Node, x: Any, y: Any) -> SSAValue:
 
 @handles(aten.add.Tensor, aten.add.Scalar)
 def _add(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    return _sum(imp, node, a["self"], _scale(imp, a["other"], a["alpha"], node.name))
+    return _sum(imp, node, a["self"], _scale(imp, a["other"], a["alpha"], imp.base_name(node)))
 
 
 @handles(aten.sub.Tensor, aten.sub.Scalar)
 def _sub(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    other = _negate(imp, _scale(imp, a["other"], a["alpha"], node.name), node.name)
+    other = _negate(imp, _scale(imp, a["other"], a["alpha"], imp.base_name(node)), imp.base_name(node))
     return _sum(imp, node, a["self"], other)
 
 
 @handles(aten.rsub.Scalar, aten.rsub.Tensor)
 def _rsub(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     # rsub(self, other, alpha) = other - alpha * self
-    mine = _negate(imp, _scale(imp, a["self"], a["alpha"], node.name), node.name)
+    mine = _negate(imp, _scale(imp, a["self"], a["alpha"], imp.base_name(node)), imp.base_name(node))
     return _sum(imp, node, mine, a["other"])
 
 
@@ -348,11 +348,11 @@ def _attention(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     qd, kd = dims(q.type), dims(k.type)
     scale = a["scale"] if a["scale"] is not None else 1.0 / math.sqrt(qd[-1])
     perm = [*range(r - 2), r - 1, r - 2]
-    kt = imp.emit(PermuteOp(k, perm, tensor([kd[i] for i in perm], f32)), name=node.name + "_kt")
+    kt = imp.emit(PermuteOp(k, perm, tensor([kd[i] for i in perm], f32)), name=imp.base_name(node) + "_kt")
     scores_type = tensor([*qd[:-1], kd[-2]], f32)
-    scores = imp.emit(MatmulOp(q, kt, scores_type), name=node.name + "_scores")
-    scaled = imp.emit(MulScalarOp(scores, value=f64_attr(scale)), name=node.name + "_scaled")
-    weights = imp.emit(SoftmaxOp(scaled, r - 1), name=node.name + "_weights")
+    scores = imp.emit(MatmulOp(q, kt, scores_type), name=imp.base_name(node) + "_scores")
+    scaled = imp.emit(MulScalarOp(scores, value=f64_attr(scale)), name=imp.base_name(node) + "_scaled")
+    weights = imp.emit(SoftmaxOp(scaled, r - 1), name=imp.base_name(node) + "_weights")
     return imp.emit(MatmulOp(weights, v, imp.type_of(node)), node)
 
 
@@ -392,7 +392,7 @@ def _conv(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
 def _stat(imp: ProgramImporter, a: Args, name: str, n: int, fill: float, node: fx.Node) -> SSAValue:
     c = a.opt_const(name, f"batch norm's {name}")
     if c is None:
-        c = imp.constant(torch.full((n,), fill), f"{node.name}.{name}")
+        c = imp.constant(torch.full((n,), fill), f"{imp.base_name(node)}.{name}")
     return imp.weight(c)
 
 
@@ -427,9 +427,9 @@ def _layernorm(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     if len(shape) >= rank(x):
         raise Unsupported("layer norm over the batch axis")
     w = a.opt_const("weight", "layer norm's weight") or imp.constant(torch.ones(shape),
-                                                                     f"{node.name}.weight")
+                                                                     f"{imp.base_name(node)}.weight")
     b = a.opt_const("bias", "layer norm's bias") or imp.constant(torch.zeros(shape),
-                                                                 f"{node.name}.bias")
+                                                                 f"{imp.base_name(node)}.bias")
     return imp.emit(LayerNormOp(x, imp.weight(w), imp.weight(b), float(a["eps"])), node)
 
 
@@ -583,7 +583,7 @@ def _slice_tensor(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     batch_axis_check(axis, r, "slice")
     if end <= start:
         raise Unsupported("an empty slice")
-    return _slice(imp, x, axis, start, end, step, node.name)
+    return _slice(imp, x, axis, start, end, step, imp.base_name(node))
 
 
 def _select(imp: ProgramImporter, node: fx.Node, x: SSAValue, axis: int, index: int,
@@ -599,7 +599,7 @@ def _select(imp: ProgramImporter, node: fx.Node, x: SSAValue, axis: int, index: 
 
 @handles(aten.select.int)
 def _select_int(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    return _select(imp, node, a.act("self"), int(a["dim"]), int(a["index"]), node.name)
+    return _select(imp, node, a.act("self"), int(a["dim"]), int(a["index"]), imp.base_name(node))
 
 
 @handles(aten.unbind.int)
@@ -607,7 +607,7 @@ def _unbind(imp: ProgramImporter, node: fx.Node, a: Args) -> tuple:
     x = a.act("self")
     axis = batch_axis_check(int(a["dim"]), rank(x), "unbind")
     n = dims(x.type)[axis]
-    return tuple(_select(imp, node, x, axis, i, node.name) for i in range(n))
+    return tuple(_select(imp, node, x, axis, i, imp.base_name(node)) for i in range(n))
 
 
 def _split_sizes(node: fx.Node, a: Args, n: int) -> list[int]:
@@ -627,6 +627,6 @@ def _split(imp: ProgramImporter, node: fx.Node, a: Args) -> tuple:
     sizes = _split_sizes(node, a, dims(x.type)[axis])
     pieces, start = [], 0
     for s in sizes:
-        pieces.append(_slice(imp, x, axis, start, start + s, 1, node.name))
+        pieces.append(_slice(imp, x, axis, start, start + s, 1, imp.base_name(node)))
         start += s
     return tuple(pieces)

@@ -40,9 +40,11 @@ from torch.export.graph_signature import InputKind, OutputKind, TensorArgument
 
 from anncc.errors import ModelLoadError, UnsupportedOpsError
 from anncc.frontend.aten_ops import ATEN_TABLE
+from anncc.frontend.diagnostics import UnsupportedOp, hint_for, unsupported_message
+from anncc.frontend.naming import LayerNames
 from anncc.frontend.values import POISON, Constant, Unavailable, Unsupported
 from anncc.ir._xdsl import FuncOp, FunctionType, ModuleOp, Operation, ReturnOp, SSAValue, f32
-from anncc.ir.ann import WeightOp
+from anncc.ir.ann import ReshapeOp, WeightOp
 from anncc.ir.module_io import verify_module
 from anncc.ir.shapes import tensor
 from anncc.ir.store import WeightStore
@@ -64,13 +66,6 @@ _IGNORED = {torch.ops.aten._assert_scalar.default, torch.ops.aten._assert_tensor
 
 _BOOKKEEPING = _PYTHON_OPS | _IGNORED | {operator.getitem}
 
-# the likely cause, for ops that are unsupported because of how the model was exported
-_HINTS = {
-    torch.ops.aten._native_batch_norm_legit.default:
-        "batch norm in training mode: call model.eval() before exporting",
-    torch.ops.aten._native_batch_norm_legit_functional.default:
-        "batch norm in training mode: call model.eval() before exporting",
-}
 
 
 # --------------------------------------------------------------------------- public entry
@@ -251,13 +246,15 @@ class ProgramImporter:
         self.program = program
         self.store = WeightStore()
         self.env: dict[fx.Node, Any] = {}
-        self.unsupported: list[str] = []
+        self.unsupported: list[UnsupportedOp] = []
         self.func: FuncOp | None = None
         self._weights: dict[Constant, SSAValue] = {}  # by identity; holds the Constants alive
         self._reserved_keys: set[str] = set()
         self._names: set[str] = set()
         self.user_inputs: list[fx.Node] = []
         self._sort_inputs()
+        self.layer_names = LayerNames(program.graph, {n.name for n in self.user_inputs},
+                                      _BOOKKEEPING)
 
     # -- inputs ---------------------------------------------------------------
     def _sort_inputs(self) -> None:
@@ -314,10 +311,8 @@ class ProgramImporter:
             elif node.op == "output":
                 results = self._outputs(node)
         if self.unsupported:
-            n = len(self.unsupported)
             raise UnsupportedOpsError(
-                f"{n} unsupported operation{'s' if n > 1 else ''} in the model:\n  "
-                + "\n  ".join(self.unsupported),
+                unsupported_message(self.unsupported),
                 hint="anncc.frontend.supported_ops() lists the ops anncc imports")
         self.func.body.block.add_op(ReturnOp(*results))
         self.func.function_type = FunctionType.from_lists(arg_types, [r.type for r in results])
@@ -329,6 +324,7 @@ class ProgramImporter:
         if any(v is POISON for v in inputs):
             if builder is None and node.target not in _BOOKKEEPING:
                 self._report(node, "no ann mapping")
+                return self._stand_in(node)
             return POISON
         try:
             if node.target is operator.getitem:
@@ -341,11 +337,28 @@ class ProgramImporter:
                 if builder is None:  # dropout has a builder; rand, bernoulli... must not freeze
                     raise Unsupported("a random op: import would freeze one draw of it")
             if builder is None:
-                raise Unsupported(_HINTS.get(node.target, "no ann mapping"))  # type: ignore[arg-type]
+                raise Unsupported("no ann mapping")
             return builder(self, node, Args(node, self.env))
         except Unsupported as e:
             self._report(node, e.reason)
+            return self._stand_in(node)
+
+    def _stand_in(self, node: fx.Node) -> Any:
+        """A placeholder activation for an unsupported node, so that the nodes after it are
+        still checked (every unsupported op is found in one pass); POISON when it has no type.
+        The IR is never returned once something is unsupported."""
+        if not self.user_inputs or node.op != "call_function":
             return POISON
+        try:
+            t = self.type_of(node)
+        except (Unsupported, TypeError, KeyError):
+            return POISON
+        assert self.func is not None
+        if not self.func.body.block.args:
+            return POISON
+        op = ReshapeOp(self.func.body.block.args[0], t)  # never verified: a stand-in only
+        self.func.body.block.add_op(op)
+        return op.results[0]
 
     def _getitem(self, node: fx.Node) -> Any:
         seq, index = node.args
@@ -408,20 +421,27 @@ class ProgramImporter:
         target = node.target
         if not isinstance(target, str | OpOverload):
             target = getattr(target, "__name__", repr(target))
-        where = source_line(node)
-        at = f" at {where}" if where else ""
-        self.unsupported.append(f"{node.name} ({target}){at}: {reason}")
+        path, cls = self.layer_names.module_of(node)
+        self.unsupported.append(UnsupportedOp(
+            op=str(target), node=node.name, module_path=path, module_class=cls,
+            source=source_line(node), reason=reason,
+            hint=hint_for(str(target), reason, cls)))
 
     # -- building (used by the builders in aten_ops) -----------------------------
     def emit(self, op: Operation, node: fx.Node | None = None, name: str | None = None) -> SSAValue:
-        """Append `op` to the function; name its result after the fx node."""
+        """Append `op` to the function; name its result after the fx node's module path
+        (`layer1.0.conv1`; see `naming.LayerNames`), or `name` when given."""
         assert self.func is not None
         self.func.body.block.add_op(op)
         result = op.results[0]
-        hint = name or (node.name if node is not None else None)
+        hint = name or (self.base_name(node) if node is not None else None)
         if hint:
             result.name_hint = self._unique_name(legal_name(hint))
         return result
+
+    def base_name(self, node: fx.Node) -> str:
+        """The layer name a node's ops are named after (before uniquing): its module path."""
+        return self.layer_names.base(node)
 
     def _unique_name(self, hint: str) -> str:
         """`hint`, or `hint.N`: layer names must differ (passes name tiles after them)."""

@@ -42,7 +42,7 @@ from anncc.errors import ModelLoadError, UnsupportedOpsError
 from anncc.frontend.aten_ops import ATEN_TABLE
 from anncc.frontend.diagnostics import UnsupportedOp, hint_for, unsupported_message
 from anncc.frontend.naming import LayerNames
-from anncc.frontend.values import POISON, Constant, Unavailable, Unsupported
+from anncc.frontend.values import POISON, Constant, Permuted, Unavailable, Unsupported
 from anncc.ir._xdsl import FuncOp, FunctionType, ModuleOp, Operation, ReturnOp, SSAValue, f32
 from anncc.ir.ann import ReshapeOp, WeightOp
 from anncc.ir.module_io import verify_module
@@ -135,8 +135,11 @@ def as_exported_program(
     model = model_or_program
     was_training = model.training
     model.eval()  # anncc compiles inference: batch norm uses running statistics, no dropout
+    from anncc.frontend.rewrite import batch_first_attention
+
     try:
-        return torch.export.export(model, inputs)
+        with batch_first_attention(model):
+            return torch.export.export(model, inputs)
     except Exception as e:  # noqa: BLE001 - torch.export raises many types; keep the first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelLoadError(f"torch.export could not trace the model: {first}",
@@ -214,6 +217,8 @@ class Args:
     def act(self, name: str) -> SSAValue:
         """An activation argument (one that depends on the model's input)."""
         v = self.values[name]
+        if isinstance(v, Permuted):
+            raise Unsupported(v.moved())
         if not isinstance(v, SSAValue):
             raise Unsupported(f"argument '{name}' must depend on the model input, "
                               f"got {type(v).__name__}")
@@ -411,6 +416,9 @@ class ProgramImporter:
             value = self.env.get(out) if isinstance(out, fx.Node) else out
             if value is POISON:
                 continue
+            if isinstance(value, Permuted):
+                self._report(node, f"output '{out}': {value.moved()}")
+                continue
             if not isinstance(value, SSAValue):
                 self._report(node, f"output '{out}' does not depend on the model input")
                 continue
@@ -507,7 +515,7 @@ def _has_activation(values: list[Any]) -> bool:
 
     def visit(v: Any) -> Any:
         nonlocal found
-        found = found or isinstance(v, SSAValue)
+        found = found or isinstance(v, SSAValue | Permuted)
         return v
 
     fx.node.map_aggregate(values, visit)

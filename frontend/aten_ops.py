@@ -623,7 +623,7 @@ def _batch_broadcast(imp: ProgramImporter, node: fx.Node, c: Any, like: SSAValue
         raise Unsupported(f"a constant of shape {c.shape} joins activations of rank {rank(like)}: "
                           "it needs batch 1 (the exported batch is repeated at run time)")
     out = tensor([None, *c.shape[1:]], f32)
-    return imp.emit(BatchBroadcastOp(imp.weight(c), like, out), name=f"{c.key}.broadcast")
+    return imp.emit(BatchBroadcastOp(imp.weight(c), like, out), name=f"{c.origin or c.key}.broadcast")
 
 
 def _slice(imp: ProgramImporter, x: SSAValue, axis: int, start: int, end: int, step: int,

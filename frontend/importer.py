@@ -28,6 +28,7 @@ from __future__ import annotations
 import operator
 import os
 import re
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -41,7 +42,7 @@ from torch.export.graph_signature import InputKind, OutputKind, TensorArgument
 from anncc.errors import ModelLoadError, UnsupportedOpsError
 from anncc.frontend.aten_ops import ATEN_TABLE
 from anncc.frontend.diagnostics import UnsupportedOp, hint_for, unsupported_message
-from anncc.frontend.naming import LayerNames
+from anncc.frontend.naming import LayerNames, op_kind
 from anncc.frontend.values import POISON, Constant, Permuted, Unavailable, Unsupported
 from anncc.ir._xdsl import FuncOp, FunctionType, ModuleOp, Operation, ReturnOp, SSAValue, f32
 from anncc.ir.ann import ReshapeOp, WeightOp
@@ -66,6 +67,13 @@ _IGNORED = {torch.ops.aten._assert_scalar.default, torch.ops.aten._assert_tensor
 
 _BOOKKEEPING = _PYTHON_OPS | _IGNORED | {operator.getitem}
 
+# ops that only change how a tensor is viewed: folded on a parameter, they keep its name
+_aten = torch.ops.aten
+_VIEW_OPS = {_aten.expand.default, _aten.view.default, _aten.reshape.default, _aten.unsqueeze.default,
+             _aten.squeeze.dim, _aten.squeeze.default, _aten.clone.default, _aten.contiguous.default,
+             _aten.detach.default, _aten._to_copy.default, _aten.alias.default, _aten.flatten.using_ints,
+             _aten.permute.default, _aten.transpose.int}
+
 
 
 # --------------------------------------------------------------------------- public entry
@@ -74,6 +82,7 @@ _BOOKKEEPING = _PYTHON_OPS | _IGNORED | {operator.getitem}
 def import_model(
     model_or_program: ModelLike | str | os.PathLike[str],
     example_inputs: Sequence[torch.Tensor] | torch.Tensor | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[ModuleOp, WeightStore]:
     """Import a model into a verified `ann` module with a `@forward` function, and its weights.
 
@@ -82,19 +91,34 @@ def import_model(
     the path of a `.pt2` file (loaded safely by `load_model`). The batch size of
     the example inputs does not matter: the IR's batch is dynamic. The returned
     module is attached to the store for passes (`anncc.passes._store.store_of`).
+    `timings`, when given, receives the seconds spent in `load`, `export`,
+    `decompose` and `import` (building and verifying the ann module).
     """
+    times = timings if timings is not None else {}
+    t = time.perf_counter()
     if isinstance(model_or_program, str | os.PathLike):
         from anncc.frontend.loader import load_model
 
         model_or_program = load_model(model_or_program).program
-    program = prepare_program(as_exported_program(model_or_program, example_inputs))
+        t = _lap(times, "load", t)
+    program = as_exported_program(model_or_program, example_inputs)
+    t = _lap(times, "export", t)
+    program = prepare_program(program)
+    t = _lap(times, "decompose", t)
     importer = ProgramImporter(program)
     module = importer.import_module()
     verify_module(module, "imported model")
     from anncc.passes._store import attach_store
 
     attach_store(module, importer.store)
+    _lap(times, "import", t)
     return module, importer.store
+
+
+def _lap(times: dict[str, float], stage: str, since: float) -> float:
+    now = time.perf_counter()
+    times[stage] = times.get(stage, 0.0) + now - since
+    return now
 
 
 def example_inputs_of(
@@ -394,8 +418,13 @@ class ProgramImporter:
 
     def _wrap_folded(self, node: fx.Node, out: Any) -> Any:
         if isinstance(out, torch.Tensor):
-            c = Constant(out, node.name)
             src = node.args[0] if node.args else None
+            base = self.env.get(src) if isinstance(src, fx.Node) else None
+            if isinstance(base, Constant) and node.target in _VIEW_OPS:  # `class_token.expand`
+                origin = base.origin or base.key
+                c = Constant(out, f"{origin}.{op_kind(node)}", origin=origin)
+            else:
+                c = Constant(out, node.name)
             if (isinstance(src, fx.Node) and isinstance(self.env.get(src), Constant)
                     and _is_transpose(node) and out.dim() == 2):
                 c.transpose_of = self.env[src]

@@ -37,6 +37,7 @@ class Constant:
     key: str
     from_state: bool = False
     transpose_of: Constant | None = None
+    origin: str | None = None  # the state key this is a view of (`class_token` for its expand)
 
     @property
     def shape(self) -> list[int]:

@@ -73,8 +73,11 @@ def summarize(model, accuracy: dict[str, Any] | None = None,
         "target": target.describe() if target is not None else None,
         "accuracy": accuracy or {},
     }
+    if timings is None:  # the compiled model's own stage times (export, import, each pass, ...)
+        timings = getattr(model, "timings", None)
     if timings:
         summary["compile_time_s"] = {k: round(v, 3) for k, v in timings.items()}
+        summary["compile_time_total_s"] = round(sum(timings.values()), 3)
     return summary
 
 

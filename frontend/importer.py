@@ -459,8 +459,16 @@ class ProgramImporter:
         if not isinstance(target, str | OpOverload):
             target = getattr(target, "__name__", repr(target))
         path, cls = self.layer_names.module_of(node)
+        name = node.name
+        origin = _decomposed_from(node)
+        if origin is not None:  # report the op the user wrote, once, not its decomposition
+            name, original = origin
+            if any(u.node == name and u.op == original for u in self.unsupported):
+                return
+            reason = f"{reason} (in its decomposition: {target})"
+            target = original
         self.unsupported.append(UnsupportedOp(
-            op=str(target), node=node.name, module_path=path, module_class=cls,
+            op=str(target), node=name, module_path=path, module_class=cls,
             source=source_line(node), reason=reason,
             hint=hint_for(str(target), reason, cls)))
 
@@ -537,6 +545,18 @@ class ProgramImporter:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _decomposed_from(node: fx.Node) -> tuple[str, str] | None:
+    """(node name, op) of the op that `node` was decomposed from, when it was decomposed."""
+    sources = node.meta.get("from_node") or []
+    if not sources:
+        return None
+    first = sources[0]
+    name, target = getattr(first, "name", None), str(getattr(first, "target", ""))
+    if not name or target == str(node.target) or not target.startswith("aten."):
+        return None
+    return str(name), target
 
 
 def _has_activation(values: list[Any]) -> bool:

@@ -65,6 +65,13 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
                          f"{_si(L['energy_j'], 'J')} | {_si(L['latency_s'], 's')} | "
                          f"{L['area_m2'] * 1e6:.4g} |")
         lines.append("")
+        dig = est.get("digital_ops") or {}
+        if dig.get("per_op"):
+            lines += [f"Digital float ops (off the arrays, not in the totals above): "
+                      f"{_si(dig['total']['energy_j'], 'J')} per inference "
+                      f"({int(dig['total']['multiplies'])} multiplies, {int(dig['total']['adds'])} adds; "
+                      + ", ".join(f"{k.split('.', 1)[1]} {_si(v['energy_j'], 'J')}"
+                                  for k, v in dig["per_op"].items()) + ").", ""]
     red = summary.get("redundancy")
     if red:
         before = sum(v["harmful_before"] for v in red.values())

@@ -270,3 +270,17 @@ def test_layer_names_come_from_module_paths_and_are_unique():
     for name in ("features.0.0", "features.1.block.2.fc1", "features.1.block.2.scale_activation",
                  "features.2.block.2.mul", "features.2.block.0.2", "classifier.0", "classifier.3"):
         assert name in hints, name
+
+
+def test_digital_op_costs_count_attention_matmuls_and_softmax():
+    from anncc.passes.digital_ops import FP32_ADD_J, FP32_MUL_J, digital_op_costs
+
+    model, inputs = models.transformer_block(seq_len=16, d_model=64, heads=4)
+    module, _ = import_model(model, inputs)
+    costs = digital_op_costs(module)
+    mm = costs["per_op"]["ann.matmul"]
+    # QKᵀ and AV: 4 heads x 16 x 16 outputs, 16 products each
+    assert mm["ops"] == 2 and mm["multiplies"] == 2 * 4 * 16 * 16 * 16
+    assert mm["energy_j"] == pytest.approx(mm["multiplies"] * FP32_MUL_J + mm["adds"] * FP32_ADD_J)
+    assert costs["per_op"]["ann.softmax"]["ops"] == 1 and "ann.linear" not in costs["per_op"]
+    assert costs["total"]["energy_j"] == pytest.approx(sum(v["energy_j"] for v in costs["per_op"].values()))

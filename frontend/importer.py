@@ -76,6 +76,18 @@ _VIEW_OPS = {_aten.expand.default, _aten.view.default, _aten.reshape.default, _a
 
 
 
+# ops that compute the same values on a permuted tensor as on its source, permuted: the number
+# of trailing axes they work along (which the permutation must leave in place), 0 for elementwise
+_ELEMENTWISE = (_aten.relu.default, _aten.relu6.default, _aten.gelu.default, _aten.sigmoid.default,
+                _aten.tanh.default, _aten.hardswish.default, _aten.hardsigmoid.default, _aten.silu.default,
+                _aten.mish.default, _aten.leaky_relu.default, _aten.hardtanh.default, _aten.clamp.default,
+                _aten.dropout.default, _aten.add.Tensor, _aten.add.Scalar, _aten.sub.Tensor,
+                _aten.sub.Scalar, _aten.mul.Tensor, _aten.mul.Scalar, _aten.div.Tensor, _aten.div.Scalar,
+                _aten.neg.default)
+LAYOUT_TRANSPARENT: dict[Any, int] = {op: 0 for op in _ELEMENTWISE} | {
+    _aten.linear.default: 1, _aten.layer_norm.default: 1, _aten.native_layer_norm.default: 1}
+
+
 # --------------------------------------------------------------------------- public entry
 
 
@@ -367,10 +379,52 @@ class ProgramImporter:
                     raise Unsupported("a random op: import would freeze one draw of it")
             if builder is None:
                 raise Unsupported("no ann mapping")
+            if any(isinstance(v, Permuted) for v in inputs) and node.target in LAYOUT_TRANSPARENT:
+                return self._on_source_layout(node, builder)
             return builder(self, node, Args(node, self.env))
         except Unsupported as e:
             self._report(node, e.reason)
             return self._stand_in(node)
+
+    def _on_source_layout(self, node: fx.Node, builder: Any) -> Any:
+        """Run a layout-transparent op on the sources of its lazily permuted inputs.
+
+        A sequence-first model computes on `x.transpose(0, 1)` (`[L, N, E]`): an elementwise
+        op, or one over the trailing axes (linear, layer norm) that the permutation leaves in
+        place, gives the same values on `x` itself, permuted the same way. So the op is built
+        on the source (constants permuted back to its layout) and its result stays `Permuted`.
+        """
+        a = Args(node, self.env)
+        perms = {v.perm for v in a.values.values() if isinstance(v, Permuted)}
+        if len(perms) != 1:
+            raise Unsupported("operands permuted differently")
+        perm = next(iter(perms))
+        r = len(perm)
+        fixed = LAYOUT_TRANSPARENT[node.target]  # trailing axes the op works along
+        if "normalized_shape" in a.values:
+            fixed = len(a["normalized_shape"])
+        if fixed and list(perm[r - fixed:]) != list(range(r - fixed, r)):
+            raise Unsupported(f"permutation {list(perm)} moves an axis this op works along")
+        inverse = [perm.index(i) for i in range(r)]
+        for name, v in a.values.items():
+            if isinstance(v, Permuted):
+                a.values[name] = v.source
+            elif isinstance(v, SSAValue):
+                raise Unsupported("an activation combined with a permuted one")
+            elif isinstance(v, Constant) and not fixed and v.tensor.dim() > 0:
+                t = v.tensor.reshape([1] * (r - v.tensor.dim()) + list(v.shape))
+                a.values[name] = self.constant(t.permute(inverse).contiguous(), v.key + ".permuted")
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            raise Unsupported("result is not a tensor")
+        node.meta["val"] = val.permute(inverse)
+        try:
+            out = builder(self, node, a)
+        finally:
+            node.meta["val"] = val
+        if not isinstance(out, SSAValue):
+            raise Unsupported("a permuted operand of an op with several results")
+        return Permuted(out, perm)
 
     def _stand_in(self, node: fx.Node) -> Any:
         """A placeholder activation for an unsupported node, so that the nodes after it are

@@ -284,3 +284,28 @@ def test_digital_op_costs_count_attention_matmuls_and_softmax():
     assert mm["energy_j"] == pytest.approx(mm["multiplies"] * FP32_MUL_J + mm["adds"] * FP32_ADD_J)
     assert costs["per_op"]["ann.softmax"]["ops"] == 1 and "ann.linear" not in costs["per_op"]
     assert costs["total"]["energy_j"] == pytest.approx(sum(v["energy_j"] for v in costs["per_op"].values()))
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_sequence_first_transformer_encoder_imports(norm_first):
+    """nn.TransformerEncoderLayer's default layout is [L, N, E]: elementwise ops, linears and
+    layer norms run on the batch-first source of the lazily transposed activations."""
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=False, norm_first=norm_first)
+
+    class SeqFirst(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.pos = nn.Parameter(torch.randn(5, 1, 16))  # [L, 1, E]: sequence-first
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.encoder(x.transpose(0, 1) + self.pos).transpose(0, 1)
+
+    check(SeqFirst(), (5, 16))
+
+    class NormOverBatch(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # normalizes over (N, E): refused
+            return F.layer_norm(x.transpose(0, 1), (1, 4)).transpose(0, 1)
+
+    with pytest.raises(UnsupportedOpsError, match="moves an axis this op works along"):
+        import_model(NormOverBatch(), (torch.rand(1, 3, 4),))

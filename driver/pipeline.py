@@ -97,11 +97,10 @@ def compile_model(model: Any, example_inputs: Any = None, target: str = "sot-mtj
                   **kwargs: Any) -> CompiledModel:
     """Compile a PyTorch model (module, ExportedProgram or path) for a target."""
     opts = CompileOptions(target=target, **kwargs)
-    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
     from anncc.frontend import import_model
 
-    module, store = import_model(model, example_inputs)
-    timings = {"import": time.perf_counter() - t0}
+    module, store = import_model(model, example_inputs, timings=timings)  # export + import
     if example_inputs is None:
         from anncc.frontend import example_inputs_of
 
@@ -121,6 +120,7 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
 
     timings = dict(timings or {})
     check_finite_store(store)  # before calibration joins it: NaN weights fail in quantize otherwise
+    t_setup = time.perf_counter()
     tgt = resolve_target(opts)
     overrides = dict(opts.target_overrides)
     if opts.target_file:
@@ -133,21 +133,34 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
     passes = _pipeline(opts)
     levels: dict[str, ModuleOp] = {}
     ctx = Context()
+    _add_time(timings, "setup", t_setup)
     for p in _progress(passes, opts.progress):
         if is_conversion(p):
             # keep the level this conversion leaves behind, executable on its own
+            t = time.perf_counter()
             levels[current_level(module)] = module.clone()
+            _add_time(timings, "snapshot levels", t)
         t = time.perf_counter()
         p.apply(ctx, module)
-        timings[p.name] = timings.get(p.name, 0.0) + time.perf_counter() - t
+        _add_time(timings, p.name, t)
         if is_conversion(p):  # verify at level boundaries (DESIGN.md section 3)
+            t = time.perf_counter()
             verify_module(module, f"after pass '{p.name}'")
-    verify_module(module, "after the pipeline")
+            _add_time(timings, "verify", t)
+    if not _verified_already(passes):
+        t = time.perf_counter()
+        verify_module(module, "after the pipeline")
+        _add_time(timings, "verify", t)
     levels[current_level(module)] = module
     for m in levels.values():
         attach_store(m, store)
     return CompiledModel(levels=levels, store=store, options=opts, timings=timings,
                          example_inputs=example_inputs)
+
+
+def _add_time(timings: dict[str, float], stage: str, since: float) -> None:
+    """Add the time since `since` to `stage`: `cm.timings` adds up to the whole compile time."""
+    timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - since
 
 
 def _pipeline(opts: CompileOptions) -> list[ModulePass]:
@@ -159,6 +172,18 @@ def _pipeline(opts: CompileOptions) -> list[ModulePass]:
 
 
 CONVERSION_PASSES = ("tile", "allocate-resistance")
+# passes that only read the IR and set module attributes (verifying after them again is wasted)
+ANALYSIS_PASSES = ("estimate",)
+
+
+def _verified_already(passes: list[ModulePass]) -> bool:
+    """The module was verified after the last pass that changes ops (a conversion), and only
+    analysis passes ran since: the final verification (seconds for 18k-array models) is skipped."""
+    for p in reversed(passes):
+        if p.name in ANALYSIS_PASSES:
+            continue
+        return is_conversion(p)
+    return False
 
 
 def is_conversion(p: ModulePass) -> bool:

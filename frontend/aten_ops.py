@@ -24,24 +24,29 @@ import torch
 from torch import fx
 from torch._ops import OpOverload
 
-from anncc.frontend.values import Constant, Unavailable, Unsupported
+from anncc.frontend.values import Constant, Permuted, Unavailable, Unsupported
 from anncc.ir._xdsl import SSAValue, StringAttr, f32
 from anncc.ir.ann import (
     AdaptiveAvgPoolOp,
     AddOp,
     AddScalarOp,
     AvgPoolOp,
+    BatchBroadcastOp,
     BatchNormOp,
+    ClampOp,
     ConcatOp,
     ConvOp,
     GeluOp,
+    HardsigmoidOp,
     HardswishOp,
+    InterpolateOp,
     LayerNormOp,
     LeakyReluOp,
     LinearOp,
     MatmulOp,
     MaxPoolOp,
     MeanOp,
+    MishOp,
     MulOp,
     MulScalarOp,
     PermuteOp,
@@ -49,6 +54,7 @@ from anncc.ir.ann import (
     ReluOp,
     ReshapeOp,
     SigmoidOp,
+    SiluOp,
     SliceOp,
     SoftmaxOp,
     TanhOp,
@@ -137,7 +143,9 @@ def _unary(op_cls: type, imp: ProgramImporter, node: fx.Node, a: Args) -> SSAVal
 
 for _target, _cls in ((aten.relu.default, ReluOp), (aten.relu6.default, Relu6Op),
                       (aten.sigmoid.default, SigmoidOp), (aten.tanh.default, TanhOp),
-                      (aten.hardswish.default, HardswishOp)):
+                      (aten.hardswish.default, HardswishOp),
+                      (aten.hardsigmoid.default, HardsigmoidOp), (aten.silu.default, SiluOp),
+                      (aten.mish.default, MishOp)):
     ATEN_TABLE[_target] = partial(_unary, _cls)
 
 
@@ -149,14 +157,22 @@ def _clamp(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
         return imp.emit(Relu6Op(x), node)
     if lo == 0 and hi is None:
         return imp.emit(ReluOp(x), node)
-    raise Unsupported(f"clamp to [{lo}, {hi}]: only ReLU (0, inf) and ReLU6 (0, 6) map to ann ops")
+    if lo is None and hi is None:
+        return x
+    if not all(v is None or isinstance(v, int | float) for v in (lo, hi)):
+        raise Unsupported("clamp with tensor bounds")
+    props = {k: f64_attr(v) for k, v in (("min", lo), ("max", hi)) if v is not None}
+    return imp.emit(ClampOp(x, **props), node)
 
 
-@handles(aten.clamp_min.default)
+@handles(aten.clamp_min.default, aten.clamp_max.default)
 def _clamp_min(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    if a["min"] != 0:
-        raise Unsupported(f"clamp_min({a['min']}): only a ReLU (min 0) maps to an ann op")
-    return imp.emit(ReluOp(a.act("self")), node)
+    x = a.act("self")
+    if node.target == aten.clamp_min.default:
+        if a["min"] == 0:
+            return imp.emit(ReluOp(x), node)
+        return imp.emit(ClampOp(x, min=f64_attr(float(a["min"]))), node)
+    return imp.emit(ClampOp(x, max=f64_attr(float(a["max"]))), node)
 
 
 @handles(aten.leaky_relu.default)
@@ -233,19 +249,19 @@ def _product(imp: ProgramImporter, node: fx.Node, x: Any, y: Any) -> SSAValue:
 
 @handles(aten.add.Tensor, aten.add.Scalar)
 def _add(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    return _sum(imp, node, a["self"], _scale(imp, a["other"], a["alpha"], node.name))
+    return _sum(imp, node, a["self"], _scale(imp, a["other"], a["alpha"], imp.base_name(node)))
 
 
 @handles(aten.sub.Tensor, aten.sub.Scalar)
 def _sub(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    other = _negate(imp, _scale(imp, a["other"], a["alpha"], node.name), node.name)
+    other = _negate(imp, _scale(imp, a["other"], a["alpha"], imp.base_name(node)), imp.base_name(node))
     return _sum(imp, node, a["self"], other)
 
 
 @handles(aten.rsub.Scalar, aten.rsub.Tensor)
 def _rsub(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     # rsub(self, other, alpha) = other - alpha * self
-    mine = _negate(imp, _scale(imp, a["self"], a["alpha"], node.name), node.name)
+    mine = _negate(imp, _scale(imp, a["self"], a["alpha"], imp.base_name(node)), imp.base_name(node))
     return _sum(imp, node, mine, a["other"])
 
 
@@ -340,20 +356,44 @@ def _matmul(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
 def _attention(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     """softmax(Q·Kᵀ·scale)·V as ann ops: permute, matmul, mul_scalar, softmax, matmul."""
     q, k, v = a.act("query"), a.act("key"), a.act("value")
-    if a["attn_mask"] is not None or a["is_causal"] or a["dropout_p"] or a["enable_gqa"]:
-        raise Unsupported("attention with a mask, causal masking, dropout or grouped queries")
+    if a["dropout_p"] or a["enable_gqa"]:
+        raise Unsupported("attention with dropout or grouped queries")
+    mask = a["attn_mask"]
+    if mask is not None and not isinstance(mask, Constant):
+        raise Unsupported("an attention mask computed from the input: anncc needs a constant mask")
     r = rank(q)
     if r < 3 or rank(k) != r or rank(v) != r:
         raise Unsupported("attention operands must have equal ranks >= 3")
     qd, kd = dims(q.type), dims(k.type)
     scale = a["scale"] if a["scale"] is not None else 1.0 / math.sqrt(qd[-1])
     perm = [*range(r - 2), r - 1, r - 2]
-    kt = imp.emit(PermuteOp(k, perm, tensor([kd[i] for i in perm], f32)), name=node.name + "_kt")
+    kt = imp.emit(PermuteOp(k, perm, tensor([kd[i] for i in perm], f32)), name=imp.base_name(node) + "_kt")
     scores_type = tensor([*qd[:-1], kd[-2]], f32)
-    scores = imp.emit(MatmulOp(q, kt, scores_type), name=node.name + "_scores")
-    scaled = imp.emit(MulScalarOp(scores, value=f64_attr(scale)), name=node.name + "_scaled")
-    weights = imp.emit(SoftmaxOp(scaled, r - 1), name=node.name + "_weights")
+    scores = imp.emit(MatmulOp(q, kt, scores_type), name=imp.base_name(node) + "_scores")
+    scaled = imp.emit(MulScalarOp(scores, value=f64_attr(scale)), name=imp.base_name(node) + "_scaled")
+    L, S = qd[-2], kd[-2]
+    bias = _attention_bias(mask, bool(a["is_causal"]), L, S)  # type: ignore[arg-type]
+    if bias is not None:
+        c = imp.constant(bias.reshape([1] * max(0, r - bias.dim()) + list(bias.shape))
+                         if bias.dim() < r else bias, imp.base_name(node) + ".mask")
+        scaled = imp.emit(AddOp(scaled, _operand(imp, c, scaled), scaled.type),
+                          name=imp.base_name(node) + "_masked")
+    weights = imp.emit(SoftmaxOp(scaled, r - 1), name=imp.base_name(node) + "_weights")
     return imp.emit(MatmulOp(weights, v, imp.type_of(node)), node)
+
+
+def _attention_bias(mask: Constant | None, causal: bool, L: int, S: int) -> torch.Tensor | None:
+    """The additive float mask of `scaled_dot_product_attention` (a boolean mask's False is -inf)."""
+    bias = None
+    if mask is not None:
+        t = mask.tensor
+        bias = (torch.zeros(t.shape).masked_fill(~t, float("-inf")) if t.dtype == torch.bool
+                else t.to(torch.float32))
+    if causal:
+        keep = torch.ones(L, S, dtype=torch.bool).tril()
+        c = torch.zeros(L, S).masked_fill(~keep, float("-inf"))
+        bias = c if bias is None else bias + c
+    return bias
 
 
 def _conv_padding(padding: Any, w: Constant, dilation: list[int], n: int) -> list[int]:
@@ -392,7 +432,7 @@ def _conv(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
 def _stat(imp: ProgramImporter, a: Args, name: str, n: int, fill: float, node: fx.Node) -> SSAValue:
     c = a.opt_const(name, f"batch norm's {name}")
     if c is None:
-        c = imp.constant(torch.full((n,), fill), f"{node.name}.{name}")
+        c = imp.constant(torch.full((n,), fill), f"{imp.base_name(node)}.{name}")
     return imp.weight(c)
 
 
@@ -427,9 +467,9 @@ def _layernorm(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     if len(shape) >= rank(x):
         raise Unsupported("layer norm over the batch axis")
     w = a.opt_const("weight", "layer norm's weight") or imp.constant(torch.ones(shape),
-                                                                     f"{node.name}.weight")
+                                                                     f"{imp.base_name(node)}.weight")
     b = a.opt_const("bias", "layer norm's bias") or imp.constant(torch.zeros(shape),
-                                                                 f"{node.name}.bias")
+                                                                 f"{imp.base_name(node)}.bias")
     return imp.emit(LayerNormOp(x, imp.weight(w), imp.weight(b), float(a["eps"])), node)
 
 
@@ -519,45 +559,71 @@ def _reshape(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     return imp.emit(ReshapeOp(x, imp.type_of(node)), node)
 
 
-def _permutation(imp: ProgramImporter, node: fx.Node, x: SSAValue, perm: list[int]) -> SSAValue:
-    r = rank(x)
-    perm = [int(p) % r for p in perm]
+def _permutation(imp: ProgramImporter, node: fx.Node, x: SSAValue | Permuted,
+                 perm: list[int]) -> SSAValue | Permuted:
+    """`x.permute(perm)`; one that moves the batch axis stays lazy (`Permuted`) until another
+    permutation moves it back (`x.transpose(0, 1)` around sequence-first attention)."""
+    if isinstance(x, Permuted):
+        src, before = x.source, list(x.perm)
+    elif isinstance(x, SSAValue):
+        src, before = x, list(range(rank(x)))
+    else:
+        raise Unsupported(f"permutation of a {type(x).__name__}")
+    r = rank(src)
+    perm = [before[int(p) % r] for p in perm]
     if perm[0] != 0:
-        raise Unsupported(f"permutation {perm} moves the batch axis")
+        return Permuted(src, tuple(perm))
     if perm == list(range(r)):
-        return x
-    return imp.emit(PermuteOp(x, perm, imp.type_of(node)), node)
+        return src
+    return imp.emit(PermuteOp(src, perm, imp.type_of(node)), node)
+
+
+def _rank_of(x: Any) -> int:
+    return rank(x.source) if isinstance(x, Permuted) else rank(x)
 
 
 @handles(aten.permute.default)
-def _permute(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    return _permutation(imp, node, a.act("self"), list(a["dims"]))
+def _permute(imp: ProgramImporter, node: fx.Node, a: Args) -> Any:
+    return _permutation(imp, node, a["self"], list(a["dims"]))
 
 
 @handles(aten.transpose.int)
-def _transpose(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    x = a.act("self")
-    perm = list(range(rank(x)))
+def _transpose(imp: ProgramImporter, node: fx.Node, a: Args) -> Any:
+    x = a["self"]
+    perm = list(range(_rank_of(x)))
     i, j = int(a["dim0"]) % len(perm), int(a["dim1"]) % len(perm)
     perm[i], perm[j] = perm[j], perm[i]
     return _permutation(imp, node, x, perm)
 
 
 @handles(aten.t.default, aten.numpy_T.default)
-def _t(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    x = a.act("self")
-    return _permutation(imp, node, x, list(range(rank(x)))[::-1])
+def _t(imp: ProgramImporter, node: fx.Node, a: Args) -> Any:
+    x = a["self"]
+    return _permutation(imp, node, x, list(range(_rank_of(x)))[::-1])
 
 
 @handles(aten.cat.default)
 def _cat(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     xs = list(a["tensors"])
-    if not all(isinstance(x, SSAValue) for x in xs):
-        raise Unsupported("concatenating constants with activations")
+    like = next((x for x in xs if isinstance(x, SSAValue)), None)
+    if like is None:
+        raise Unsupported("concatenation without an activation")
+    xs = [x if isinstance(x, SSAValue) else _batch_broadcast(imp, node, x, like) for x in xs]
     axis = batch_axis_check(int(a["dim"]), rank(xs[0]), "concatenation")
     if len(xs) == 1:
         return xs[0]
     return imp.emit(ConcatOp(xs, axis, imp.type_of(node)), node)
+
+
+def _batch_broadcast(imp: ProgramImporter, node: fx.Node, c: Any, like: SSAValue) -> SSAValue:
+    """A constant (class token, positional embedding) repeated along `like`'s batch axis."""
+    if not isinstance(c, Constant):
+        raise Unsupported(f"concatenating a {type(c).__name__} with activations")
+    if c.tensor.dim() != rank(like) or c.shape[0] != 1:
+        raise Unsupported(f"a constant of shape {c.shape} joins activations of rank {rank(like)}: "
+                          "it needs batch 1 (the exported batch is repeated at run time)")
+    out = tensor([None, *c.shape[1:]], f32)
+    return imp.emit(BatchBroadcastOp(imp.weight(c), like, out), name=f"{c.origin or c.key}.broadcast")
 
 
 def _slice(imp: ProgramImporter, x: SSAValue, axis: int, start: int, end: int, step: int,
@@ -583,7 +649,7 @@ def _slice_tensor(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
     batch_axis_check(axis, r, "slice")
     if end <= start:
         raise Unsupported("an empty slice")
-    return _slice(imp, x, axis, start, end, step, node.name)
+    return _slice(imp, x, axis, start, end, step, imp.base_name(node))
 
 
 def _select(imp: ProgramImporter, node: fx.Node, x: SSAValue, axis: int, index: int,
@@ -599,7 +665,7 @@ def _select(imp: ProgramImporter, node: fx.Node, x: SSAValue, axis: int, index: 
 
 @handles(aten.select.int)
 def _select_int(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
-    return _select(imp, node, a.act("self"), int(a["dim"]), int(a["index"]), node.name)
+    return _select(imp, node, a.act("self"), int(a["dim"]), int(a["index"]), imp.base_name(node))
 
 
 @handles(aten.unbind.int)
@@ -607,7 +673,7 @@ def _unbind(imp: ProgramImporter, node: fx.Node, a: Args) -> tuple:
     x = a.act("self")
     axis = batch_axis_check(int(a["dim"]), rank(x), "unbind")
     n = dims(x.type)[axis]
-    return tuple(_select(imp, node, x, axis, i, node.name) for i in range(n))
+    return tuple(_select(imp, node, x, axis, i, imp.base_name(node)) for i in range(n))
 
 
 def _split_sizes(node: fx.Node, a: Args, n: int) -> list[int]:
@@ -627,6 +693,21 @@ def _split(imp: ProgramImporter, node: fx.Node, a: Args) -> tuple:
     sizes = _split_sizes(node, a, dims(x.type)[axis])
     pieces, start = [], 0
     for s in sizes:
-        pieces.append(_slice(imp, x, axis, start, start + s, 1, node.name))
+        pieces.append(_slice(imp, x, axis, start, start + s, 1, imp.base_name(node)))
         start += s
     return tuple(pieces)
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+@handles(aten.upsample_nearest1d.vec, aten.upsample_nearest2d.vec, aten.upsample_bilinear2d.vec)
+def _upsample(imp: ProgramImporter, node: fx.Node, a: Args) -> SSAValue:
+    """F.interpolate(mode="nearest" | "bilinear"), as in segmentation heads (digital)."""
+    x = a.act("input")
+    bilinear = node.target == aten.upsample_bilinear2d.vec
+    scales = a["scale_factors"]
+    op = InterpolateOp(x, "bilinear" if bilinear else "nearest",
+                       bool(a["align_corners"]) if bilinear else False,
+                       None if scales is None else [float(v) for v in scales], imp.type_of(node))
+    return imp.emit(op, node)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import operator
 import os
 import re
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -40,9 +41,11 @@ from torch.export.graph_signature import InputKind, OutputKind, TensorArgument
 
 from anncc.errors import ModelLoadError, UnsupportedOpsError
 from anncc.frontend.aten_ops import ATEN_TABLE
-from anncc.frontend.values import POISON, Constant, Unavailable, Unsupported
+from anncc.frontend.diagnostics import UnsupportedOp, hint_for, unsupported_message
+from anncc.frontend.naming import LayerNames, op_kind
+from anncc.frontend.values import POISON, Constant, Permuted, Unavailable, Unsupported
 from anncc.ir._xdsl import FuncOp, FunctionType, ModuleOp, Operation, ReturnOp, SSAValue, f32
-from anncc.ir.ann import WeightOp
+from anncc.ir.ann import ReshapeOp, WeightOp
 from anncc.ir.module_io import verify_module
 from anncc.ir.shapes import tensor
 from anncc.ir.store import WeightStore
@@ -64,13 +67,25 @@ _IGNORED = {torch.ops.aten._assert_scalar.default, torch.ops.aten._assert_tensor
 
 _BOOKKEEPING = _PYTHON_OPS | _IGNORED | {operator.getitem}
 
-# the likely cause, for ops that are unsupported because of how the model was exported
-_HINTS = {
-    torch.ops.aten._native_batch_norm_legit.default:
-        "batch norm in training mode: call model.eval() before exporting",
-    torch.ops.aten._native_batch_norm_legit_functional.default:
-        "batch norm in training mode: call model.eval() before exporting",
-}
+# ops that only change how a tensor is viewed: folded on a parameter, they keep its name
+_aten = torch.ops.aten
+_VIEW_OPS = {_aten.expand.default, _aten.view.default, _aten.reshape.default, _aten.unsqueeze.default,
+             _aten.squeeze.dim, _aten.squeeze.default, _aten.clone.default, _aten.contiguous.default,
+             _aten.detach.default, _aten._to_copy.default, _aten.alias.default, _aten.flatten.using_ints,
+             _aten.permute.default, _aten.transpose.int}
+
+
+
+# ops that compute the same values on a permuted tensor as on its source, permuted: the number
+# of trailing axes they work along (which the permutation must leave in place), 0 for elementwise
+_ELEMENTWISE = (_aten.relu.default, _aten.relu6.default, _aten.gelu.default, _aten.sigmoid.default,
+                _aten.tanh.default, _aten.hardswish.default, _aten.hardsigmoid.default, _aten.silu.default,
+                _aten.mish.default, _aten.leaky_relu.default, _aten.hardtanh.default, _aten.clamp.default,
+                _aten.dropout.default, _aten.add.Tensor, _aten.add.Scalar, _aten.sub.Tensor,
+                _aten.sub.Scalar, _aten.mul.Tensor, _aten.mul.Scalar, _aten.div.Tensor, _aten.div.Scalar,
+                _aten.neg.default)
+LAYOUT_TRANSPARENT: dict[Any, int] = {op: 0 for op in _ELEMENTWISE} | {
+    _aten.linear.default: 1, _aten.layer_norm.default: 1, _aten.native_layer_norm.default: 1}
 
 
 # --------------------------------------------------------------------------- public entry
@@ -79,6 +94,7 @@ _HINTS = {
 def import_model(
     model_or_program: ModelLike | str | os.PathLike[str],
     example_inputs: Sequence[torch.Tensor] | torch.Tensor | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[ModuleOp, WeightStore]:
     """Import a model into a verified `ann` module with a `@forward` function, and its weights.
 
@@ -87,19 +103,34 @@ def import_model(
     the path of a `.pt2` file (loaded safely by `load_model`). The batch size of
     the example inputs does not matter: the IR's batch is dynamic. The returned
     module is attached to the store for passes (`anncc.passes._store.store_of`).
+    `timings`, when given, receives the seconds spent in `load`, `export`,
+    `decompose` and `import` (building and verifying the ann module).
     """
+    times = timings if timings is not None else {}
+    t = time.perf_counter()
     if isinstance(model_or_program, str | os.PathLike):
         from anncc.frontend.loader import load_model
 
         model_or_program = load_model(model_or_program).program
-    program = prepare_program(as_exported_program(model_or_program, example_inputs))
+        t = _lap(times, "load", t)
+    program = as_exported_program(model_or_program, example_inputs)
+    t = _lap(times, "export", t)
+    program = prepare_program(program)
+    t = _lap(times, "decompose", t)
     importer = ProgramImporter(program)
     module = importer.import_module()
     verify_module(module, "imported model")
     from anncc.passes._store import attach_store
 
     attach_store(module, importer.store)
+    _lap(times, "import", t)
     return module, importer.store
+
+
+def _lap(times: dict[str, float], stage: str, since: float) -> float:
+    now = time.perf_counter()
+    times[stage] = times.get(stage, 0.0) + now - since
+    return now
 
 
 def example_inputs_of(
@@ -140,8 +171,11 @@ def as_exported_program(
     model = model_or_program
     was_training = model.training
     model.eval()  # anncc compiles inference: batch norm uses running statistics, no dropout
+    from anncc.frontend.rewrite import batch_first_attention
+
     try:
-        return torch.export.export(model, inputs)
+        with batch_first_attention(model):
+            return torch.export.export(model, inputs)
     except Exception as e:  # noqa: BLE001 - torch.export raises many types; keep the first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelLoadError(f"torch.export could not trace the model: {first}",
@@ -219,6 +253,8 @@ class Args:
     def act(self, name: str) -> SSAValue:
         """An activation argument (one that depends on the model's input)."""
         v = self.values[name]
+        if isinstance(v, Permuted):
+            raise Unsupported(v.moved())
         if not isinstance(v, SSAValue):
             raise Unsupported(f"argument '{name}' must depend on the model input, "
                               f"got {type(v).__name__}")
@@ -251,13 +287,15 @@ class ProgramImporter:
         self.program = program
         self.store = WeightStore()
         self.env: dict[fx.Node, Any] = {}
-        self.unsupported: list[str] = []
+        self.unsupported: list[UnsupportedOp] = []
         self.func: FuncOp | None = None
         self._weights: dict[Constant, SSAValue] = {}  # by identity; holds the Constants alive
         self._reserved_keys: set[str] = set()
         self._names: set[str] = set()
         self.user_inputs: list[fx.Node] = []
         self._sort_inputs()
+        self.layer_names = LayerNames(program.graph, {n.name for n in self.user_inputs},
+                                      _BOOKKEEPING)
 
     # -- inputs ---------------------------------------------------------------
     def _sort_inputs(self) -> None:
@@ -314,10 +352,8 @@ class ProgramImporter:
             elif node.op == "output":
                 results = self._outputs(node)
         if self.unsupported:
-            n = len(self.unsupported)
             raise UnsupportedOpsError(
-                f"{n} unsupported operation{'s' if n > 1 else ''} in the model:\n  "
-                + "\n  ".join(self.unsupported),
+                unsupported_message(self.unsupported),
                 hint="anncc.frontend.supported_ops() lists the ops anncc imports")
         self.func.body.block.add_op(ReturnOp(*results))
         self.func.function_type = FunctionType.from_lists(arg_types, [r.type for r in results])
@@ -329,6 +365,7 @@ class ProgramImporter:
         if any(v is POISON for v in inputs):
             if builder is None and node.target not in _BOOKKEEPING:
                 self._report(node, "no ann mapping")
+                return self._stand_in(node)
             return POISON
         try:
             if node.target is operator.getitem:
@@ -341,11 +378,70 @@ class ProgramImporter:
                 if builder is None:  # dropout has a builder; rand, bernoulli... must not freeze
                     raise Unsupported("a random op: import would freeze one draw of it")
             if builder is None:
-                raise Unsupported(_HINTS.get(node.target, "no ann mapping"))  # type: ignore[arg-type]
+                raise Unsupported("no ann mapping")
+            if any(isinstance(v, Permuted) for v in inputs) and node.target in LAYOUT_TRANSPARENT:
+                return self._on_source_layout(node, builder)
             return builder(self, node, Args(node, self.env))
         except Unsupported as e:
             self._report(node, e.reason)
+            return self._stand_in(node)
+
+    def _on_source_layout(self, node: fx.Node, builder: Any) -> Any:
+        """Run a layout-transparent op on the sources of its lazily permuted inputs.
+
+        A sequence-first model computes on `x.transpose(0, 1)` (`[L, N, E]`): an elementwise
+        op, or one over the trailing axes (linear, layer norm) that the permutation leaves in
+        place, gives the same values on `x` itself, permuted the same way. So the op is built
+        on the source (constants permuted back to its layout) and its result stays `Permuted`.
+        """
+        a = Args(node, self.env)
+        perms = {v.perm for v in a.values.values() if isinstance(v, Permuted)}
+        if len(perms) != 1:
+            raise Unsupported("operands permuted differently")
+        perm = next(iter(perms))
+        r = len(perm)
+        fixed = LAYOUT_TRANSPARENT[node.target]  # trailing axes the op works along
+        if "normalized_shape" in a.values:
+            fixed = len(a["normalized_shape"])
+        if fixed and list(perm[r - fixed:]) != list(range(r - fixed, r)):
+            raise Unsupported(f"permutation {list(perm)} moves an axis this op works along")
+        inverse = [perm.index(i) for i in range(r)]
+        for name, v in a.values.items():
+            if isinstance(v, Permuted):
+                a.values[name] = v.source
+            elif isinstance(v, SSAValue):
+                raise Unsupported("an activation combined with a permuted one")
+            elif isinstance(v, Constant) and not fixed and v.tensor.dim() > 0:
+                t = v.tensor.reshape([1] * (r - v.tensor.dim()) + list(v.shape))
+                a.values[name] = self.constant(t.permute(inverse).contiguous(), v.key + ".permuted")
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            raise Unsupported("result is not a tensor")
+        node.meta["val"] = val.permute(inverse)
+        try:
+            out = builder(self, node, a)
+        finally:
+            node.meta["val"] = val
+        if not isinstance(out, SSAValue):
+            raise Unsupported("a permuted operand of an op with several results")
+        return Permuted(out, perm)
+
+    def _stand_in(self, node: fx.Node) -> Any:
+        """A placeholder activation for an unsupported node, so that the nodes after it are
+        still checked (every unsupported op is found in one pass); POISON when it has no type.
+        The IR is never returned once something is unsupported."""
+        if not self.user_inputs or node.op != "call_function":
             return POISON
+        try:
+            t = self.type_of(node)
+        except (Unsupported, TypeError, KeyError):
+            return POISON
+        assert self.func is not None
+        if not self.func.body.block.args:
+            return POISON
+        op = ReshapeOp(self.func.body.block.args[0], t)  # never verified: a stand-in only
+        self.func.body.block.add_op(op)
+        return op.results[0]
 
     def _getitem(self, node: fx.Node) -> Any:
         seq, index = node.args
@@ -376,8 +472,13 @@ class ProgramImporter:
 
     def _wrap_folded(self, node: fx.Node, out: Any) -> Any:
         if isinstance(out, torch.Tensor):
-            c = Constant(out, node.name)
             src = node.args[0] if node.args else None
+            base = self.env.get(src) if isinstance(src, fx.Node) else None
+            if isinstance(base, Constant) and node.target in _VIEW_OPS:  # `class_token.expand`
+                origin = base.origin or base.key
+                c = Constant(out, f"{origin}.{op_kind(node)}", origin=origin)
+            else:
+                c = Constant(out, node.name)
             if (isinstance(src, fx.Node) and isinstance(self.env.get(src), Constant)
                     and _is_transpose(node) and out.dim() == 2):
                 c.transpose_of = self.env[src]
@@ -398,6 +499,9 @@ class ProgramImporter:
             value = self.env.get(out) if isinstance(out, fx.Node) else out
             if value is POISON:
                 continue
+            if isinstance(value, Permuted):
+                self._report(node, f"output '{out}': {value.moved()}")
+                continue
             if not isinstance(value, SSAValue):
                 self._report(node, f"output '{out}' does not depend on the model input")
                 continue
@@ -408,20 +512,35 @@ class ProgramImporter:
         target = node.target
         if not isinstance(target, str | OpOverload):
             target = getattr(target, "__name__", repr(target))
-        where = source_line(node)
-        at = f" at {where}" if where else ""
-        self.unsupported.append(f"{node.name} ({target}){at}: {reason}")
+        path, cls = self.layer_names.module_of(node)
+        name = node.name
+        origin = _decomposed_from(node)
+        if origin is not None:  # report the op the user wrote, once, not its decomposition
+            name, original = origin
+            if any(u.node == name and u.op == original for u in self.unsupported):
+                return
+            reason = f"{reason} (in its decomposition: {target})"
+            target = original
+        self.unsupported.append(UnsupportedOp(
+            op=str(target), node=name, module_path=path, module_class=cls,
+            source=source_line(node), reason=reason,
+            hint=hint_for(str(target), reason, cls)))
 
     # -- building (used by the builders in aten_ops) -----------------------------
     def emit(self, op: Operation, node: fx.Node | None = None, name: str | None = None) -> SSAValue:
-        """Append `op` to the function; name its result after the fx node."""
+        """Append `op` to the function; name its result after the fx node's module path
+        (`layer1.0.conv1`; see `naming.LayerNames`), or `name` when given."""
         assert self.func is not None
         self.func.body.block.add_op(op)
         result = op.results[0]
-        hint = name or (node.name if node is not None else None)
+        hint = name or (self.base_name(node) if node is not None else None)
         if hint:
             result.name_hint = self._unique_name(legal_name(hint))
         return result
+
+    def base_name(self, node: fx.Node) -> str:
+        """The layer name a node's ops are named after (before uniquing): its module path."""
+        return self.layer_names.base(node)
 
     def _unique_name(self, hint: str) -> str:
         """`hint`, or `hint.N`: layer names must differ (passes name tiles after them)."""
@@ -482,12 +601,24 @@ class ProgramImporter:
 # --------------------------------------------------------------------------- helpers
 
 
+def _decomposed_from(node: fx.Node) -> tuple[str, str] | None:
+    """(node name, op) of the op that `node` was decomposed from, when it was decomposed."""
+    sources = node.meta.get("from_node") or []
+    if not sources:
+        return None
+    first = sources[0]
+    name, target = getattr(first, "name", None), str(getattr(first, "target", ""))
+    if not name or target == str(node.target) or not target.startswith("aten."):
+        return None
+    return str(name), target
+
+
 def _has_activation(values: list[Any]) -> bool:
     found = False
 
     def visit(v: Any) -> Any:
         nonlocal found
-        found = found or isinstance(v, SSAValue)
+        found = found or isinstance(v, SSAValue | Permuted)
         return v
 
     fx.node.map_aggregate(values, visit)

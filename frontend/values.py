@@ -7,6 +7,9 @@ The importer maps every node to one of:
   `ann.weight` only where an ann op consumes it;
 - a Python value (an int, a float, a list of ints), e.g. a shape argument;
 - a tuple of these, for an op with several results;
+- `Permuted`: an activation with its batch axis moved by a permutation (a
+  sequence-first transformer's `x.transpose(0, 1)`), kept lazy: only another
+  permutation that brings the batch back to axis 0 may use it;
 - `Unavailable`: a result anncc does not compute (max-pool indices), an error
   only when something uses it;
 - `POISON`: the node depends on an unsupported node; it is not reported again.
@@ -15,6 +18,7 @@ The importer maps every node to one of:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -33,10 +37,23 @@ class Constant:
     key: str
     from_state: bool = False
     transpose_of: Constant | None = None
+    origin: str | None = None  # the state key this is a view of (`class_token` for its expand)
 
     @property
     def shape(self) -> list[int]:
         return list(self.tensor.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Permuted:
+    """`source.permute(perm)` with `perm[0] != 0`: the batch is off axis 0, so no op is emitted."""
+
+    source: Any
+    perm: tuple[int, ...]
+
+    def moved(self) -> str:
+        return (f"permutation {list(self.perm)} moves the batch axis "
+                "(only a permutation that moves it back may follow)")
 
 
 @dataclass(frozen=True)

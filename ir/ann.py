@@ -44,6 +44,7 @@ from anncc.ir._xdsl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -843,3 +844,113 @@ ANN = Dialect(
     ],
     [QuantAttr],
 )
+
+
+# --------------------------------------------------------------------------- model-zoo ops (issue 13)
+# Digital ops the frontend needs for MobileNetV3, EfficientNet, ViT and segmentation heads.
+# They run in float between `xbar.dequantize` and `xbar.quantize` at the lower levels.
+
+
+@irdl_op_definition
+class HardsigmoidOp(_Unary):
+    """relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)."""
+
+    name = "ann.hardsigmoid"
+
+
+@irdl_op_definition
+class SiluOp(_Unary):
+    """x · sigmoid(x) (EfficientNet's swish)."""
+
+    name = "ann.silu"
+
+
+@irdl_op_definition
+class MishOp(_Unary):
+    """x · tanh(softplus(x))."""
+
+    name = "ann.mish"
+
+
+@irdl_op_definition
+class ClampOp(_Unary):
+    """Clamp to [min, max]; a missing bound is open (hardtanh, clamp with other bounds than ReLU/ReLU6)."""
+
+    name = "ann.clamp"
+    min = opt_prop_def(FloatAttr)
+    max = opt_prop_def(FloatAttr)
+
+    def verify_(self) -> None:
+        _same_type(self)
+        lo = None if self.min is None else self.min.value.data
+        hi = None if self.max is None else self.max.value.data
+        expect(lo is not None or hi is not None, self.name, "needs a min or a max")
+        expect(lo is None or hi is None or lo <= hi, self.name, lambda: f"min {lo} > max {hi}")
+
+
+@irdl_op_definition
+class BatchBroadcastOp(IRDLOperation):
+    """A batch-independent tensor (a class token, a weight [1, ...]) repeated along `like`'s batch.
+
+    `input` has batch dimension 1; the result has `like`'s (dynamic) batch. It is
+    how a parameter joins activations (`torch.cat([cls_token.expand(n, -1, -1), x])`).
+    """
+
+    name = "ann.batch_broadcast"
+    input = operand_def(TensorType)
+    like = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = NARY_FORMAT
+
+    def __init__(self, x: SSAValue, like: SSAValue, result_type: Attribute):
+        super().__init__(operands=[x, like], result_types=[result_type])
+
+    def verify_(self) -> None:
+        x, like, y = dims(self.input.type), dims(self.like.type), dims(self.result.type)
+        expect(len(x) >= 1 and x[0] == 1, self.name, lambda: f"input {fmt(x)} must have batch 1")
+        expect(len(like) >= 1 and dims_match(y, [like[0], *x[1:]]), self.name,
+               lambda: f"result {fmt(y)} should be {fmt([like[0] if like else None, *x[1:]])}")
+
+
+@irdl_op_definition
+class InterpolateOp(IRDLOperation):
+    """Resize over the spatial axes (`F.interpolate`): `mode` "nearest" or "bilinear".
+
+    The result type gives the output size; `scales` (optional, per spatial axis)
+    are the scale factors PyTorch uses to map output to input coordinates when
+    the model gave `scale_factor` (they differ from size ratios for fractional scales).
+    """
+
+    name = "ann.interpolate"
+    input = operand_def(TensorType)
+    mode = prop_def(StringAttr)
+    align_corners = prop_def(IntegerAttr)
+    scales = opt_prop_def(DenseArrayBase)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = PROPS_IN_ATTR_DICT
+    assembly_format = UNARY_FORMAT
+
+    def __init__(self, x: SSAValue, mode: str, align_corners: bool,
+                 scales: Sequence[float] | None, result_type: Attribute):
+        props: dict[str, Attribute] = {"mode": StringAttr(mode),
+                                       "align_corners": i64_attr(int(align_corners))}
+        if scales is not None:
+            props["scales"] = DenseArrayBase.from_list(f64, [float(s) for s in scales])
+        super().__init__(operands=[x], result_types=[result_type], properties=props)
+
+    def verify_(self) -> None:
+        x, y = dims(self.input.type), dims(self.result.type)
+        mode = self.mode.data
+        ranks = {"nearest": (3, 4), "bilinear": (4,)}
+        expect(mode in ranks, self.name, lambda: f"mode '{mode}' is not one of {list(ranks)}")
+        expect(len(x) == len(y) and len(x) in ranks.get(mode, ()), self.name,
+               lambda: f"{mode} cannot resize {fmt(x)} into {fmt(y)}")
+        expect(dims_match(x[:2], y[:2]), self.name, lambda: f"result {fmt(y)} changes batch or channels")
+        if self.scales is not None:
+            expect(len(self.scales.get_values()) == len(x) - 2, self.name, "one scale per spatial axis")
+
+
+ANN = Dialect("ann", [*ANN.operations, HardsigmoidOp, SiluOp, MishOp, ClampOp, BatchBroadcastOp,
+                      InterpolateOp], list(ANN.attributes))

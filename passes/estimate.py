@@ -104,4 +104,7 @@ class EstimatePass(ModulePass):
                   "per_inference": dict(total),
                   "assumptions": {"input_bit_activity": INPUT_BIT_ACTIVITY,
                                   "layers_sequential": True, "arrays_of_a_layer_parallel": True}}
+        from anncc.passes.digital_ops import digital_op_costs
+
+        result["digital_ops"] = digital_op_costs(op)  # float ops off the arrays (softmax, norms, ...)
         op.attributes["anncc.estimate"] = StringAttr(json.dumps(result, sort_keys=True))

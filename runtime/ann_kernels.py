@@ -186,3 +186,35 @@ def softmax(op: Operation, args: list[Tensor], ctx: ExecContext) -> Tensor:
 @kernel("ann.matmul")
 def matmul(op: Operation, args: list[Tensor], ctx: ExecContext) -> Tensor:
     return torch.matmul(args[0], args[1])
+
+
+# --------------------------------------------------------------------------- model-zoo ops (issue 13)
+
+
+for _name, _fn in (("ann.hardsigmoid", F.hardsigmoid), ("ann.silu", F.silu), ("ann.mish", F.mish)):
+    kernel(_name)(_unary(_fn))
+
+
+@kernel("ann.clamp")
+def clamp(op: Operation, args: list[Tensor], ctx: ExecContext) -> Tensor:
+    lo = None if op.min is None else _f(op.min)
+    hi = None if op.max is None else _f(op.max)
+    return torch.clamp(args[0], lo, hi)
+
+
+@kernel("ann.batch_broadcast")
+def batch_broadcast(op: Operation, args: list[Tensor], ctx: ExecContext) -> Tensor:
+    x, like = args
+    return x.expand(like.shape[0], *x.shape[1:])
+
+
+@kernel("ann.interpolate")
+def interpolate(op: Operation, args: list[Tensor], ctx: ExecContext) -> Tensor:
+    x = args[0]
+    scales = None if op.scales is None else [float(s) for s in op.scales.get_values()]
+    size = None if scales is not None else list(dims(op.result.type)[2:])
+    aten = torch.ops.aten
+    if op.mode.data == "bilinear":
+        return aten.upsample_bilinear2d.vec(x, size, bool(_i(op.align_corners)), scales)
+    fn = aten.upsample_nearest1d.vec if x.dim() == 3 else aten.upsample_nearest2d.vec
+    return fn(x, size, scales)

@@ -18,6 +18,13 @@ def _si(value: float, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
+def network_order(per_layer: dict[str, Any], order: list[str]) -> list[tuple[str, Any]]:
+    """`per_layer`'s items in network order (`order`, the layers as the IR holds them), not
+    sorted as text (conv2d, conv2d.1, conv2d.10, conv2d.2); layers not in `order` come last."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(per_layer.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+
+
 def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
     lines = ["# anncc report", ""]
     t = summary.get("target")
@@ -53,11 +60,18 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
                   f"utilization {100 * tot.get('utilization', 0):.1f} %", "",
                   "| layer | arrays | reads | ADC conv. | energy | latency | area (mm²) |",
                   "|---|---|---|---|---|---|---|"]
-        for name, L in est["per_layer"].items():
+        for name, L in network_order(est["per_layer"], summary.get("layer_order") or list(summary["layers"])):
             lines.append(f"| {name} | {int(L['arrays'])} | {int(L['reads'])} | {int(L['adc_conversions'])} | "
                          f"{_si(L['energy_j'], 'J')} | {_si(L['latency_s'], 's')} | "
                          f"{L['area_m2'] * 1e6:.4g} |")
         lines.append("")
+        dig = est.get("digital_ops") or {}
+        if dig.get("per_op"):
+            lines += [f"Digital float ops (off the arrays, not in the totals above): "
+                      f"{_si(dig['total']['energy_j'], 'J')} per inference "
+                      f"({int(dig['total']['multiplies'])} multiplies, {int(dig['total']['adds'])} adds; "
+                      + ", ".join(f"{k.split('.', 1)[1]} {_si(v['energy_j'], 'J')}"
+                                  for k, v in dig["per_op"].items()) + ").", ""]
     red = summary.get("redundancy")
     if red:
         before = sum(v["harmful_before"] for v in red.values())
@@ -67,7 +81,7 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
                   f"{faults} faulty cells in {len(red)} arrays; {before} of them change a stored "
                   f"level before remapping, {after} after remapping onto spares.", ""]
     lines += ["## Layers", "", "| layer | arrays | weights | utilization |", "|---|---|---|---|"]
-    for name, L in summary["layers"].items():
+    for name, L in network_order(summary["layers"], summary.get("layer_order") or list(summary["layers"])):
         u = L.get("utilization")
         lines.append(f"| {name} | {L['arrays']} | {L['weights']} | "
                      f"{'' if u is None else f'{100 * u:.1f} %'} |")

@@ -60,10 +60,12 @@ def summarize(model, accuracy: dict[str, Any] | None = None,
     final = model.ir(model.final_level)
     tiles = tile_table(final)
     target = model.target()
+    layers = layer_table(tiles)
     summary: dict[str, Any] = {
         "levels": list(model.levels),
         "ops": {lv: _op_counts(m) for lv, m in model.levels.items()},
-        "layers": layer_table(tiles),
+        "layers": layers,
+        "layer_order": list(layers),  # network order (report.json sorts the keys of "layers")
         "tiles": tiles,
         "estimate": module_json_attr(final, "anncc.estimate"),
         "redundancy": module_json_attr(final, "anncc.redundancy"),
@@ -71,8 +73,11 @@ def summarize(model, accuracy: dict[str, Any] | None = None,
         "target": target.describe() if target is not None else None,
         "accuracy": accuracy or {},
     }
+    if timings is None:  # the compiled model's own stage times (export, import, each pass, ...)
+        timings = getattr(model, "timings", None)
     if timings:
         summary["compile_time_s"] = {k: round(v, 3) for k, v in timings.items()}
+        summary["compile_time_total_s"] = round(sum(timings.values()), 3)
     return summary
 
 

@@ -163,6 +163,7 @@ def write_spice_dir(arrays: Sequence[SpiceArray], voltages: dict[str, np.ndarray
     if arrays:
         manifest["seed"] = arrays[0].seed
         _atomic_write(d / "lib" / "anncc_devices.lib", devices_lib(arrays[0].target))
+    (d / "out").mkdir(parents=True, exist_ok=True)  # where the harnesses' wrdata writes
     script = _env().get_template("run_spice.sh.j2").render(names=names)
     _atomic_write(d / "run_spice.sh", script)
     (d / "run_spice.sh").chmod(0o755)

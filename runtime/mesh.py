@@ -113,6 +113,11 @@ class ArrayMesh:
         column's sense node. An ideal mesh (no parasitics) joins each row's sites
         to `in{i}` and each column's sites to `out{j}` directly (no wire elements).
         """
+        for t in self.element_tuples():
+            yield MeshElement(*t)
+
+    def element_tuples(self) -> Iterator[tuple[str, str, str, str, float]]:
+        """`elements()` as plain (kind, name, n1, n2, r_ohm) tuples (fast, for writers)."""
         n, m = self.shape
         ideal = self.params.is_ideal
 
@@ -122,27 +127,27 @@ class ArrayMesh:
         def cnode(i: int, j: int) -> str:
             return f"out{j}" if ideal else f"c{i}_{j}"
 
+        rc, rw, ra = self.r_contact_ohm, self.r_wire_ohm, self.r_access_ohm
         if not ideal:
-            rc, rw = self.r_contact_ohm, self.r_wire_ohm
             for i in range(n):
-                yield MeshElement("row_contact", f"Rcr{i}", f"in{i}", f"r{i}_0", rc)
+                yield ("row_contact", f"Rcr{i}", f"in{i}", f"r{i}_0", rc)
                 for j in range(m - 1):
-                    yield MeshElement("row_wire", f"Rwr{i}_{j}", f"r{i}_{j}", f"r{i}_{j + 1}", rw)
+                    yield ("row_wire", f"Rwr{i}_{j}", f"r{i}_{j}", f"r{i}_{j + 1}", rw)
         g = self.g_s
+        r_cell = np.divide(1.0, g, out=np.full(g.shape, np.inf), where=g > 0).tolist()
         for i in range(n):
+            row = r_cell[i]
             for j in range(m):
-                if g[i, j] <= 0.0:
+                r = row[j]
+                if r == np.inf:
                     continue
-                if self.r_access_ohm > 0:
-                    yield MeshElement("access", f"Ra{i}_{j}", rnode(i, j), f"a{i}_{j}",
-                                      self.r_access_ohm)
-                    yield MeshElement("cell", f"Rx{i}_{j}", f"a{i}_{j}", cnode(i, j),
-                                      1.0 / float(g[i, j]))
+                if ra > 0:
+                    yield ("access", f"Ra{i}_{j}", rnode(i, j), f"a{i}_{j}", ra)
+                    yield ("cell", f"Rx{i}_{j}", f"a{i}_{j}", cnode(i, j), r)
                 else:
-                    yield MeshElement("cell", f"Rx{i}_{j}", rnode(i, j), cnode(i, j),
-                                      1.0 / float(g[i, j]))
+                    yield ("cell", f"Rx{i}_{j}", rnode(i, j), cnode(i, j), r)
         if not ideal:
             for j in range(m):
                 for i in range(n - 1):
-                    yield MeshElement("col_wire", f"Rwc{i}_{j}", f"c{i}_{j}", f"c{i + 1}_{j}", rw)
-                yield MeshElement("col_contact", f"Rcc{j}", f"c{n - 1}_{j}", f"out{j}", rc)
+                    yield ("col_wire", f"Rwc{i}_{j}", f"c{i}_{j}", f"c{i + 1}_{j}", rw)
+                yield ("col_contact", f"Rcc{j}", f"c{n - 1}_{j}", f"out{j}", rc)

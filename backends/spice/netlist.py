@@ -78,11 +78,16 @@ def _is_mtj(target: Any) -> bool:
     return hasattr(target, "tmr_v_half_v") and hasattr(target, "r_p_ohm")
 
 
+def _element_lines(arr: SpiceArray) -> str:
+    """The subcircuit's resistors, one per line, from `ArrayMesh.element_tuples()`."""
+    return "\n".join(f"{name} {n1} {n2} {r!r}" for _, name, n1, n2, r in arr.mesh.element_tuples())
+
+
 def array_subckt(arr: SpiceArray) -> str:
     """The `.subckt` of one programmed array (ports in0.. then out0..)."""
     return _env().get_template("array.sub.j2").render(
         a=arr, f=arr.fields, mesh=arr.mesh, num=num, subckt=subckt_name(arr), ports=_ports(arr),
-        elements=arr.mesh.elements(), target_name=getattr(arr.target, "name", "?"),
+        elements=_element_lines(arr), target_name=getattr(arr.target, "name", "?"),
         is_mtj=_is_mtj(arr.target))
 
 

@@ -12,20 +12,22 @@ The circuit, per layer (`xbar.requant` fed by `xbar.accumulate`/`xbar.concat` of
 - the resistor arrays are the programmed chip of `seed` (E96 parts with their tolerance, the
   runtime's own draw, `arrays.collect_arrays`), each cell a resistor from its row's input node to
   its column's summing node; level-0 sites are open;
-- one inverting summer per array column (output, slice, polarity), as the runtime reads: `ANNCC_OPAMP` (behavioural: DC gain A0,
-  input offset, output rails, one pole at GBW) with the feedback resistor R_f of the target;
-  its input offset is the runtime's draw for that column (`devices.draw_opamp_offsets_v`,
-  same generator), so it appears amplified by the summer's noise gain as in the runtime;
-- a behavioural requantizer per output (the digital requantizer's rounding at the layer
-  boundary, floor(y + 1/2), kept so both sides quantize the hidden layer alike): the summer outputs of its row tiles (the analog
-  `xbar.accumulate`), slices and polarities, weighted 2^(k·b) and ∓1, give R_f·V_lsb·ΔG·acc; it adds the bias, scales by M/2^S, adds the zero
-  point and clamps to [lo, hi] (a ReLU when lo = zero point), driving the next layer's input
-  node at y · V_lsb_next;
+- one inverting summer per array column (output, slice, polarity), as the runtime reads:
+  `ANNCC_OPAMP` (behavioural: DC gain A0, input offset, output rails, one pole at GBW) with
+  the target's feedback resistor R_f; its input offset is the runtime's draw for that column
+  (`devices.draw_opamp_offsets_v`, same generator), amplified by the summer's noise gain as
+  in the runtime;
+- a behavioural requantizer per output: the summer outputs of its row tiles (the analog
+  `xbar.accumulate`), slices and polarities, weighted 2^(k·b) and ∓1, give R_f·V_lsb·ΔG·acc;
+  it adds the bias, scales by M/2^S, rounds as the digital requantizer does at the layer
+  boundary (floor(y + 1/2), so both sides quantize the hidden layer alike), adds the zero
+  point and clamps to [lo, hi] (a ReLU when lo = zero point), driving the next layer's
+  input node at y · V_lsb_next;
 - output sensing: the last layer's outputs, read as voltages / V_lsb_out; the class is the argmax.
 
 What it does not model (and the runtime does): bit-serial input planes and the ADC between
-summer and shift-add — here the layer is one analog step with multi-bit DACs, so the integer
-rounding of the ADC and requantizer is absent; agreement is measured on classifications.
+summer and shift-add — here the layer is one analog step with multi-bit DACs, so the ADC's
+per-plane rounding is absent; agreement is measured on classifications.
 Power: the signal power the simulation computes (DAC sources into the arrays, and each summer's
 output into its feedback resistor), plus the target's quiescent op-amp power (`opamp_power_w`,
 a model figure, not simulated).
@@ -227,7 +229,8 @@ def cmos_deck(net: CmosNetwork, x_int: np.ndarray, control: bool = False) -> str
             node = f"l{li + 1}_in{n}" if not last else f"out{n}"
             lines.append(f"* output {n}: requantize (bias, M/2^S), clamp [{layer.lo}, {layer.hi}]"
                          f"{' = ReLU' if layer.lo == layer.zero_point else ''}, {num(v_out)} V per step")
-            lines.append(f"Bq{li}_{n} {node} 0 V = {num(v_out)}*max(min(floor({y} + 0.5), {layer.hi}), {layer.lo})")
+            clamp = f"max(min(floor({y} + 0.5), {layer.hi}), {layer.lo})"
+            lines.append(f"Bq{li}_{n} {node} 0 V = {num(v_out)}*{clamp}")
     if control:
         outs = " ".join(f"v(out{n})" for n in range(net.layers[-1].n_out))
         lines += [".control", "set numdgt=15", "set wr_singlescale", "set wr_vecnames",

@@ -84,7 +84,8 @@ def test_subckt_and_harness_are_readable_and_exact(mtj_arrays):
     v[1, a.rowmap[:4]] = 0.1
     deck = harness(a, v)
     assert ".include arrays/linear_r0c0.sub" in deck and "dc Vidx 0 2 1" in deck
-    assert deck.count("Bdac") == 32 and len(re.findall(r"^Vsense\d+ out\d+ 0 DC 0$", deck, re.M)) == 32 and "wrdata out/linear_r0c0.csv" in deck
+    assert deck.count("Bdac") == 32 and "wrdata out/linear_r0c0.csv" in deck
+    assert len(re.findall(r"^Vsense\d+ out\d+ 0 DC 0$", deck, re.M)) == 32
     inline = harness(a, v, inline=True, control=False)
     assert ".control" not in inline and ".subckt ARR_linear_r0c0" in inline
 

@@ -131,3 +131,25 @@ def test_missing_libngspice_says_how_to_install_it():
     assert len(lines) == 1, proc.stdout + proc.stderr
     assert "libngspice could not be loaded" in lines[0]
     assert lines[0].endswith("(install it with: apt-get install -y libngspice0-dev)")
+
+
+def test_covering_sample_takes_every_layer_above_the_limit(monkeypatch):
+    from anncc.backends.spice import arrays
+
+    class FakeOp:
+        attributes: dict = {}
+
+        def __init__(self, tile: str):
+            self.tile = tile
+
+        def fields(self) -> dict:
+            return {"tile": self.tile}
+
+    ops = [FakeOp(f"conv{layer}.r{r}c0") for layer in range(3) for r in range(40)]
+    monkeypatch.setattr(arrays, "_mvm_ops", lambda model: ops)
+    assert len(arrays.covering_sample(None, limit=200)) == 120  # all when at most the limit
+    chosen = arrays.covering_sample(None, limit=10)
+    assert len(chosen) == 10 and {"conv0.r0c0", "conv1.r0c0", "conv2.r0c0"} <= set(chosen)
+    order = [op.tile for op in ops]
+    assert chosen == sorted(chosen, key=order.index)
+    assert arrays.layer_of(ops[41]) == "conv1"

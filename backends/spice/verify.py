@@ -69,9 +69,13 @@ def default_arrays(model: Any, per_layer: int = 1) -> list[str]:
 
 def _pipeline_counts(arr: SpiceArray, v: np.ndarray) -> np.ndarray:
     """The runtime read pipeline's counts [V, ncols] for row voltages v: digits @ count matrix."""
-    digits = v[:, arr.rowmap] / arr.v_lsb
-    c = arr.model.counts[0].detach().double().numpy()
-    return np.rint(digits) @ c
+    digits = np.rint(v[:, arr.rowmap] / arr.v_lsb)
+    mats = arr.model.counts.detach().double().numpy()
+    if len(arr.model.digits) == 1:
+        return digits @ mats[0]
+    # bias-dependent cells with a multi-bit DAC: one count matrix per digit value (read_counts);
+    # the netlist's cells are linear at V_read, so such arrays show up as code mismatches
+    return sum(((digits == d) * d) @ m for d, m in zip(arr.model.digits, mats))
 
 
 def compare_array(arr: SpiceArray, v: np.ndarray, i_spice: np.ndarray, rel_tol: float = REL_TOL

@@ -236,3 +236,31 @@ def run(build_dir: Path, arrays: list[str] | None = None, seed: int = 0, jobs: i
 def spice_names(tiles: list[str]) -> list[str]:
     """SPICE names of tiles (`linear.r0c0` -> `linear_r0c0`)."""
     return [spice_name(t) for t in tiles]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m anncc.backends.spice.verify build/ [--arrays A B] [--seed N] [--jobs N]`.
+
+    Prints the summary lines; exit 0 when passed, 1 when not or on an error (one line).
+    """
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m anncc.backends.spice.verify",
+                                 description="ngspice vs the runtime on a build's arrays")
+    ap.add_argument("build_dir", type=Path)
+    ap.add_argument("--arrays", nargs="*", default=None, help="tile names (default: one per layer)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args(argv)
+    try:
+        summary = run(args.build_dir, args.arrays, seed=args.seed, jobs=args.jobs)
+    except AnnccError as e:
+        print(f"anncc: error: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(summary["lines"]))
+    return 0 if summary["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

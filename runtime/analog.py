@@ -395,13 +395,15 @@ def shift_add_matrix(cols: int, n_slices: int, bits_per_cell: int, dtype: torch.
 
 def _effective(g: Tensor, target: Any) -> tuple[Tensor, Any]:
     """G_eff of the array's mesh (IR drop), straight-through for gradients, and its α/β."""
-    from anncc.runtime.irdrop import MeshParams, alpha_beta, effective_weights
+    from anncc.runtime.irdrop import alpha_beta
+    from anncc.runtime.mesh import ArrayMesh
 
-    params = MeshParams(float(target.r_wire_ohm), float(target.r_contact_ohm))
-    g_np = g.detach().to(torch.float64).numpy()
-    g_eff = torch.from_numpy(effective_weights(g_np, params)).to(g.dtype)
+    # The one mesh description the SPICE netlists are written from (anncc.backends.spice).
+    mesh = ArrayMesh.from_target(g, target)
+    g_np = mesh.g_s
+    g_eff = torch.from_numpy(mesh.effective_weights()).to(g.dtype)
     # The mesh solve is not differentiable: its deviation from G is held constant.
-    return g + (g_eff - g).detach(), alpha_beta(g_np, params)
+    return g + (g_eff - g).detach(), alpha_beta(g_np, mesh.params)
 
 
 def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, faults: Tensor,

@@ -1,0 +1,255 @@
+"""The physical arrays of a compiled model as the SPICE backend sees them.
+
+`collect_arrays(model, seed)` walks the `cell` level and, for every `cell.mvm`
+(one physical array), programs the same chip the runtime's analog run
+programs for `seed`: it calls `anncc.runtime.analog.build_array_model` — the
+runtime's own chip-programming code (programming noise, device-to-device
+variation, stuck-at faults; the draws are not re-implemented here) — with IR
+drop on, and keeps
+
+- `mesh`: the `anncc.runtime.mesh.ArrayMesh` of the programmed conductances and
+  the target's parasitics, the one description both the netlist and the
+  runtime's solver read;
+- `model`: the runtime's `ArrayModel` (its `g_read_s` is G_eff of that mesh),
+  for the runtime's column currents and ADC codes;
+- labels naming each physical column (logical column, slice, polarity, or the
+  reference column, or unused) and each physical row.
+
+`array_inputs(model, x)` runs the model at the cell level on float inputs `x`
+and returns each array's integer input rows, the planes of which become the
+DAC voltages of the SPICE harness (`row_voltages`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from anncc.errors import AnnccError
+from anncc.runtime.mesh import ArrayMesh
+
+__all__ = [
+    "SpiceArray",
+    "array_inputs",
+    "collect_arrays",
+    "covering_sample",
+    "layer_of",
+    "row_voltages",
+    "spice_name",
+]
+
+
+def spice_name(tile: str) -> str:
+    """A SPICE-safe identifier for a tile name: `linear.1.r0c0` -> `linear_1_r0c0`."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", tile)
+
+
+def layer_of(op: Any) -> str:
+    """The layer an array belongs to: the op's `layer` attribute when present, else the tile's prefix."""
+    attr = op.attributes.get("layer") if hasattr(op, "attributes") else None
+    if attr is not None and hasattr(attr, "data"):
+        return str(attr.data)
+    tile = op.fields()["tile"] if hasattr(op, "fields") else str(op)
+    m = re.match(r"^(.*)\.r\d+c\d+$", tile)
+    return m.group(1) if m else tile
+
+
+@dataclass
+class SpiceArray:
+    """One programmed physical array: mesh, runtime model, and what each row and column is."""
+
+    name: str
+    tile: str
+    layer: str
+    fields: dict[str, Any]
+    mesh: ArrayMesh
+    model: Any  # anncc.runtime.analog.ArrayModel
+    target: Any
+    seed: int
+    rowmap: np.ndarray
+    colmap: np.ndarray
+    col_labels: list[str] = field(default_factory=list)
+    row_labels: list[str] = field(default_factory=list)
+    op: Any = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.mesh.shape
+
+    @property
+    def v_lsb(self) -> float:
+        """Volts per DAC step: v_read / (2^dac_bits − 1)."""
+        return float(self.fields["v_read_v"]) / ((1 << self.fields["dac_bits"]) - 1)
+
+    @property
+    def unit_current_a(self) -> float:
+        """Current of one count, ΔG · V_lsb (DESIGN.md section 4)."""
+        return float(self.target.delta_g_s) * self.v_lsb
+
+    @property
+    def ref_col(self) -> int:
+        return int(self.fields["ref_col"])
+
+    @property
+    def sensed_cols(self) -> np.ndarray:
+        """Physical columns read by the ADCs, in colmap order [cols·n_slices·2]."""
+        return self.colmap.reshape(-1)
+
+    def runtime_currents(self, v: np.ndarray) -> np.ndarray:
+        """The runtime's column currents [B, M] for row voltages [B, N]: `V @ G_eff`."""
+        return np.asarray(v, dtype=np.float64) @ self.model.g_read_s.detach().double().numpy()
+
+    def counts(self, currents: np.ndarray) -> np.ndarray:
+        """ADC input counts [B, cols·n_slices·2]: (I_col − I_ref) / (ΔG·V_lsb)."""
+        i = np.asarray(currents, dtype=np.float64)
+        return (i[:, self.sensed_cols] - i[:, self.ref_col:self.ref_col + 1]) / self.unit_current_a
+
+    def adc_codes(self, counts: np.ndarray) -> np.ndarray:
+        """The ADC of DESIGN.md section 4 on counts (`runtime.analog.adc_`), as int64."""
+        from anncc.runtime.analog import adc_
+
+        t = torch.from_numpy(np.array(counts, dtype=np.float64))
+        return adc_(t, self.fields["adc_bits"], self.fields["adc_shift"]).to(torch.int64).numpy()
+
+    def boundary_distance(self, counts: np.ndarray) -> np.ndarray:
+        """Distance (in counts) of each count from the nearest ADC decision boundary."""
+        step = float(1 << self.fields["adc_shift"])
+        q = np.asarray(counts) / step
+        return np.abs(q - np.floor(q) - 0.5) * step
+
+
+def _column_labels(f: dict[str, Any], colmap: np.ndarray) -> list[str]:
+    labels = ["unused or spare"] * int(f["array_cols"])
+    labels[int(f["ref_col"])] = "reference column (level-0 cells)"
+    cols, ns, _ = colmap.shape
+    for j in range(cols):
+        for k in range(ns):
+            for p, pol in enumerate(("+", "-")):
+                labels[int(colmap[j, k, p])] = (
+                    f"output column {int(f['col_offset']) + j}, slice {k} "
+                    f"(weight 2^{k * int(f['bits_per_cell'])}), polarity {pol}")
+    return labels
+
+
+def _row_labels(f: dict[str, Any], rowmap: np.ndarray) -> list[str]:
+    labels = ["unused (0 V)"] * int(f["array_rows"])
+    for i, r in enumerate(rowmap.tolist()):
+        labels[int(r)] = f"input row {int(f['row_offset']) + i}"
+    return labels
+
+
+def _mvm_ops(model: Any) -> list[Any]:
+    from anncc.ir.cell import MvmOp
+
+    return [op for op in model.ir("cell").walk() if isinstance(op, MvmOp)]
+
+
+def collect_arrays(model: Any, seed: int = 0, names: Sequence[str] | None = None,
+                   options: dict[str, Any] | None = None) -> list[SpiceArray]:
+    """The programmed arrays of `model` for chip `seed` (all, or the tiles named in `names`).
+
+    options: analog options for programming (`AnalogOptions` fields; default:
+    the target's defaults). IR drop is always on: the SPICE mesh has the wires.
+    """
+    from anncc.runtime.analog import AnalogOptions, array_target, build_array_model, operand_tensor
+    from anncc.runtime.interpreter import ExecContext
+
+    ops = _mvm_ops(model)
+    if not ops:
+        raise AnnccError("the model has no cell level arrays (cell.mvm) to write as SPICE")
+    known = {op.fields()["tile"] for op in ops} | {spice_name(op.fields()["tile"]) for op in ops}
+    if names is not None:
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise AnnccError(f"unknown array(s) {', '.join(unknown)}",
+                             hint=f"known: {', '.join(sorted(op.fields()['tile'] for op in ops))}")
+    target = model.target()
+    ctx = ExecContext(store=model.store, analog=True, seed=seed)
+    out = []
+    for op in ops:
+        f = op.fields()
+        if names is not None and f["tile"] not in names and spice_name(f["tile"]) not in names:
+            continue
+        levels, colmap, rowmap, faults = (
+            operand_tensor(v, ctx) for v in (op.levels, op.colmap, op.rowmap, op.faults))
+        tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+        opts = AnalogOptions.resolve({**(options or {}), "ir_drop": True}, tgt)
+        with torch.no_grad():
+            am = build_array_model(op, levels, colmap, rowmap, faults, target, seed, opts)
+        mesh = ArrayMesh.from_target(am.programmed.g_s, tgt)
+        cm = colmap.to(torch.int64).numpy()
+        rm = rowmap.to(torch.int64).numpy()
+        out.append(SpiceArray(
+            name=spice_name(f["tile"]), tile=f["tile"], layer=layer_of(op), fields=dict(f),
+            mesh=mesh, model=am, target=tgt, seed=seed, rowmap=rm, colmap=cm,
+            col_labels=_column_labels(f, cm), row_labels=_row_labels(f, rm), op=op))
+    return out
+
+
+def covering_sample(model: Any, limit: int = 64) -> list[str]:
+    """Tile names: all when there are at most `limit`, else the first array of every layer
+    and then evenly spaced others up to `limit`."""
+    tiles = [(layer_of(op), op.fields()["tile"]) for op in _mvm_ops(model)]
+    if len(tiles) <= limit:
+        return [t for _, t in tiles]
+    chosen: list[str] = []
+    seen: set[str] = set()
+    for layer, t in tiles:
+        if layer not in seen:
+            seen.add(layer)
+            chosen.append(t)
+    rest = [t for _, t in tiles if t not in chosen]
+    room = max(0, limit - len(chosen))
+    if room and rest:
+        idx = np.linspace(0, len(rest) - 1, min(room, len(rest))).round().astype(int)
+        chosen += [rest[i] for i in sorted(set(idx.tolist()))]
+    order = {t: i for i, (_, t) in enumerate(tiles)}
+    return sorted(chosen, key=order.__getitem__)
+
+
+def array_inputs(model: Any, x: Any, tiles: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Each array's integer inputs [B, rows] when the model runs on float inputs `x`.
+
+    The cell level runs ideally (`analog=False`): the inputs of a layer are
+    integers of the previous layer's requantization.
+    """
+    from anncc.runtime.interpreter import ExecContext, run_module
+    from anncc.runtime.model import as_tensor
+
+    ctx = ExecContext(store=model.store, analog=False, seed=0)
+    values: dict[Any, torch.Tensor] = {}
+    with torch.no_grad():
+        run_module(model.ir("cell"), model.store, [as_tensor(x)], ctx, values=values)
+    out = {}
+    for op in _mvm_ops(model):
+        f = op.fields()
+        if tiles is not None and f["tile"] not in tiles and spice_name(f["tile"]) not in tiles:
+            continue
+        xin = values[op.input]
+        r0, rows = f["row_offset"], f["rows"]
+        out[f["tile"]] = xin[..., r0:r0 + rows].reshape(-1, rows).to(torch.int64).numpy()
+    return out
+
+
+def row_voltages(arr: SpiceArray, x_int: np.ndarray, max_vectors: int | None = None) -> np.ndarray:
+    """DAC voltages [V, array_rows] of every input plane of integer inputs `x_int` [B, rows].
+
+    Each plane's digits times V_lsb on the rows of `rowmap`, 0 V on the others;
+    repeated vectors are dropped (order kept), and at most `max_vectors` kept.
+    """
+    from anncc.runtime.analog import digit_planes
+
+    f = arr.fields
+    planes, _ = digit_planes(torch.as_tensor(np.asarray(x_int)), f["in_bits"], bool(f["in_signed"]),
+                             f["dac_bits"], torch.float64)
+    d = planes.reshape(-1, planes.shape[-1]).numpy()
+    v = np.zeros((d.shape[0], arr.shape[0]))
+    v[:, arr.rowmap] = d * arr.v_lsb
+    _, first = np.unique(v, axis=0, return_index=True)
+    v = v[np.sort(first)]
+    return v[:max_vectors] if max_vectors else v

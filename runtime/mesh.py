@@ -1,0 +1,153 @@
+"""One description of a programmed array's resistive mesh, read by the runtime and by SPICE.
+
+`ArrayMesh` is what both the runtime's IR-drop solve (`anncc.runtime.analog`,
+through `effective_weights`) and the SPICE netlist generator
+(`anncc.backends.spice.netlist`) read, so the two cannot describe different
+circuits. The topology is `anncc.runtime.irdrop`'s (see its docstring): rows
+driven from the left through `r_contact_ohm`, a wire segment `r_wire_ohm` between
+adjacent cell sites on rows and columns, columns sensed at the bottom through
+`r_contact_ohm` into a virtual ground.
+
+A cell is its programmed conductance `g_s[i, j]` in series with an access
+resistance `r_access_ohm` (a 1T1R/2T1R cell's access transistor in its linear
+region; 0 when the target has none). A cell with `g_s == 0` (a cmos level-0
+site: no resistor) is an open circuit. The solver sees the series combination
+`cell_conductances_s`; the netlist writes the two resistors separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from anncc.errors import AnnccError
+
+__all__ = ["ArrayMesh", "MeshElement"]
+
+
+@dataclass(frozen=True)
+class MeshElement:
+    """One two-terminal resistor of the mesh: kind, SPICE-style name, nodes, resistance (ohm).
+
+    kind is one of "row_contact", "row_wire", "access", "cell", "col_wire", "col_contact".
+    """
+
+    kind: str
+    name: str
+    n1: str
+    n2: str
+    r_ohm: float
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayMesh:
+    """A programmed array as a resistive mesh: cells [N, M] (siemens) and parasitics (ohms).
+
+    g_s: programmed cell conductances, every physical row and column (reference
+        column and spares included); read-only float64.
+    r_wire_ohm, r_contact_ohm: as `anncc.runtime.irdrop.MeshParams` (both 0 = ideal).
+    r_access_ohm: series access resistance of every cell (0 = none).
+    """
+
+    g_s: NDArray[np.float64]
+    r_wire_ohm: float = 0.0
+    r_contact_ohm: float = 0.0
+    r_access_ohm: float = 0.0
+
+    def __post_init__(self) -> None:
+        g = np.array(self.g_s, dtype=np.float64)
+        if g.ndim != 2 or not np.all(np.isfinite(g)) or np.any(g < 0):
+            raise AnnccError(f"an array mesh needs finite conductances >= 0 [N, M], got {g.shape}")
+        if not (np.isfinite(self.r_access_ohm) and self.r_access_ohm >= 0):
+            raise AnnccError(f"r_access_ohm must be >= 0, got {self.r_access_ohm}")
+        g.setflags(write=False)
+        object.__setattr__(self, "g_s", g)
+        self.params  # validates the parasitics  # noqa: B018
+
+    @classmethod
+    def from_target(cls, g_s: Any, target: Any) -> ArrayMesh:
+        """The mesh of conductances `g_s` with the target's wire, contact and access resistances."""
+        g = g_s.detach().to("cpu").double().numpy() if hasattr(g_s, "detach") else g_s
+        return cls(np.asarray(g, dtype=np.float64), float(getattr(target, "r_wire_ohm", 0.0)),
+                   float(getattr(target, "r_contact_ohm", 0.0)),
+                   float(getattr(target, "r_access_ohm", 0.0)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.g_s.shape  # type: ignore[return-value]
+
+    @property
+    def params(self):  # -> MeshParams (imported lazily: irdrop pulls in scipy)
+        from anncc.runtime.irdrop import MeshParams
+
+        return MeshParams(self.r_wire_ohm, self.r_contact_ohm)
+
+    @property
+    def cell_conductances_s(self) -> NDArray[np.float64]:
+        """Each site's conductance with its access resistance in series (what the solver sees)."""
+        if self.r_access_ohm == 0.0:
+            return self.g_s
+        g = self.g_s
+        with np.errstate(divide="ignore"):
+            return np.where(g > 0, 1.0 / (1.0 / np.where(g > 0, g, 1.0) + self.r_access_ohm), 0.0)
+
+    def effective_weights(self) -> NDArray[np.float64]:
+        """G_eff [N, M]: column currents are exactly `V @ G_eff` (`irdrop.effective_weights`)."""
+        from anncc.runtime.irdrop import effective_weights
+
+        return effective_weights(self.cell_conductances_s, self.params)
+
+    def column_currents(self, v: Any) -> NDArray[np.float64]:
+        """Column currents [B, M] (amperes) for row voltages [B, N]."""
+        return np.asarray(v, dtype=np.float64) @ self.effective_weights()
+
+    def elements(self) -> Iterator[MeshElement]:
+        """Every resistor of the mesh in netlist order (rows, cells, columns).
+
+        Nodes: `in{i}` row driver, `r{i}_{j}` / `c{i}_{j}` row and column node at
+        site (i, j), `a{i}_{j}` between access resistor and cell, `out{j}` the
+        column's sense node. An ideal mesh (no parasitics) joins each row's sites
+        to `in{i}` and each column's sites to `out{j}` directly (no wire elements).
+        """
+        for t in self.element_tuples():
+            yield MeshElement(*t)
+
+    def element_tuples(self) -> Iterator[tuple[str, str, str, str, float]]:
+        """`elements()` as plain (kind, name, n1, n2, r_ohm) tuples (fast, for writers)."""
+        n, m = self.shape
+        ideal = self.params.is_ideal
+
+        def rnode(i: int, j: int) -> str:
+            return f"in{i}" if ideal else f"r{i}_{j}"
+
+        def cnode(i: int, j: int) -> str:
+            return f"out{j}" if ideal else f"c{i}_{j}"
+
+        rc, rw, ra = self.r_contact_ohm, self.r_wire_ohm, self.r_access_ohm
+        if not ideal:
+            for i in range(n):
+                yield ("row_contact", f"Rcr{i}", f"in{i}", f"r{i}_0", rc)
+                for j in range(m - 1):
+                    yield ("row_wire", f"Rwr{i}_{j}", f"r{i}_{j}", f"r{i}_{j + 1}", rw)
+        g = self.g_s
+        r_cell = np.divide(1.0, g, out=np.full(g.shape, np.inf), where=g > 0).tolist()
+        for i in range(n):
+            row = r_cell[i]
+            for j in range(m):
+                r = row[j]
+                if r == np.inf:
+                    continue
+                if ra > 0:
+                    yield ("access", f"Ra{i}_{j}", rnode(i, j), f"a{i}_{j}", ra)
+                    yield ("cell", f"Rx{i}_{j}", f"a{i}_{j}", cnode(i, j), r)
+                else:
+                    yield ("cell", f"Rx{i}_{j}", rnode(i, j), cnode(i, j), r)
+        if not ideal:
+            for j in range(m):
+                for i in range(n - 1):
+                    yield ("col_wire", f"Rwc{i}_{j}", f"c{i}_{j}", f"c{i + 1}_{j}", rw)
+                yield ("col_contact", f"Rcc{j}", f"c{n - 1}_{j}", f"out{j}", rc)

@@ -29,7 +29,6 @@ Options: `rows`, `cols` (the physical array; 0 = the target's),
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +54,7 @@ from anncc.ir.ann import (
     WeightOp,
     quant_of,
 )
+from anncc.ir.contract import n_slices_for, requant_multiplier
 from anncc.ir.shapes import tensor
 from anncc.ir.store import WeightStore
 from anncc.ir.xbar import (
@@ -97,7 +97,7 @@ class TileShape:
     @staticmethod
     def for_array(array_rows: int, array_cols: int, w_bits: int, bits_per_cell: int,
                   spare_rows: int, spare_cols: int) -> TileShape:
-        n_slices = max(1, math.ceil((w_bits - 1) / bits_per_cell))
+        n_slices = n_slices_for(w_bits, bits_per_cell)
         rows = array_rows - spare_rows
         cols = (array_cols - 1 - spare_cols) // (2 * n_slices)
         if rows < 1 or cols < 1:
@@ -106,24 +106,6 @@ class TileShape:
                 f"{spare_cols} spare columns cannot hold one {w_bits}-bit weight "
                 f"({n_slices} slices x 2 polarities + a reference column)")
         return TileShape(rows, cols, n_slices)
-
-
-def requant_multiplier(real: float) -> tuple[int, int]:
-    """`real ≈ M · 2^−S` with M an int32 in [2^30, 2^31) (gemmlowp); (0, 1) for 0."""
-    if real <= 0:
-        return 0, 1
-    mant, exp = math.frexp(real)
-    m = round(mant * (1 << 31))
-    s = 31 - exp
-    if m == 1 << 31:
-        m //= 2
-        s -= 1
-    while s > 62:  # vanishing multipliers: fewer mantissa bits keep S in range
-        m >>= 1
-        s -= 1
-    if s < 1:
-        raise AnnccError(f"tile: requantization multiplier {real:g} is too large")
-    return m, s
 
 
 ColumnRange = tuple[int, int, list[tuple[int, int]]]

@@ -30,8 +30,8 @@
    columns of the read), DAC noise, ADC input noise; for `cmos` the op-amp
    summer's offset (amplified by its noise gain) and rails
    (`devices.opamp_output_v`).
-4. **ADC and shift-add** exactly as the golden model: `adc_` is
-   `cell_kernels.adc` in place, and `cell_kernels.shift_add` is one weighted
+4. **ADC and shift-add** exactly as the golden model: `contract.adc_read` in
+   place, and `contract.shift_add` is one weighted
    sum over planes and one product with the slice/polarity matrix
    (`shift_add_matrix`). Global drift compensation multiplies the ADC outputs
    by one factor per array (`devices.global_drift_compensation_factor`, done
@@ -100,7 +100,8 @@ from typing import Any
 import torch
 
 from anncc.errors import AnnccError
-from anncc.runtime.cell_kernels import effective_levels, input_planes
+from anncc.ir.contract import adc_read, input_planes, plane_weights, slice_weights
+from anncc.runtime.cell_kernels import effective_levels
 from anncc.runtime.interpreter import ExecContext
 
 Tensor = torch.Tensor
@@ -387,9 +388,9 @@ def shift_add_matrix(cols: int, n_slices: int, bits_per_cell: int, dtype: torch.
     """[cols·n_slices·2, cols]: weight 2^(k·b) for w⁺ and −2^(k·b) for w⁻ of each column."""
     sa = torch.zeros(cols, n_slices, 2, cols, dtype=dtype)
     j = torch.arange(cols)
-    for k in range(n_slices):
-        sa[j, k, 0, j] = float(1 << (k * bits_per_cell))
-        sa[j, k, 1, j] = -float(1 << (k * bits_per_cell))
+    for k, sw in enumerate(slice_weights(n_slices, bits_per_cell)):
+        sa[j, k, 0, j] = float(sw)
+        sa[j, k, 1, j] = -float(sw)
     return sa.reshape(cols * n_slices * 2, cols)
 
 
@@ -513,7 +514,7 @@ def _plane_table(in_bits: int, signed: bool, dac_bits: int) -> tuple[Tensor, tup
 
 def digit_planes(x: Tensor, in_bits: int, signed: bool, dac_bits: int, dtype: torch.dtype
                  ) -> tuple[Tensor, list[float]]:
-    """`cell_kernels.input_planes` by table look-up: [P, M, rows] DAC digits and plane weights.
+    """`contract.input_planes` by table look-up: [P, M, rows] DAC digits and plane weights.
 
     One gather per plane from a table of every code's digits, built with
     `input_planes` itself (so the two agree by construction); inputs wider
@@ -532,19 +533,10 @@ def digit_planes(x: Tensor, in_bits: int, signed: bool, dac_bits: int, dtype: to
     return out, list(weights)
 
 
-def adc_(counts: Tensor, adc_bits: int, shift: int) -> Tensor:
-    """`cell_kernels.adc` in place: round (s = 0) or floor((c + 2^(s−1)) / 2^s), clamp, × 2^s."""
-    top = float((1 << adc_bits) - 1)
-    if shift == 0:
-        return counts.round_().clamp_(0.0, top)
-    step = float(1 << shift)
-    return counts.add_(step / 2).div_(step).floor_().clamp_(0.0, top).mul_(step)
-
-
 def adc_straight_through(counts: Tensor, adc_bits: int, shift: int) -> Tensor:
     """The same ADC with a straight-through gradient (identity), for training."""
     with torch.no_grad():
-        out = adc_(counts.detach().clone(), adc_bits, shift)
+        out = adc_read(counts.detach().clone(), adc_bits, shift, inplace=True)
     return counts + (out - counts).detach()
 
 
@@ -619,7 +611,7 @@ def analog_tile(xt: Tensor, model: ArrayModel, f: Mapping[str, Any],
         if differentiable:
             counts = adc_straight_through(counts, f["adc_bits"], f["adc_shift"])
         else:
-            counts = adc_(counts, f["adc_bits"], f["adc_shift"])
+            counts = adc_read(counts, f["adc_bits"], f["adc_shift"], inplace=True)
     p, m, ncols = counts.shape
     pw = torch.tensor(weights, dtype=counts.dtype)
     per_col = (pw @ counts.reshape(p, m * ncols)).reshape(m, ncols)
@@ -627,9 +619,7 @@ def analog_tile(xt: Tensor, model: ArrayModel, f: Mapping[str, Any],
 
 
 def _plane_sum(f: Mapping[str, Any]) -> float:
-    _, weights = input_planes(torch.zeros(0, dtype=torch.int64), f["in_bits"], bool(f["in_signed"]),
-                              f["dac_bits"])
-    return float(sum(weights))
+    return float(sum(plane_weights(f["in_bits"], bool(f["in_signed"]), f["dac_bits"])))
 
 
 def array_model(op: Any, args: list[Tensor], ctx: ExecContext,
@@ -717,7 +707,6 @@ __all__ = [
     "AnalogOptions",
     "ArrayModel",
     "ProgrammedTile",
-    "adc_",
     "adc_straight_through",
     "analog_mvm",
     "analog_tile",

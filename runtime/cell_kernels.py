@@ -1,4 +1,4 @@
-"""Executable semantics of the `cell` dialect.
+"""Executable semantics of the `cell` dialect (arithmetic from `anncc.ir.contract`).
 
 Ideal devices (`ExecContext.analog == False`) give the golden model of the RTL:
 bit-exact integer arithmetic of DESIGN.md section 4 — input planes of
@@ -16,39 +16,15 @@ from __future__ import annotations
 
 import torch
 
+from anncc.ir.contract import (
+    accumulator_bound,
+    adc_read,
+    input_planes,
+    shift_add,
+    slice_weights,
+    vote,
+)
 from anncc.runtime.interpreter import kernel
-
-
-def input_planes(x: torch.Tensor, in_bits: int, signed: bool, dac_bits: int
-                 ) -> tuple[torch.Tensor, list[float]]:
-    """Split integers into DAC planes: `x = Σ_t weight[t]·plane[t]`, planes unsigned digits.
-
-    Two's complement inputs are read as unsigned bits plus a correction: with
-    1-bit planes the MSB plane's weight is `−2^(in_bits−1)`; with wider DACs an
-    extra 1-bit plane of the sign bits carries weight `−2^in_bits`.
-    """
-    xu = x & ((1 << in_bits) - 1) if signed else x
-    n_planes = -(-in_bits // dac_bits)
-    mask = (1 << dac_bits) - 1
-    planes = [(xu >> (t * dac_bits)) & mask for t in range(n_planes)]
-    weights = [float(1 << (t * dac_bits)) for t in range(n_planes)]
-    if signed:
-        if dac_bits == 1:
-            weights[-1] = -float(1 << (in_bits - 1))
-        else:
-            planes.append((xu >> (in_bits - 1)) & 1)
-            weights.append(-float(1 << in_bits))
-    return torch.stack(planes), weights
-
-
-def adc(counts: torch.Tensor, adc_bits: int, shift: int) -> torch.Tensor:
-    """The ADC transfer on (possibly real-valued) column counts, read back in count units."""
-    top = float((1 << adc_bits) - 1)
-    if shift == 0:
-        code = torch.clamp(torch.round(counts) if counts.is_floating_point() else counts, 0, top)
-    else:
-        code = torch.clamp(torch.floor((counts + (1 << (shift - 1))) / (1 << shift)), 0, top)
-    return code * float(1 << shift)
 
 
 def effective_levels(levels: torch.Tensor, faults: torch.Tensor, bits_per_cell: int) -> torch.Tensor:
@@ -57,18 +33,6 @@ def effective_levels(levels: torch.Tensor, faults: torch.Tensor, bits_per_cell: 
     lv[faults == 1] = 0
     lv[faults == 2] = (1 << bits_per_cell) - 1
     return lv
-
-
-def shift_add(col_values: torch.Tensor, plane_weights: list[float], n_slices: int,
-              bits_per_cell: int, cols: int) -> torch.Tensor:
-    """acc = Σ_t w_t Σ_k 2^(k·b)·(c⁺ − c⁻) from `[P, M, cols·n_slices·2]` column values."""
-    v = col_values.reshape(col_values.shape[0], col_values.shape[1], cols, n_slices, 2)
-    diff = v[..., 0] - v[..., 1]
-    slice_w = torch.tensor([float(1 << (k * bits_per_cell)) for k in range(n_slices)],
-                           dtype=diff.dtype)
-    per_plane = (diff * slice_w).sum(-1)  # [P, M, cols]
-    pw = torch.tensor(plane_weights, dtype=diff.dtype).view(-1, 1, 1)
-    return (per_plane * pw).sum(0)
 
 
 def tile_inputs(op, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -92,9 +56,10 @@ def cell_mvm(op, args, ctx):
         ctx.cache[key] = collapsed_weights(levels, colmap, rowmap, faults, f)
     w_eff = ctx.cache[key]
     if w_eff is not None:
-        from anncc.runtime.xbar_kernels import int_matmul, product_bound
+        from anncc.runtime.xbar_kernels import int_matmul
 
-        bound = product_bound(f["rows"], f["in_bits"], f["n_slices"] * f["bits_per_cell"] + 1)
+        bound = accumulator_bound(f["rows"], f["in_bits"], bool(f["in_signed"]),
+                                  f["n_slices"] * f["bits_per_cell"] + 1)
         acc = int_matmul(xt, w_eff, bound)
     else:
         acc = ideal_tile(xt, levels, colmap, rowmap, faults, f)
@@ -118,7 +83,7 @@ def collapsed_weights(levels, colmap, rowmap, faults, f: dict) -> torch.Tensor |
     if int(sel.sum(0).max()) * top_digit > (1 << f["adc_bits"]) - 1:
         return None
     v = sel.reshape(f["rows"], f["cols"], f["n_slices"], 2)
-    slice_w = torch.tensor([1 << (k * f["bits_per_cell"]) for k in range(f["n_slices"])])
+    slice_w = torch.tensor(slice_weights(f["n_slices"], f["bits_per_cell"]))
     return ((v[..., 0] - v[..., 1]) * slice_w).sum(-1)
 
 
@@ -129,11 +94,11 @@ def ideal_tile(xt: torch.Tensor, levels: torch.Tensor, colmap: torch.Tensor, row
     lv = effective_levels(levels, faults, f["bits_per_cell"])
     sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)].double()
     counts = torch.matmul(planes.double(), sel)  # [P, M, cols·ns·2], exact in float64
-    read = adc(counts, f["adc_bits"], f["adc_shift"])
+    read = adc_read(counts, f["adc_bits"], f["adc_shift"], inplace=True)
     acc = shift_add(read, weights, f["n_slices"], f["bits_per_cell"], f["cols"])
     return acc.round().to(torch.int64)
 
 
 @kernel("cell.vote")
-def vote(op, args, ctx):
-    return torch.stack(args).median(dim=0).values
+def cell_vote(op, args, ctx):
+    return vote(args)

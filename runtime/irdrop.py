@@ -64,7 +64,7 @@ Solvers:
   many right-hand sides at once; `cg_error_vs_direct` reports its error. It
   converges in 5–30 iterations from 32×32 to 706×706 (rtol 1e-12).
 `bench/bench_irdrop.py` times them against ngspice 39 side by side.
-- `alpha_beta`, `expected_irdrop_error`, `warn_if_irdrop_significant`: the
+- `alpha_beta` (of `anncc.ir.contract.irdrop_alpha_beta`), `warn_if_irdrop_significant`: the
   first-order figures of merit α = R_wire·Ḡ·N², β = R_contact·Ḡ·N and
   α/2 + 2β (DESIGN.md §7).
 
@@ -102,6 +102,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import cho_factor, cho_solve, lapack, solve_triangular
 
 from anncc.errors import AnnccError, TargetError
+from anncc.ir.contract import irdrop_alpha_beta, irdrop_expected_error
 
 try:  # CHOLMOD (scikit-sparse over Debian's libsuitesparse-dev) is optional.
     from sksparse.cholmod import analyze as _cholmod_analyze  # type: ignore[import-not-found]
@@ -119,7 +120,6 @@ __all__ = [
     "cg_error_vs_direct",
     "cholmod_available",
     "effective_weights",
-    "expected_irdrop_error",
     "ideal_currents",
     "mean_irdrop_error",
     "solve_cg",
@@ -1375,27 +1375,13 @@ class IRDropFigures:
 
     @property
     def expected_error(self) -> float:
-        return expected_irdrop_error(self.alpha, self.beta)
+        return irdrop_expected_error(self.alpha, self.beta)
 
 
 def alpha_beta(G: ArrayLike, params: MeshParams) -> IRDropFigures:
     """α and β of an array (see `IRDropFigures`)."""
-    g = _as_conductances(G)
-    N, M = g.shape
-    g_mean = float(g.mean())
-    alpha = params.r_wire_ohm * g_mean * (N * N + M * M) / 2.0
-    beta = params.r_contact_ohm * g_mean * (N + M) / 2.0
+    alpha, beta = irdrop_alpha_beta(_as_conductances(G), params.r_wire_ohm, params.r_contact_ohm)
     return IRDropFigures(alpha=alpha, beta=beta)
-
-
-def expected_irdrop_error(alpha: float, beta: float) -> float:
-    """First-order relative column-current loss from IR drop: α/2 + 2β.
-
-    Row and column contacts each carry a whole line's current (β each); the
-    distributed wire drop along a uniformly loaded line averages to about α/4 per
-    line, two lines per cell. It overestimates once it nears 1 (the loss saturates).
-    """
-    return alpha / 2.0 + 2.0 * beta
 
 
 def warn_if_irdrop_significant(

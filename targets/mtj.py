@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from anncc.ir.contract import tmr_at_bias
 from anncc.targets._base import (
     Target,
     adc_bits_field,
@@ -107,13 +108,9 @@ class MtjTarget(Target):
         """Zero-bias TMR ratio, r_ap_ohm / r_p_ohm - 1."""
         return self.r_ap_ohm / self.r_p_ohm - 1.0
 
-    def tmr_at_bias(self, v: float) -> float:
-        """TMR(V) = TMR0 / (1 + (V/V_h)**2) (Zhang et al., IEEE TED 2012)."""
-        return self.tmr0 / (1.0 + (v / self.tmr_v_half_v) ** 2)
-
     def r_ap_at_bias_ohm(self, v: float) -> float:
-        """R_AP(V) = R_P * (1 + TMR(V))."""
-        return self.r_p_ohm * (1.0 + self.tmr_at_bias(v))
+        """R_AP(V) = R_P * (1 + TMR(V)), TMR(V) of `anncc.ir.contract.tmr_at_bias`."""
+        return self.r_p_ohm * (1.0 + tmr_at_bias(v, self.tmr0, self.tmr_v_half_v))
 
     @property
     def g_max_s(self) -> float:
@@ -141,7 +138,7 @@ class MtjTarget(Target):
     def derived(self) -> dict[str, float]:
         out = super().derived()
         out["tmr0"] = self.tmr0
-        out["tmr_at_read"] = self.tmr_at_bias(self.v_read_v)
+        out["tmr_at_read"] = tmr_at_bias(self.v_read_v, self.tmr0, self.tmr_v_half_v)
         out["r_ap_at_read_ohm"] = self.r_ap_at_bias_ohm(self.v_read_v)
         return out
 

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from anncc.ir.cell import MvmOp as CellMvmOp
+from anncc.ir.contract import adc_shift_for, max_column_count, slice_levels
 from anncc.ir.shapes import tensor
 from anncc.ir.xbar import int_type
-from anncc.passes.allocate_resistance import ArrayLayout, adc_shift_for, slice_levels
+from anncc.passes.allocate_resistance import ArrayLayout
 
 UI8, SI32 = int_type(8, False), int_type(32, True)
 
@@ -57,7 +58,7 @@ def cell_array(w: np.ndarray, target: Any, *, array_rows: int | None = None,
     levels = np.zeros((ar, ac), dtype=np.uint8)
     levels[:rows, :layout.ref_col] = slice_levels(w, n_slices, b).reshape(rows, -1)
     adc_bits = adc_bits or target.adc_bits
-    shift = adc_shift_for(levels, dac_bits, adc_bits) if adc_shift is None else adc_shift
+    shift = adc_shift_for(max_column_count(levels, dac_bits), adc_bits) if adc_shift is None else adc_shift
     fm = np.zeros((ar, ac), dtype=np.uint8) if faults is None else faults.astype(np.uint8)
     x_t = tensor([None, rows], int_type(in_bits, in_signed))
     w_t = tensor([rows, cols], int_type(8, True))

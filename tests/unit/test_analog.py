@@ -14,9 +14,10 @@ import pytest
 import torch
 from cell_ir import cell_array, mlp_model, random_inputs, random_weights, teacher_labels
 
+from anncc.ir.contract import adc_read, input_planes
 from anncc.runtime import analog as A
 from anncc.runtime import devices
-from anncc.runtime.cell_kernels import adc, cell_mvm, input_planes
+from anncc.runtime.cell_kernels import cell_mvm
 from anncc.runtime.interpreter import ExecContext
 from anncc.runtime.irdrop import MeshParams, effective_weights, solve_direct
 from anncc.targets import get_target, load_target
@@ -90,8 +91,9 @@ def test_digit_planes_by_table_equal_input_planes():
 def test_in_place_adc_is_the_contract_adc():
     c = torch.linspace(-3, 40, 431, dtype=torch.float64)
     for bits, s in ((4, 0), (3, 1), (2, 2)):
-        assert torch.equal(A.adc_(c.clone(), bits, s), adc(c, bits, s))
-    assert torch.equal(A.adc_(torch.arange(20.0), 3, 1), adc(torch.arange(20), 3, 1).double())
+        assert torch.equal(adc_read(c.clone(), bits, s, inplace=True), adc_read(c, bits, s))
+    assert torch.equal(adc_read(torch.arange(20.0), 3, 1, inplace=True),
+                       adc_read(torch.arange(20), 3, 1).double())
 
 
 # --------------------------------------------------------------------------- fast path

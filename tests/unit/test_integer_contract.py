@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from anncc.passes.allocate_resistance import ArrayLayout, adc_shift_for, slice_levels
+from anncc.ir.contract import adc_shift_for, max_column_count, requantize, slice_levels
+from anncc.passes.allocate_resistance import ArrayLayout
 from anncc.runtime.cell_kernels import ideal_tile
-from anncc.runtime.xbar_kernels import requantize
 
 X_Q = [3, 0, 15, 7, 1]
 W_Q = np.array([[5, -3], [-7, 2], [1, 0], [-2, 6], [4, -1]])
@@ -51,8 +51,9 @@ def test_worked_example_of_design_section_4(adc_bits, shift, acc_want, y_want):
     assert y.tolist() == [y_want]
 
 
-def test_exact_product_of_worked_example_is_20_32():
-    assert (np.array(X_Q) @ W_Q).tolist() == [20, 32]
+def test_lossless_read_of_worked_example_is_the_exact_product_20_32():
+    # by hand: 3·5 + 0·(−7) + 15·1 + 7·(−2) + 1·4 = 20 and 3·(−3) + 0·2 + 15·0 + 7·6 + 1·(−1) = 32
+    assert contract_acc(X_Q, W_Q, 3, 2, 0).tolist() == [[20, 32]]
 
 
 @pytest.mark.parametrize("in_signed,dac_bits,bits_per_cell,w_bits", [
@@ -73,8 +74,10 @@ def test_lossless_adc_reproduces_integer_matmul(in_signed, dac_bits, bits_per_ce
 
 def test_adc_shift_is_zero_when_adc_covers_the_largest_count():
     levels = np.ones((3, 4), dtype=np.uint8)  # 3 rows of binary cells count at most 3
-    assert adc_shift_for(levels, 1, 2) == 0
-    assert adc_shift_for(levels, 1, 1) == 1
+    assert max_column_count(levels, 1) == 3
+    assert adc_shift_for(max_column_count(levels, 1), 2) == 0
+    assert adc_shift_for(max_column_count(levels, 1), 1) == 1
+    assert max_column_count(levels, 2) == 9  # 2-bit DAC digits reach 3
 
 
 @pytest.mark.parametrize("in_signed,dac_bits", [(False, 1), (True, 1), (True, 2)])

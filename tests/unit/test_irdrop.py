@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from anncc.errors import AnnccError, TargetError
+from anncc.ir.contract import irdrop_expected_error
 from anncc.runtime import irdrop
 from anncc.runtime.irdrop import (
     DirectMeshSolver,
@@ -22,7 +23,6 @@ from anncc.runtime.irdrop import (
     alpha_beta,
     cg_error_vs_direct,
     effective_weights,
-    expected_irdrop_error,
     ideal_currents,
     mean_irdrop_error,
     solve_cg,
@@ -278,7 +278,7 @@ def test_alpha_beta_formula():
     assert f.alpha == pytest.approx(2.5 * 1e-4 * 64)
     assert f.beta == pytest.approx(50 * 1e-4 * 8)
     assert f.expected_error == pytest.approx(f.alpha / 2 + 2 * f.beta)
-    assert expected_irdrop_error(0.1, 0.01) == pytest.approx(0.07)
+    assert irdrop_expected_error(0.1, 0.01) == pytest.approx(0.07)
     # rectangles: the row wire carries M cells, the column wire N
     r = alpha_beta(np.full((4, 16), 1e-4), NATURE_2022)
     assert r.alpha == pytest.approx(2.5 * 1e-4 * (16 + 256) / 2)

@@ -17,11 +17,10 @@ import torch
 import anncc
 from anncc.ir.ann import ConvOp, LinearOp, quant_of
 from anncc.ir.cell import MvmOp as CellMvm
+from anncc.ir.contract import requant_multiplier, requantize
 from anncc.ir.xbar import MvmOp as XbarMvm
 from anncc.passes.estimate import layer_of
-from anncc.passes.tile import requant_multiplier
 from anncc.runtime.model import module_json_attr
-from anncc.runtime.xbar_kernels import requantize
 
 torch.manual_seed(0)
 

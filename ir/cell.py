@@ -35,6 +35,7 @@ from anncc.ir._xdsl import (
     TensorType,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -101,6 +102,7 @@ class MvmOp(IRDLOperation):
     v_read_v = prop_def(FloatAttr)
     g_min_s = prop_def(FloatAttr)
     g_max_s = prop_def(FloatAttr)
+    acc_bits = opt_prop_def(IntegerAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
@@ -128,6 +130,8 @@ class MvmOp(IRDLOperation):
                 out[k] = self.field(k)
         for k in FLOAT_FIELDS:
             out[k] = self.properties[k].value.data  # type: ignore[attr-defined]
+        if self.acc_bits is not None:
+            out["acc_bits"] = self.acc_bits.value.data
         return out
 
     def verify_(self) -> None:

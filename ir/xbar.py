@@ -32,6 +32,7 @@ from anncc.ir._xdsl import (
     TensorType,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -48,7 +49,9 @@ from anncc.ir.ann import (
 )
 from anncc.ir.shapes import dims, dims_match, expect, fmt
 
-ACC_BITS = 32  # partial sums and accumulators are int32 (products in int64 in requant)
+ACC_BITS = 32  # an array's partial sums are int32 (tile splits rows to keep them so)
+#: (bits, signed) of an accumulator tensor: si32, or si64 for layers whose worst case exceeds 32 bits.
+ACC_TYPES = ((32, True), (64, True))
 
 
 def int_type(bits: int, signed: bool) -> IntegerType:
@@ -197,17 +200,20 @@ class MvmOp(IRDLOperation):
     rows = prop_def(IntegerAttr)
     cols = prop_def(IntegerAttr)
     w_bits = prop_def(IntegerAttr)
+    acc_bits = opt_prop_def(IntegerAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
     assembly_format = NARY_FORMAT
 
     def __init__(self, x, w, tile: str, row_offset: int, col_offset: int, rows: int, cols: int,
-                 w_bits: int, result_type):
-        super().__init__(operands=[x, w], result_types=[result_type], properties={
-            "tile": StringAttr(tile), "row_offset": i64_attr(row_offset),
-            "col_offset": i64_attr(col_offset), "rows": i64_attr(rows), "cols": i64_attr(cols),
-            "w_bits": i64_attr(w_bits)})
+                 w_bits: int, result_type, acc_bits: int | None = None):
+        props = {"tile": StringAttr(tile), "row_offset": i64_attr(row_offset),
+                 "col_offset": i64_attr(col_offset), "rows": i64_attr(rows), "cols": i64_attr(cols),
+                 "w_bits": i64_attr(w_bits)}
+        if acc_bits is not None:
+            props["acc_bits"] = i64_attr(acc_bits)
+        super().__init__(operands=[x, w], result_types=[result_type], properties=props)
 
     def bounds(self) -> tuple[int, int, int, int]:
         """(row_offset, col_offset, rows, cols)."""
@@ -245,19 +251,25 @@ class AccumulateOp(IRDLOperation):
 
     name = "xbar.accumulate"
     partials = var_operand_def(TensorType)
+    acc_bits = opt_prop_def(IntegerAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
     assembly_format = NARY_FORMAT
 
-    def __init__(self, partials, result_type):
-        super().__init__(operands=[list(partials)], result_types=[result_type])
+    def __init__(self, partials, result_type, acc_bits: int | None = None):
+        props = {} if acc_bits is None else {"acc_bits": i64_attr(acc_bits)}
+        super().__init__(operands=[list(partials)], result_types=[result_type], properties=props)
 
     def verify_(self) -> None:
         expect(len(self.partials) >= 1, self.name, "needs at least one partial sum")
         y = dims(self.result.type)
+        out = int_info(self.result.type)
+        expect(out in ACC_TYPES, self.name, "the accumulator is si32 or si64")
         for p in self.partials:
-            expect(int_info(p.type) == (ACC_BITS, True) and dims_match(dims(p.type), y), self.name,
+            pi = int_info(p.type)
+            expect(pi in ACC_TYPES and out is not None and pi is not None and pi[0] <= out[0]
+                   and dims_match(dims(p.type), y), self.name,
                    lambda: f"partial sum {p.type} does not match result {self.result.type}")
 
 
@@ -305,20 +317,28 @@ class RequantOp(IRDLOperation):
     lo = prop_def(IntegerAttr)
     hi = prop_def(IntegerAttr)
     out_scale = prop_def(FloatAttr)
+    acc_bits = opt_prop_def(IntegerAttr)
+    product_bits = opt_prop_def(IntegerAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
     assembly_format = NARY_FORMAT
 
     def __init__(self, acc, bias, multiplier, shift, zero_point: int, lo: int, hi: int,
-                 out_scale: float, result_type):
+                 out_scale: float, result_type, acc_bits: int | None = None,
+                 product_bits: int | None = None):
+        props = {"zero_point": i64_attr(zero_point), "lo": i64_attr(lo), "hi": i64_attr(hi),
+                 "out_scale": f64_attr(out_scale)}
+        if acc_bits is not None:
+            props["acc_bits"] = i64_attr(acc_bits)
+        if product_bits is not None:
+            props["product_bits"] = i64_attr(product_bits)
         super().__init__(operands=[acc, bias, multiplier, shift], result_types=[result_type],
-                         properties={"zero_point": i64_attr(zero_point), "lo": i64_attr(lo),
-                                     "hi": i64_attr(hi), "out_scale": f64_attr(out_scale)})
+                         properties=props)
 
     def verify_(self) -> None:
         x, y = dims(self.input.type), dims(self.result.type)
-        expect(int_info(self.input.type) == (ACC_BITS, True), self.name, "input must be si32")
+        expect(int_info(self.input.type) in ACC_TYPES, self.name, "input must be si32 or si64")
         expect(len(x) >= 1, self.name, lambda: f"input {self.input.type} has no channel axis")
         n = x[-1]
         for v, what in ((self.bias, "bias"), (self.multiplier, "multiplier"), (self.shift, "shift")):

@@ -150,7 +150,7 @@ class AllocateResistancePass(ModulePass):
             adc_bits=adc_bits, adc_shift=adc_shift_for(max_column_count(levels, dac), adc_bits),
             ref_col=layout.ref_col, spare_rows=array_rows - rows,
             spare_cols=array_cols - layout.ref_col - 1, v_read_v=t.v_read_v, g_min_s=g_min,
-            g_max_s=g_max)
+            g_max_s=g_max, **({} if mvm.acc_bits is None else {"acc_bits": mvm.acc_bits.value.data}))
         new.results[0].name_hint = mvm.results[0].name_hint
         rw.replace_op(mvm, new)
 

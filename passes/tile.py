@@ -54,7 +54,14 @@ from anncc.ir.ann import (
     WeightOp,
     quant_of,
 )
-from anncc.ir.contract import n_slices_for, requant_multiplier
+from anncc.ir.contract import (
+    INT64_MAX,
+    accumulator_bound,
+    n_slices_for,
+    requant_multiplier,
+    requant_product_bound,
+    signed_bits,
+)
 from anncc.ir.shapes import tensor
 from anncc.ir.store import WeightStore
 from anncc.ir.xbar import (
@@ -107,6 +114,51 @@ class TileShape:
                 f"({n_slices} slices x 2 polarities + a reference column)")
         return TileShape(rows, cols, n_slices)
 
+
+@dataclass(frozen=True)
+class LayerBounds:
+    """Worst-case integer widths of one layer (DESIGN.md section 4), from bit widths and fan-in.
+
+    `array_rows`: the most rows an array may sum without leaving its si32 partial
+    sum; `acc_bits`: the layer accumulator (all row tiles of a column range);
+    `acc_type_bits`: the accumulator's tensor type (32, or 64 above 32 bits);
+    `mult_bits`: requantization multiplier bits that keep `(acc + bias)·M + 2^(S−1)`
+    within int64.
+    """
+
+    array_rows: int
+    acc_bound: int
+    acc_bits: int
+    acc_type_bits: int
+    mult_bits: int
+
+    @staticmethod
+    def of(layer: str, fan_in: int, in_bits: int, in_signed: bool, w_bits: int,
+           bias_bound: int) -> LayerBounds:
+        per_row = accumulator_bound(1, in_bits, in_signed, w_bits)
+        array_rows = PSUM_MAX // per_row
+        if array_rows < 1:
+            raise AnnccError(f"tile: layer '{layer}': one {in_bits}-bit input times a {w_bits}-bit "
+                             f"weight ({per_row}) exceeds the si32 partial sum")
+        acc = accumulator_bound(fan_in, in_bits, in_signed, w_bits)
+        acc_bits = signed_bits(acc)
+        if acc_bits > 64:
+            raise AnnccError(f"tile: layer '{layer}': worst-case accumulator |acc| <= {acc} needs "
+                             f"{acc_bits} bits, above int64")
+        total_bits = (acc + bias_bound).bit_length()
+        mult_bits = min(31, 62 - total_bits)
+        if mult_bits < MIN_MULT_BITS:
+            raise AnnccError(
+                f"tile: layer '{layer}': worst-case requantization product (|acc + bias| <= "
+                f"{acc + bias_bound}, {total_bits} bits) leaves {mult_bits} multiplier bits in int64 "
+                f"(need {MIN_MULT_BITS}); lower in-bits, w-bits or the fan-in")
+        return LayerBounds(array_rows, acc, acc_bits, 32 if acc_bits <= 32 else 64, mult_bits)
+
+
+#: The largest partial sum of one array (si32).
+PSUM_MAX = (1 << 31) - 1
+#: Fewest multiplier bits tile accepts for requantization (relative error 2^-15).
+MIN_MULT_BITS = 16
 
 ColumnRange = tuple[int, int, list[tuple[int, int]]]
 
@@ -187,6 +239,13 @@ class TilePass(ModulePass):
         wq = store.get(q.qweight, q.qweight_digest)
         wscale = np.asarray(store.get(q.wscale, q.wscale_digest), dtype=np.float64)
         k, n = wq.shape
+        bias = _bias(op, store)
+        eff = q.in_scale * wscale
+        bias_q = np.clip(np.rint(bias / eff), -(2**31), 2**31 - 1).astype(np.int32)
+        bounds = LayerBounds.of(name, k // groups_of(op), q.in_bits, q.in_signed, q.w_bits,
+                                int(np.abs(bias_q.astype(np.int64)).max(initial=0)))
+        if shape.rows > bounds.array_rows:  # split rows so each array's partial sum fits si32
+            shape = TileShape(bounds.array_rows, shape.cols, shape.n_slices)
         in_t = int_type(q.in_bits, q.in_signed)
         xq = _integer_input(op.input, q.in_scale, in_t, op, rw)
         if isinstance(op, ConvOp):
@@ -203,17 +262,21 @@ class TilePass(ModulePass):
         lead = static_dims(mat_in)[:-1]
         w_op = WeightOp(q.qweight, q.qweight_digest, tensor([k, n], int_type(8, True)))
         rw.insert_op(w_op, InsertPoint.before(op))
-        acc_t = lambda width: tensor(lead + [width], int_type(ACC_BITS, True))  # noqa: E731
+        psum_t = lambda width: tensor(lead + [width], int_type(ACC_BITS, True))  # noqa: E731
+        acc_t = lambda width: tensor(lead + [width], int_type(bounds.acc_type_bits, True))  # noqa: E731
         col_results = []
         for ci, (c0, width, row_ranges) in enumerate(tile_ranges(k, n, groups_of(op), shape)):
             partials = []
             for ri, (r0, height) in enumerate(row_ranges):
+                tile_bits = signed_bits(accumulator_bound(height, q.in_bits, q.in_signed, q.w_bits))
                 mvm = MvmOp(mat_in, w_op.results[0], f"{name}.r{ri}c{ci}", r0, c0, height, width,
-                            q.w_bits, acc_t(width))
+                            q.w_bits, psum_t(width), acc_bits=tile_bits)
                 mvm.results[0].name_hint = f"{name}_r{ri}c{ci}"
                 rw.insert_op(mvm, InsertPoint.before(op))
                 partials.append(mvm.results[0])
-            acc = AccumulateOp(partials, acc_t(width))
+            fan_in = min(sum(h for _, h in row_ranges), k // groups_of(op))
+            acc = AccumulateOp(partials, acc_t(width), acc_bits=signed_bits(
+                accumulator_bound(fan_in, q.in_bits, q.in_signed, q.w_bits)))
             rw.insert_op(acc, InsertPoint.before(op))
             col_results.append(acc.results[0])
         if len(col_results) > 1:
@@ -223,10 +286,14 @@ class TilePass(ModulePass):
         else:
             acc_val = col_results[0]
         # requantization: per channel (acc + bias)·M >> S, fused activation clamp
-        bias = _bias(op, store)
-        eff = q.in_scale * wscale
-        bias_q = np.clip(np.rint(bias / eff), -(2**31), 2**31 - 1).astype(np.int32)
-        ms = [requant_multiplier(e / q.out_scale) for e in eff]
+        try:
+            ms = [requant_multiplier(e / q.out_scale, bounds.mult_bits) for e in eff]
+        except ValueError as e:
+            raise AnnccError(f"tile: layer '{name}': {e}") from None
+        bias_bound = int(np.abs(bias_q.astype(np.int64)).max(initial=0))
+        product = max(requant_product_bound(bounds.acc_bound, bias_bound, m, s) for m, s in ms)
+        if product > INT64_MAX:  # mult_bits was chosen so that this cannot happen
+            raise AnnccError(f"tile: layer '{name}': requantization product {product} exceeds int64")
         mult = np.array([m for m, _ in ms], dtype=np.int32)
         shift = np.array([s for _, s in ms], dtype=np.int32)
         out_t = int_type(q.out_bits, q.out_signed)
@@ -239,7 +306,8 @@ class TilePass(ModulePass):
         si32 = int_type(ACC_BITS, True)
         operands = [pool.get(arr, si32, f"{name}.{what}")
                     for what, arr in (("bias_q", bias_q), ("multiplier", mult), ("shift", shift))]
-        req = RequantOp(acc_val, *operands, 0, lo, hi, q.out_scale, tensor(lead + [n], out_t))
+        req = RequantOp(acc_val, *operands, 0, lo, hi, q.out_scale, tensor(lead + [n], out_t),
+                        acc_bits=bounds.acc_bits, product_bits=signed_bits(product))
         req.results[0].name_hint = f"{name}_q"
         rw.insert_op(req, InsertPoint.before(op))
         yq = req.results[0]

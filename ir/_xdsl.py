@@ -12,6 +12,7 @@ from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    I64,
     ArrayAttr,
     Builtin,
     DenseArrayBase,
@@ -93,7 +94,7 @@ MLIRLexer._unescaped_characters_regex = re.compile(
 __all__ = [
     "ArgSpec", "ArgSpecParseError", "PassFailedException", "Span", "Universe",
     "parse_pipeline_spec", "xDSLOptMain", "xdsl_builtin_passes",
-    "DYNAMIC_INDEX", "ArrayAttr", "Attribute", "AttrParser", "Block", "Builder", "Builtin",
+    "DYNAMIC_INDEX", "I64", "ArrayAttr", "Attribute", "AttrParser", "Block", "Builder", "Builtin",
     "ConstantLike", "Context", "DenseArrayBase", "Dialect", "DiagnosticException",
     "FloatAttr", "Func", "FuncOp", "FunctionType", "GreedyRewritePatternApplier",
     "IRDLOperation", "InsertPoint", "IntAttr", "IntegerAttr", "IntegerType", "ModulePass",

@@ -69,6 +69,7 @@ from xdsl.printer import Printer
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.traits import ConstantLike, Pure
 from xdsl.transforms import get_all_passes as xdsl_builtin_passes
+from xdsl.transforms.dead_code_elimination import dce
 from xdsl.universe import Universe
 from xdsl.utils.arg_spec import ArgSpec
 from xdsl.utils.arg_spec import parse_pipeline as parse_pipeline_spec
@@ -93,7 +94,7 @@ MLIRLexer._unescaped_characters_regex = re.compile(
 
 __all__ = [
     "ArgSpec", "ArgSpecParseError", "PassFailedException", "Span", "Universe",
-    "parse_pipeline_spec", "xDSLOptMain", "xdsl_builtin_passes",
+    "dce", "parse_pipeline_spec", "xDSLOptMain", "xdsl_builtin_passes",
     "DYNAMIC_INDEX", "I64", "ArrayAttr", "Attribute", "AttrParser", "Block", "Builder", "Builtin",
     "ConstantLike", "Context", "DenseArrayBase", "Dialect", "DiagnosticException",
     "FloatAttr", "Func", "FuncOp", "FunctionType", "GreedyRewritePatternApplier",

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from anncc.errors import AnnccError
-from anncc.ir._xdsl import Context, InsertPoint, ModuleOp, ModulePass, Rewriter, StringAttr
+from anncc.ir._xdsl import Context, InsertPoint, ModuleOp, ModulePass, Rewriter, StringAttr, dce
 from anncc.ir.ann import WeightOp
 from anncc.ir.cell import MvmOp, VoteOp
 from anncc.ir.shapes import tensor
@@ -40,7 +40,7 @@ from anncc.ir.store import WeightStore
 from anncc.ir.xbar import int_type
 from anncc.passes._store import store_of
 from anncc.passes._target import target_of
-from anncc.passes._util import ConstantPool, const_array, erase_dead
+from anncc.passes._util import ConstantPool, const_array
 
 UI8 = int_type(8, False)
 SI32 = int_type(32, True)
@@ -164,7 +164,7 @@ class InsertRedundancyPass(ModulePass):
             else:
                 self._harden(mvm, store, pool, rw, rates, given, report, "", clone=False)
         op.attributes["anncc.redundancy"] = StringAttr(json.dumps(report, sort_keys=True))
-        erase_dead(op)
+        dce(op)
 
     def _load_fault_map(self) -> dict[str, np.ndarray]:
         if not self.fault_map:

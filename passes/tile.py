@@ -42,6 +42,7 @@ from anncc.ir._xdsl import (
     Operation,
     Rewriter,
     SSAValue,
+    dce,
 )
 from anncc.ir.ann import (
     ConvOp,
@@ -82,7 +83,6 @@ from anncc.passes._util import (
     ConstantPool,
     LayerNamer,
     conv_geometry,
-    erase_dead,
     func_blocks,
     groups_of,
     layer_name,
@@ -230,7 +230,7 @@ class TilePass(ModulePass):
                                                 self.spare_rows, self.spare_cols)
                     self._lower_layer(o, namer(o, layer_index), q, shape, pool, rw)
                     layer_index += 1
-        erase_dead(op)
+        dce(op)  # xDSL: pure ops whose results are unused (stale quantizes, dequantizes)
 
     # ----------------------------------------------------------------- one layer
     def _lower_layer(self, op, name: str, q, shape: TileShape, pool: ConstantPool,

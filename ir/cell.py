@@ -14,11 +14,14 @@ hold which conductance level and how the array is read:
 - The reference column `ref_col` holds level-0 cells on every used row; its
   current is subtracted before the ADC, so the ADC sees `c·ΔG·V_read`.
 - Inputs stream in planes of `dac_bits` bits (1 = bit-serial); each plane's
-  column count goes through the ADC: `code = min((c + 2^(s−1)) >> s, 2^adc_bits − 1)`
-  with `s = adc_shift`, read back as `code << s`, then shift-add.
+  column count goes through the ADC: `code = min((c + 2^(s−1)) >> s, 2^bits − 1)`
+  (`anncc.ir.contract.adc_read`), read back as `code << s`, then shift-add.
 
-The analog quantities (`v_read_v`, `g_max_s`, `g_min_s`) are chosen by
-`allocate-resistance`; the device technology is the module's `anncc.target`.
+The properties come in typed groups: `geometry` (`#xbar.tile`), `array`
+(`#cell.array`), `adc` (`#cell.adc`) and `analog` (`#cell.analog`, chosen by
+`allocate-resistance`), beside `tile`, `layer`, `w_bits` and `acc_bits`; the
+input's bits and signedness are its type. `op.params()` reads them all as one
+`ArrayParams`. The device technology is the module's `anncc.target`.
 
 Rationale: docs/dialects/cell.md.
 """
@@ -50,8 +53,7 @@ from anncc.ir._xdsl import (
     traits_def,
     var_operand_def,
 )
-from anncc.ir.ann import PROPS_IN_ATTR_DICT, f64_attr, i64_attr
-from anncc.ir.records import parse_record, print_record
+from anncc.ir.attrs import PROPS_IN_ATTR_DICT, f64_attr, i64_attr, parse_record, print_record
 from anncc.ir.shapes import dims, expect, fmt
 from anncc.ir.xbar import (
     ACC_BITS,

@@ -46,7 +46,7 @@ from anncc.ir._xdsl import (
     traits_def,
     var_operand_def,
 )
-from anncc.ir.ann import (
+from anncc.ir.attrs import (
     PROPS_IN_ATTR_DICT,
     f64_attr,
     i64_attr,

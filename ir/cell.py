@@ -254,18 +254,6 @@ class MvmOp(IRDLOperation):
             v_read_v=an.v_read_v.value.data, g_min_s=an.g_min_s.value.data,
             g_max_s=an.g_max_s.value.data)
 
-    def fields(self) -> dict[str, object]:
-        """Deprecated: `params()` as the former untyped dict (`in_signed` 0/1), for code not yet moved.
-
-        Kept only so that code written against the flat properties (the SPICE
-        backend at the time of the change) runs until it reads `params()`.
-        """
-        from dataclasses import asdict
-
-        out = asdict(self.params())
-        out["in_signed"] = int(out["in_signed"])
-        return out
-
     @property
     def rows(self) -> int:
         return self.geometry.rows.data

@@ -50,13 +50,8 @@ def spice_name(tile: str) -> str:
 
 
 def layer_of(op: Any) -> str:
-    """The layer an array belongs to: the op's `layer` attribute when present, else the tile's prefix."""
-    attr = op.attributes.get("layer") if hasattr(op, "attributes") else None
-    if attr is not None and hasattr(attr, "data"):
-        return str(attr.data)
-    tile = op.fields()["tile"] if hasattr(op, "fields") else str(op)
-    m = re.match(r"^(.*)\.r\d+c\d+$", tile)
-    return m.group(1) if m else tile
+    """The layer an array belongs to: the op's `layer` attribute (set by `tile` on every op it makes)."""
+    return str(op.params().layer)
 
 
 @dataclass
@@ -66,7 +61,7 @@ class SpiceArray:
     name: str
     tile: str
     layer: str
-    fields: dict[str, Any]
+    params: Any  # anncc.ir.cell.ArrayParams
     mesh: ArrayMesh
     model: Any  # anncc.runtime.analog.ArrayModel
     target: Any
@@ -84,7 +79,7 @@ class SpiceArray:
     @property
     def v_lsb(self) -> float:
         """Volts per DAC step: v_read / (2^dac_bits − 1)."""
-        return float(self.fields["v_read_v"]) / ((1 << self.fields["dac_bits"]) - 1)
+        return float(self.params.v_read_v) / ((1 << self.params.dac_bits) - 1)
 
     @property
     def unit_current_a(self) -> float:
@@ -93,7 +88,7 @@ class SpiceArray:
 
     @property
     def ref_col(self) -> int:
-        return int(self.fields["ref_col"])
+        return int(self.params.ref_col)
 
     @property
     def sensed_cols(self) -> np.ndarray:
@@ -110,36 +105,36 @@ class SpiceArray:
         return (i[:, self.sensed_cols] - i[:, self.ref_col:self.ref_col + 1]) / self.unit_current_a
 
     def adc_codes(self, counts: np.ndarray) -> np.ndarray:
-        """The ADC of DESIGN.md section 4 on counts (`runtime.analog.adc_`), as int64."""
-        from anncc.runtime.analog import adc_
+        """The ADC of DESIGN.md section 4 on counts (`anncc.ir.contract.adc_read`), as int64."""
+        from anncc.ir.contract import adc_read
 
         t = torch.from_numpy(np.array(counts, dtype=np.float64))
-        return adc_(t, self.fields["adc_bits"], self.fields["adc_shift"]).to(torch.int64).numpy()
+        return adc_read(t, self.params.adc_bits, self.params.adc_shift).to(torch.int64).numpy()
 
     def boundary_distance(self, counts: np.ndarray) -> np.ndarray:
         """Distance (in counts) of each count from the nearest ADC decision boundary."""
-        step = float(1 << self.fields["adc_shift"])
+        step = float(1 << self.params.adc_shift)
         q = np.asarray(counts) / step
         return np.abs(q - np.floor(q) - 0.5) * step
 
 
 def _column_labels(f: dict[str, Any], colmap: np.ndarray) -> list[str]:
-    labels = ["unused or spare"] * int(f["array_cols"])
-    labels[int(f["ref_col"])] = "reference column (level-0 cells)"
+    labels = ["unused or spare"] * int(f.array_cols)
+    labels[int(f.ref_col)] = "reference column (level-0 cells)"
     cols, ns, _ = colmap.shape
     for j in range(cols):
         for k in range(ns):
             for p, pol in enumerate(("+", "-")):
                 labels[int(colmap[j, k, p])] = (
-                    f"output column {int(f['col_offset']) + j}, slice {k} "
-                    f"(weight 2^{k * int(f['bits_per_cell'])}), polarity {pol}")
+                    f"output column {int(f.col_offset) + j}, slice {k} "
+                    f"(weight 2^{k * int(f.bits_per_cell)}), polarity {pol}")
     return labels
 
 
 def _row_labels(f: dict[str, Any], rowmap: np.ndarray) -> list[str]:
-    labels = ["unused (0 V)"] * int(f["array_rows"])
+    labels = ["unused (0 V)"] * int(f.array_rows)
     for i, r in enumerate(rowmap.tolist()):
-        labels[int(r)] = f"input row {int(f['row_offset']) + i}"
+        labels[int(r)] = f"input row {int(f.row_offset) + i}"
     return labels
 
 
@@ -162,22 +157,22 @@ def collect_arrays(model: Any, seed: int = 0, names: Sequence[str] | None = None
     ops = _mvm_ops(model)
     if not ops:
         raise AnnccError("the model has no cell level arrays (cell.mvm) to write as SPICE")
-    known = {op.fields()["tile"] for op in ops} | {spice_name(op.fields()["tile"]) for op in ops}
+    known = {op.params().tile for op in ops} | {spice_name(op.params().tile) for op in ops}
     if names is not None:
         unknown = [n for n in names if n not in known]
         if unknown:
             raise AnnccError(f"unknown array(s) {', '.join(unknown)}",
-                             hint=f"known: {', '.join(sorted(op.fields()['tile'] for op in ops))}")
+                             hint=f"known: {', '.join(sorted(op.params().tile for op in ops))}")
     target = model.target()
     ctx = ExecContext(store=model.store, analog=True, seed=seed)
     out = []
     for op in ops:
-        f = op.fields()
-        if names is not None and f["tile"] not in names and spice_name(f["tile"]) not in names:
+        f = op.params()
+        if names is not None and f.tile not in names and spice_name(f.tile) not in names:
             continue
         levels, colmap, rowmap, faults = (
             operand_tensor(v, ctx) for v in (op.levels, op.colmap, op.rowmap, op.faults))
-        tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+        tgt = array_target(target, f.g_min_s, f.g_max_s)
         opts = AnalogOptions.resolve({**(options or {}), "ir_drop": True}, tgt)
         with torch.no_grad():
             am = build_array_model(op, levels, colmap, rowmap, faults, target, seed, opts)
@@ -185,7 +180,7 @@ def collect_arrays(model: Any, seed: int = 0, names: Sequence[str] | None = None
         cm = colmap.to(torch.int64).numpy()
         rm = rowmap.to(torch.int64).numpy()
         out.append(SpiceArray(
-            name=spice_name(f["tile"]), tile=f["tile"], layer=layer_of(op), fields=dict(f),
+            name=spice_name(f.tile), tile=f.tile, layer=layer_of(op), params=f,
             mesh=mesh, model=am, target=tgt, seed=seed, rowmap=rm, colmap=cm,
             col_labels=_column_labels(f, cm), row_labels=_row_labels(f, rm), op=op))
     return out
@@ -194,7 +189,7 @@ def collect_arrays(model: Any, seed: int = 0, names: Sequence[str] | None = None
 def covering_sample(model: Any, limit: int = 64) -> list[str]:
     """Tile names: all when there are at most `limit`, else the first array of every layer
     and then evenly spaced others up to `limit`."""
-    tiles = [(layer_of(op), op.fields()["tile"]) for op in _mvm_ops(model)]
+    tiles = [(layer_of(op), op.params().tile) for op in _mvm_ops(model)]
     if len(tiles) <= limit:
         return [t for _, t in tiles]
     chosen: list[str] = []
@@ -227,12 +222,12 @@ def array_inputs(model: Any, x: Any, tiles: Sequence[str] | None = None) -> dict
         run_module(model.ir("cell"), model.store, [as_tensor(x)], ctx, values=values)
     out = {}
     for op in _mvm_ops(model):
-        f = op.fields()
-        if tiles is not None and f["tile"] not in tiles and spice_name(f["tile"]) not in tiles:
+        f = op.params()
+        if tiles is not None and f.tile not in tiles and spice_name(f.tile) not in tiles:
             continue
         xin = values[op.input]
-        r0, rows = f["row_offset"], f["rows"]
-        out[f["tile"]] = xin[..., r0:r0 + rows].reshape(-1, rows).to(torch.int64).numpy()
+        r0, rows = f.row_offset, f.rows
+        out[f.tile] = xin[..., r0:r0 + rows].reshape(-1, rows).to(torch.int64).numpy()
     return out
 
 
@@ -244,9 +239,9 @@ def row_voltages(arr: SpiceArray, x_int: np.ndarray, max_vectors: int | None = N
     """
     from anncc.runtime.analog import digit_planes
 
-    f = arr.fields
-    planes, _ = digit_planes(torch.as_tensor(np.asarray(x_int)), f["in_bits"], bool(f["in_signed"]),
-                             f["dac_bits"], torch.float64)
+    f = arr.params
+    planes, _ = digit_planes(torch.as_tensor(np.asarray(x_int)), f.in_bits, bool(f.in_signed),
+                             f.dac_bits, torch.float64)
     d = planes.reshape(-1, planes.shape[-1]).numpy()
     v = np.zeros((d.shape[0], arr.shape[0]))
     v[:, arr.rowmap] = d * arr.v_lsb

@@ -82,7 +82,7 @@ class CmosNetwork:
 
     @property
     def n_opamps(self) -> int:
-        return sum(a.fields["cols"] * 2 * a.fields["n_slices"] for layer in self.layers for a in layer.arrays)
+        return sum(a.params.cols * 2 * a.params.n_slices for layer in self.layers for a in layer.arrays)
 
 
 def _const(value: Any, ctx: Any) -> np.ndarray:
@@ -122,33 +122,33 @@ def build_cmos_network(model: Any, seed: int = 0) -> CmosNetwork:
     prev = None
     for rq in (op for op in model.ir("cell").walk() if isinstance(op, RequantOp)):
         mvms = _mvms_of(rq.input)
-        tiles = [m.fields()["tile"] for m in mvms]
+        tiles = [m.params().tile for m in mvms]
         for m in mvms:
             src = m.input.owner
             if prev is not None and m.input is not prev.result:
                 raise AnnccError("the cmos end-to-end netlist needs each layer to read the previous "
-                                 f"layer's output ('{m.fields()['tile']}' reads '{src.name}')")
+                                 f"layer's output ('{m.params().tile}' reads '{src.name}')")
         arrays = collect_arrays(model, seed=seed, names=tiles)
-        f0 = arrays[0].fields
-        n_out = max(a.fields["col_offset"] + a.fields["cols"] for a in arrays)
-        n_in = max(a.fields["row_offset"] + a.fields["rows"] for a in arrays)
+        f0 = arrays[0].params
+        n_out = max(a.params.col_offset + a.params.cols for a in arrays)
+        n_in = max(a.params.row_offset + a.params.rows for a in arrays)
         props = rq.properties
         layer = CmosLayer(
             name=arrays[0].layer, arrays=arrays, n_in=n_in, n_out=n_out,
             bias=_const(rq.bias, ctx), multiplier=_const(rq.multiplier, ctx), shift=_const(rq.shift, ctx),
             zero_point=int(props["zero_point"].value.data), lo=int(props["lo"].value.data),
-            hi=int(props["hi"].value.data), in_bits=int(f0["in_bits"]))
+            hi=int(props["hi"].value.data), in_bits=int(f0.in_bits))
         opts = arrays[0].model.options
         for a in arrays:  # one summer per (array, output, slice, polarity), as the runtime reads
-            f = a.fields
+            f = a.params
             if not opts.opamp_offset or target.opamp_offset_sigma_v <= 0:
                 continue
-            v_os = draw_opamp_offsets_v([f["array_cols"]], a.target,
-                                        _generator(seed, f["tile"], "opamp")).numpy()
-            for j in range(f["cols"]):
-                for k in range(f["n_slices"]):
+            v_os = draw_opamp_offsets_v([f.array_cols], a.target,
+                                        _generator(seed, f.tile, "opamp")).numpy()
+            for j in range(f.cols):
+                for k in range(f.n_slices):
                     for p in range(2):
-                        layer.offsets_v[(a.name, f["col_offset"] + j, k, p)] = float(
+                        layer.offsets_v[(a.name, f.col_offset + j, k, p)] = float(
                             v_os[a.colmap[j, k, p]])
         layers.append(layer)
         prev = rq
@@ -185,27 +185,27 @@ def cmos_deck(net: CmosNetwork, x_int: np.ndarray, control: bool = False) -> str
     r_f = float(t.r_feedback_ohm)
     for li, layer in enumerate(net.layers):
         v_in = _v_lsb(t, layer.in_bits)
-        b = layer.arrays[0].fields["bits_per_cell"]
-        ns = layer.arrays[0].fields["n_slices"]
+        b = layer.arrays[0].params.bits_per_cell
+        ns = layer.arrays[0].params.n_slices
         lines.append(f"* ---- layer {li} ({layer.name}): {layer.n_in} inputs -> {layer.n_out} outputs, "
                      f"arrays {', '.join(a.tile for a in layer.arrays)}")
         for a in layer.arrays:
-            f = a.fields
-            lines.append(f"* array {a.tile}: {len(a.rowmap)} rows from input {f['row_offset']}, "
-                         f"outputs {f['col_offset']}..{f['col_offset'] + f['cols'] - 1}")
+            f = a.params
+            lines.append(f"* array {a.tile}: {len(a.rowmap)} rows from input {f.row_offset}, "
+                         f"outputs {f.col_offset}..{f.col_offset + f.cols - 1}")
             g = a.mesh.g_s
-            for j in range(f["cols"]):
-                n = f["col_offset"] + j
+            for j in range(f.cols):
+                n = f.col_offset + j
                 for k in range(ns):
                     for p, pol in enumerate("pm"):
                         col = int(a.colmap[j, k, p])
                         for i, r in enumerate(a.rowmap.tolist()):
                             if g[r, col] > 0:
-                                lines.append(f"R{a.name}_{r}_{col} l{li}_in{f['row_offset'] + i} "
+                                lines.append(f"R{a.name}_{r}_{col} l{li}_in{f.row_offset + i} "
                                              f"s_{a.name}_{n}_{k}{pol} {num(1.0 / g[r, col])}")
         for a in layer.arrays:
-            f = a.fields
-            for n in range(f["col_offset"], f["col_offset"] + f["cols"]):
+            f = a.params
+            for n in range(f.col_offset, f.col_offset + f.cols):
                 for k in range(ns):
                     for pol, p in (("p", 0), ("m", 1)):
                         s, o = f"s_{a.name}_{n}_{k}{pol}", f"o_{a.name}_{n}_{k}{pol}"
@@ -222,7 +222,7 @@ def cmos_deck(net: CmosNetwork, x_int: np.ndarray, control: bool = False) -> str
         for n in range(layer.n_out):
             acc = " + ".join(f"{float(1 << (k * b))!r}*(v(o_{a.name}_{n}_{k}m) - v(o_{a.name}_{n}_{k}p))"
                              for a in layer.arrays for k in range(ns)
-                             if a.fields["col_offset"] <= n < a.fields["col_offset"] + a.fields["cols"])
+                             if a.params.col_offset <= n < a.params.col_offset + a.params.cols)
             scale = float(layer.multiplier[n]) / float(1 << int(layer.shift[n]))
             y = (f"(({acc})/{num(unit)} + {num(float(layer.bias[n]))})*{num(scale)} + "
                  f"{layer.zero_point}")
@@ -274,10 +274,10 @@ def simulate_cmos(net: CmosNetwork, x_int: np.ndarray) -> dict[str, Any]:
         power += vec(f"l0_in{i}") * -vec(f"bdac{i}#branch")
     r_f = float(net.target.r_feedback_ohm)
     for li, layer in enumerate(net.layers):
-        ns = layer.arrays[0].fields["n_slices"]
+        ns = layer.arrays[0].params.n_slices
         for a in layer.arrays:
-            f = a.fields
-            for n in range(f["col_offset"], f["col_offset"] + f["cols"]):
+            f = a.params
+            for n in range(f.col_offset, f.col_offset + f.cols):
                 for k in range(ns):
                     for pol in "pm":
                         vo, vs = vec(f"o_{a.name}_{n}_{k}{pol}"), vec(f"s_{a.name}_{n}_{k}{pol}")
@@ -299,8 +299,8 @@ def first_layer_inputs(model: Any, net: CmosNetwork, x: Any) -> np.ndarray:
     xs = array_inputs(model, x, [a.tile for a in first.arrays])
     out = np.zeros((len(next(iter(xs.values()))), first.n_in), dtype=np.int64)
     for a in first.arrays:
-        r0 = a.fields["row_offset"]
-        out[:, r0:r0 + a.fields["rows"]] = xs[a.tile]
+        r0 = a.params.row_offset
+        out[:, r0:r0 + a.params.rows] = xs[a.tile]
     return out
 
 

@@ -46,10 +46,10 @@ def emit_spice(model: Any, directory: str | Path, *, seed: int = 0, inputs: Any 
 
         rng = np.random.default_rng(seed)
         for a in arrays:
-            f = a.fields
-            hi = 1 << (f["in_bits"] - 1) if f["in_signed"] else 1 << f["in_bits"]
-            lo = -hi if f["in_signed"] else 0
-            volts[a.name] = row_voltages(a, rng.integers(lo, hi, size=(1, f["rows"])), max_vectors)
+            f = a.params
+            hi = 1 << (f.in_bits - 1) if f.in_signed else 1 << f.in_bits
+            lo = -hi if f.in_signed else 0
+            volts[a.name] = row_voltages(a, rng.integers(lo, hi, size=(1, f.rows)), max_vectors)
     manifest = write_spice_dir(arrays, volts, directory)
     manifest["source"] = "calibration inputs" if x is not None else "random integer inputs"
     return manifest

@@ -75,7 +75,8 @@ def _ports(arr: SpiceArray) -> list[str]:
 
 
 def _is_mtj(target: Any) -> bool:
-    return hasattr(target, "tmr_v_half_v") and hasattr(target, "r_p_ohm")
+    """Bias-dependent MTJ cells (a target capability, never a name test)."""
+    return bool(getattr(target, "BIAS_DEPENDENT", False))
 
 
 def _element_lines(arr: SpiceArray) -> str:
@@ -86,7 +87,7 @@ def _element_lines(arr: SpiceArray) -> str:
 def array_subckt(arr: SpiceArray) -> str:
     """The `.subckt` of one programmed array (ports in0.. then out0..)."""
     return _env().get_template("array.sub.j2").render(
-        a=arr, f=arr.fields, mesh=arr.mesh, num=num, subckt=subckt_name(arr), ports=_ports(arr),
+        a=arr, f=arr.params, mesh=arr.mesh, num=num, subckt=subckt_name(arr), ports=_ports(arr),
         elements=_element_lines(arr), target_name=getattr(arr.target, "name", "?"),
         is_mtj=_is_mtj(arr.target))
 

@@ -63,7 +63,7 @@ def default_arrays(model: Any, per_layer: int = 1) -> list[str]:
         layer = layer_of(op)
         if count.get(layer, 0) < per_layer:
             count[layer] = count.get(layer, 0) + 1
-            out.append(op.fields()["tile"])
+            out.append(op.params().tile)
     return out
 
 
@@ -128,10 +128,10 @@ def _vectors(build_dir: Path, arrays: list[SpiceArray], model: Any, inputs: Any,
     elif need:
         rng = np.random.default_rng(seed)
         for a in need:
-            f = a.fields
-            lo, hi = (-(1 << (f["in_bits"] - 1)), 1 << (f["in_bits"] - 1)) if f["in_signed"] else (
-                0, 1 << f["in_bits"])
-            x = rng.integers(lo, hi, size=(2, f["rows"]))
+            f = a.params
+            lo, hi = (-(1 << (f.in_bits - 1)), 1 << (f.in_bits - 1)) if f.in_signed else (
+                0, 1 << f.in_bits)
+            x = rng.integers(lo, hi, size=(2, f.rows))
             out[a.name] = row_voltages(a, x, max_vectors)
     return out
 

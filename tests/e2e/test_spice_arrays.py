@@ -34,23 +34,23 @@ def test_emitted_netlist_run_by_hand_reproduces_the_runtime(tmp_path):
 
     cm, x_test = _compiled("sot-mtj")
     spice = tmp_path / "spice"
-    emit_spice(cm, spice, seed=5, inputs=x_test[:2], tiles=["linear.r0c0"])
-    proc = subprocess.run(["ngspice", "-b", "linear_r0c0.cir"], cwd=spice, capture_output=True,
+    emit_spice(cm, spice, seed=5, inputs=x_test[:2], tiles=["fc1.r0c0"])
+    proc = subprocess.run(["ngspice", "-b", "fc1_r0c0.cir"], cwd=spice, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-500:] + proc.stderr[-500:]
-    rows = (spice / "out" / "linear_r0c0.csv").read_text().splitlines()
+    rows = (spice / "out" / "fc1_r0c0.csv").read_text().splitlines()
     assert rows[0].split()[:2] == ["v-sweep", "vsense0#branch"]
     got = np.array([[float(t) for t in r.split()[1:]] for r in rows[1:]])
-    volts = np.load(spice / "vectors" / "linear_r0c0.npy")
+    volts = np.load(spice / "vectors" / "fc1_r0c0.npy")
     assert got.shape == (len(volts), 32) and len(volts) >= 4
     # the runtime's chip of seed 5, read through its own IR-drop solve
-    (arr,) = collect_arrays(cm, seed=5, names=["linear.r0c0"])
+    (arr,) = collect_arrays(cm, seed=5, names=["fc1.r0c0"])
     want = arr.runtime_currents(volts)
     rel = np.abs(got - want) / np.maximum(np.abs(want), 1e-3 * arr.unit_current_a)
     assert rel.max() <= 1e-6, rel.max()
     assert rel.max() <= 1e-10  # 16 printed digits: far better than the tolerance
     # a different chip (seed) would not match: the netlist holds this seed's devices
-    (other,) = collect_arrays(cm, seed=6, names=["linear.r0c0"])
+    (other,) = collect_arrays(cm, seed=6, names=["fc1.r0c0"])
     assert np.abs(other.runtime_currents(volts) - got).max() > 1e3 * np.abs(got - want).max()
 
 

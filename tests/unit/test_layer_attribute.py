@@ -101,11 +101,3 @@ def test_tmr_vote_masks_a_stuck_replica(tmp_path):
     assert torch.equal(values[vote.results[0]], reps[0])
     # ... and the voted network equals the fault-free one
     assert torch.equal(faulty.run(x, level="cell"), clean.run(x, level="cell"))
-
-
-def test_the_deprecated_fields_dict_equals_params(small):
-    _, cm = small
-    op = next(o for o in cm.ir("cell").walk() if isinstance(o, CellMvmOp))
-    f, p = op.fields(), op.params()
-    assert f["tile"] == p.tile and f["adc_shift"] == p.adc_shift and f["in_signed"] == int(p.in_signed)
-    assert f["layer"] == p.layer and f["acc_bits"] == p.acc_bits

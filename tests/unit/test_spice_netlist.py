@@ -43,7 +43,7 @@ def mtj_arrays():
     x_train, _, x_test, _ = digits.load_digits_split(flat=True)
     cm = anncc.compile(model, x_test[:1], target="sot-mtj", w_bits=4, in_bits=8, calib=x_train[:128],
                        target_overrides={"array_rows": 32, "array_cols": 32})
-    return cm, collect_arrays(cm, seed=3, names=["linear.r0c0", "linear.1.r0c0"])
+    return cm, collect_arrays(cm, seed=3, names=["fc1.r0c0", "fc2.r0c0"])
 
 
 def test_devices_are_the_runtimes_programmed_chip(mtj_arrays):
@@ -70,10 +70,10 @@ def test_subckt_and_harness_are_readable_and_exact(mtj_arrays):
     _, arrays = mtj_arrays
     a = arrays[0]
     text = array_subckt(a)
-    assert "layer linear, tile linear.r0c0" in text and "chip seed 3" in text
+    assert "layer fc1, tile fc1.r0c0" in text and "chip seed 3" in text
     assert "output column 0, slice 1 (weight 2^1), polarity -" in text
     assert f"column {a.ref_col}: reference column" in text
-    assert text.count(".subckt ARR_linear_r0c0") == 1 and text.rstrip().endswith(".ends ARR_linear_r0c0")
+    assert text.count(".subckt ARR_fc1_r0c0") == 1 and text.rstrip().endswith(".ends ARR_fc1_r0c0")
     cells = dict(re.findall(r"^(Rx\d+_\d+) \S+ \S+ (\S+)$", text, re.M))
     assert len(cells) == 32 * 32
     # every cell is written as the exact double 1/G
@@ -83,23 +83,23 @@ def test_subckt_and_harness_are_readable_and_exact(mtj_arrays):
     v = np.zeros((3, 32))
     v[1, a.rowmap[:4]] = 0.1
     deck = harness(a, v)
-    assert ".include arrays/linear_r0c0.sub" in deck and "dc Vidx 0 2 1" in deck
-    assert deck.count("Bdac") == 32 and "wrdata out/linear_r0c0.csv" in deck
+    assert ".include arrays/fc1_r0c0.sub" in deck and "dc Vidx 0 2 1" in deck
+    assert deck.count("Bdac") == 32 and "wrdata out/fc1_r0c0.csv" in deck
     assert len(re.findall(r"^Vsense\d+ out\d+ 0 DC 0$", deck, re.M)) == 32
     inline = harness(a, v, inline=True, control=False)
-    assert ".control" not in inline and ".subckt ARR_linear_r0c0" in inline
+    assert ".control" not in inline and ".subckt ARR_fc1_r0c0" in inline
 
 
 def test_write_spice_dir_layout(mtj_arrays, tmp_path):
     from anncc.backends.spice.emit import emit_spice
 
     cm, _ = mtj_arrays
-    manifest = emit_spice(cm, tmp_path, seed=3, tiles=["linear.r0c0"])
-    assert list(manifest["arrays"]) == ["linear_r0c0"]
-    for rel in ("arrays/linear_r0c0.sub", "linear_r0c0.cir", "vectors/linear_r0c0.npy",
+    manifest = emit_spice(cm, tmp_path, seed=3, tiles=["fc1.r0c0"])
+    assert list(manifest["arrays"]) == ["fc1_r0c0"]
+    for rel in ("arrays/fc1_r0c0.sub", "fc1_r0c0.cir", "vectors/fc1_r0c0.npy",
                 "lib/anncc_devices.lib", "run_spice.sh", "manifest.json"):
         assert (tmp_path / rel).exists(), rel
-    assert "ngspice -b linear_r0c0.cir" in (tmp_path / "run_spice.sh").read_text()
+    assert "ngspice -b fc1_r0c0.cir" in (tmp_path / "run_spice.sh").read_text()
     lib = (tmp_path / "lib" / "anncc_devices.lib").read_text()
     assert ".subckt ANNCC_MTJ_READ" in lib and ".subckt ANNCC_OPAMP" in lib
 
@@ -136,16 +136,16 @@ def test_missing_libngspice_says_how_to_install_it():
 def test_covering_sample_takes_every_layer_above_the_limit(monkeypatch):
     from anncc.backends.spice import arrays
 
+    from types import SimpleNamespace
+
     class FakeOp:
-        attributes: dict = {}
+        def __init__(self, layer: str, tile: str):
+            self.tile, self.layer = tile, layer
 
-        def __init__(self, tile: str):
-            self.tile = tile
+        def params(self) -> SimpleNamespace:
+            return SimpleNamespace(tile=self.tile, layer=self.layer)
 
-        def fields(self) -> dict:
-            return {"tile": self.tile}
-
-    ops = [FakeOp(f"conv{layer}.r{r}c0") for layer in range(3) for r in range(40)]
+    ops = [FakeOp(f"conv{layer}", f"conv{layer}.r{r}c0") for layer in range(3) for r in range(40)]
     monkeypatch.setattr(arrays, "_mvm_ops", lambda model: ops)
     assert len(arrays.covering_sample(None, limit=200)) == 120  # all when at most the limit
     chosen = arrays.covering_sample(None, limit=10)

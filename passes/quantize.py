@@ -212,21 +212,42 @@ class QuantizePass(ModulePass):
             w_bits=w_bits, in_bits=self.in_bits, in_signed=in_signed, in_scale=in_scale,
             out_bits=self.in_bits, out_signed=out_signed, out_scale=out_scale,
             qweight=qkey, qweight_digest=qdig, wscale=skey, wscale_digest=sdig))
-        if self.bias_correct:
-            self._correct_bias(layer, name, m, wq * wscale, c, store)
+        bias = self._correct_bias(layer, name, m, wq * wscale, c, store) if self.bias_correct \
+            else _float_bias(layer, name, store)
+        check_bias_range(bias, in_scale * wscale, name)
 
     def _correct_bias(self, layer, name: str, m: np.ndarray, m_hat: np.ndarray,
-                      c: LayerCalibration, store) -> None:
-        bias = const_array(layer.bias, store)
-        if bias is None:
-            raise AnnccError(f"quantize: layer '{name}' has a bias that is not a constant")
-        bias = bias.astype(np.float64)
+                      c: LayerCalibration, store) -> np.ndarray:
+        bias = _float_bias(layer, name, store)
         corrected = bias + bias_correction(m, m_hat, c.in_mean)
         fkey = store.unique_key(f"{name}.bias.float")
         store.add(fkey, bias.astype(np.float32))
         ckey = store.unique_key(f"{name}.bias.corrected")
         _set_bias(layer, ckey, store.add(ckey, corrected.astype(np.float32)))
         layer.attributes[FLOAT_BIAS_ATTR] = StringAttr(fkey)
+        return corrected
+
+
+def _float_bias(layer: LinearOp | ConvOp, name: str, store) -> np.ndarray:
+    bias = const_array(layer.bias, store)
+    if bias is None:
+        raise AnnccError(f"quantize: layer '{name}' has a bias that is not a constant")
+    return bias.astype(np.float64)
+
+
+#: The largest |bias_q| (int32, DESIGN.md section 4).
+BIAS_Q_MAX = 2**31 - 1
+
+
+def check_bias_range(bias: np.ndarray, eff_scale: np.ndarray, layer: str) -> None:
+    """Refuse a bias that its accumulator scale `s_x·s_w` cannot hold in int32 (it would saturate)."""
+    need = np.abs(bias) / eff_scale
+    worst = int(np.argmax(need)) if need.size else 0
+    if need.size and not need[worst] <= BIAS_Q_MAX:
+        raise AnnccError(
+            f"quantize: layer '{layer}': bias {bias[worst]:.3g} of output {worst} is "
+            f"{need[worst]:.3g} accumulator steps (s_x·s_w = {eff_scale[worst]:.3g}), beyond int32",
+            hint="the layer's inputs or weights are degenerate (tiny) next to its bias")
 
 
 def _set_bias(layer: LinearOp | ConvOp, key: str, digest: str) -> None:

@@ -7,7 +7,8 @@ the split of `anncc.examples.digits`):
 - `mlp`, `cnn`: the bundled digits MLP and CNN (`anncc.examples.digits`);
 - `mobilenet`, `resnet18`: `MobileNetStyle` and `ResNet18` of
   `anncc.examples.models`, trained for a few epochs on the digits upsampled
-  bilinearly from 8x8 to 16x16 and repeated to 3 channels (`upsample_digits`).
+  bilinearly from 8x8 to `--size` (default 16; 8 keeps the native resolution)
+  and repeated to 3 channels (`upsample_digits`).
 
 Each model is compiled twice for `sot-mtj` with the same 256 calibration
 images: `minmax` (per-channel max|w| weight scales, activation max over the
@@ -53,7 +54,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int,
     return model.eval()
 
 
-def models(names: list[str]):
+def models(names: list[str], size: int = UPSAMPLE):
     """(name, model, x_train, x_test, y_test) for each requested model."""
     from anncc.examples.models import MobileNetStyle, ResNet18
 
@@ -65,12 +66,12 @@ def models(names: list[str]):
         elif name == "cnn":
             yield name, digits.train_cnn(), x_tr, x_te, y_te
         else:
-            x_tr, x_te = upsample_digits(x_tr), upsample_digits(x_te)
+            x_tr, x_te = upsample_digits(x_tr, size), upsample_digits(x_te, size)
             torch.manual_seed(0)
             if name == "mobilenet":
-                model = train(MobileNetStyle(10), x_tr, y_tr, epochs=8, lr=3e-3)
+                model = train(MobileNetStyle(10), x_tr, y_tr, epochs=6, lr=1e-2)
             elif name == "resnet18":
-                model = train(ResNet18(10), x_tr, y_tr, epochs=3, lr=1e-3)
+                model = train(ResNet18(10), x_tr, y_tr, epochs=2, lr=1e-3)
             else:
                 raise SystemExit(f"bench_quant: unknown model '{name}'")
             yield name, model, x_tr, x_te, y_te
@@ -89,12 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="mlp,cnn,mobilenet,resnet18")
     ap.add_argument("--w-bits", type=int, default=4)
     ap.add_argument("--in-bits", type=int, default=8)
+    ap.add_argument("--size", type=int, default=UPSAMPLE, help="image size for mobilenet/resnet18")
     args = ap.parse_args(argv)
     print(f"w_bits {args.w_bits}, in_bits {args.in_bits}, target sot-mtj, {CALIB} calibration images, "
-          "xbar level (integer contract)")
+          f"xbar level (integer contract); mobilenet/resnet18 on digits at {args.size}x{args.size}x3")
     print(f"{'model':10s} {'float':>7s} {'minmax':>7s} {'ptq':>7s} {'loss minmax':>12s} {'loss ptq':>9s}"
           f" {'time s':>7s}")
-    for name, model, x_tr, x_te, y_te in models(args.models.split(",")):
+    for name, model, x_tr, x_te, y_te in models(args.models.split(","), args.size):
         t0 = time.perf_counter()
         fl = digits.accuracy(model, x_te, y_te)
         acc = {}

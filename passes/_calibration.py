@@ -177,7 +177,7 @@ def search_weight_clip(m: np.ndarray, w_bits: int, per_channel: bool = True,
                        ratios: np.ndarray | None = None) -> np.ndarray:
     """Per-column scales whose clip `ratio·max|w|` minimizes `weight_error` (ratio 1 is min-max)."""
     base = minmax_scales(m, w_bits, per_channel)
-    ratios = np.linspace(0.2, 1.0, 81) if ratios is None else np.asarray(ratios)
+    ratios = np.linspace(0.25, 1.0, 31) if ratios is None else np.asarray(ratios)
     best_scale, best_err = base.copy(), weight_error(m, base, w_bits, row_weight)
     for r in ratios:
         s = base * r

@@ -144,7 +144,7 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
             levels[current_level(module)] = _snapshot(module, store)
         t = time.perf_counter()
         if p.name == "quantize":  # calibration runs here and reaches quantize as data
-            _calibrate(module, store, p, "the example inputs" if opts.calib is None else "calib")
+            _calibrate(module, store, p, "the example inputs" if opts.calib is None else "the calib inputs")
         p.apply(ctx, module)
         timings[p.name] = timings.get(p.name, 0.0) + time.perf_counter() - t
         if is_conversion(p):  # verify at level boundaries (DESIGN.md section 3)

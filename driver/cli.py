@@ -42,7 +42,10 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--factory", help="package.module:function building the model for a state dict")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow loading a pickled module (unpickling runs code from the file)")
-    p.add_argument("--calib", help=".npy of calibration inputs (default: the example inputs)")
+    p.add_argument("--calib", help=".npy, or .npz with an array 'x', of calibration inputs (at least "
+                   "32; default: the example inputs, with a warning)")
+    p.add_argument("--w-bits-per-layer", default="",
+                   help="weight bits for named layers, e.g. 'conv1=8,fc=6' (others: --w-bits)")
     p.add_argument("--pipeline", help="replace the default pass pipeline, e.g. "
                    "'fold-batchnorm,quantize{w-bits=4},tile,allocate-resistance,estimate'")
     p.add_argument("--spare-rows", type=int, default=0)
@@ -83,12 +86,20 @@ def _targets_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warnings() -> None:
+    """Show warnings as `anncc: warning: ...` (one line, no source excerpt)."""
+    import warnings
+
+    warnings.formatwarning = lambda message, *args, **kwargs: f"anncc: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("ANNCC_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
     from anncc.inputs import parse_args
 
+    _one_line_warnings()
     try:
         if argv and argv[0] == "eval":
             return cmd_eval(parse_args(_eval_parser(), argv[1:]))
@@ -150,6 +161,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         inputs.check_fault_map(args.fault_map)
     opts = CompileOptions(
         target=args.target, target_file=args.target_file, w_bits=args.w_bits, in_bits=args.in_bits,
+        w_bits_per_layer=args.w_bits_per_layer,
         calib=calib, spare_rows=args.spare_rows, spare_cols=args.spare_cols,
         fault_rate=args.fault_rate, fault_map=args.fault_map, seed=args.seed,
         redundancy=args.redundancy, tmr_layers=args.tmr_layers, pipeline=args.pipeline,

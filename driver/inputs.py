@@ -400,10 +400,26 @@ def check_inputs_fit(x: np.ndarray, input_shape: tuple[int, ...] | None, what: s
                          f"{_shape_text(x.shape)}", where=where)
 
 
+#: Array names taken from a calibration `.npz`, in order of preference (or its only array).
+CALIB_NPZ_KEYS = ("x", "calib", "inputs", "input")
+
+
 def read_calibration(path: str, input_shape: tuple[int, ...] | None) -> np.ndarray:
-    """`--calib FILE.npy`: finite numeric inputs shaped like the model's input."""
+    """`--calib FILE.npy|FILE.npz`: finite numeric inputs shaped like the model's input.
+
+    From an `.npz`, the array named `x` (or `calib`, `inputs`, `input`), or its only array.
+    """
     what = "calibration inputs"
-    arr = open_npy(path, what)
+    if str(path).endswith(".npz"):
+        arrays = open_npz(path, what)
+        only = next(iter(arrays)) if len(arrays) == 1 else None
+        key = next((k for k in CALIB_NPZ_KEYS if k in arrays), only)
+        if key is None:
+            raise InputError(f"{what}: the archive holds {', '.join(sorted(arrays)) or 'no arrays'}",
+                             hint="name the calibration inputs 'x'", where=str(path))
+        arr = arrays[key]
+    else:
+        arr = open_npy(path, what)
     check_inputs_fit(arr, input_shape, what, path)
     _check_finite(arr, what, path)
     return np.asarray(arr, dtype=np.float32)

@@ -187,6 +187,10 @@ class AnnccOptMain(xDSLOptMain):
             Printer(stream=sys.stdout).print_op(module)
             print("\n\n\n")
         self._running = following
+        if following is not None and following.name == "quantize" and self.store is not None:
+            from anncc.calibration import prepare_quantize  # calibration runs in the driver
+
+            prepare_quantize(module, self.store, getattr(following, "calib", ""))
         self._timer = time.perf_counter()
 
     def verify_input(self, module: ModuleOp) -> None:

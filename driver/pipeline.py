@@ -37,6 +37,11 @@ class CompileOptions:
     in_bits: int = 8
     per_channel: bool = True
     calib: Any = None
+    #: post-training quantization choices (passes/quantize.py, docs/quantization.md)
+    w_bits_per_layer: str = ""
+    weight_clip: str = "mse"
+    act_range: str = "mse"
+    bias_correct: bool = True
     spare_rows: int = 0
     spare_cols: int = 0
     use_spares: bool = True
@@ -58,7 +63,9 @@ class CompileOptions:
         passes: list[ModulePass] = [
             get_pass("fold-batchnorm")(),
             get_pass("quantize")(w_bits=self.w_bits, in_bits=self.in_bits,
-                                 per_channel=self.per_channel),
+                                 per_channel=self.per_channel, w_bits_per_layer=self.w_bits_per_layer,
+                                 weight_clip=self.weight_clip, act_range=self.act_range,
+                                 bias_correct=self.bias_correct),
             get_pass("tile")(spare_rows=self.spare_rows, spare_cols=self.spare_cols),
             get_pass("allocate-resistance")(),
         ]
@@ -138,9 +145,11 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
         if is_conversion(p):
             # keep the level this conversion leaves behind, executable on its own
             t = time.perf_counter()
-            levels[current_level(module)] = module.clone()
+            levels[current_level(module)] = _snapshot(module, store)
             _add_time(timings, "snapshot levels", t)
         t = time.perf_counter()
+        if p.name == "quantize":  # calibration runs here and reaches quantize as data
+            _calibrate(module, store, p, "the example inputs" if opts.calib is None else "the calib inputs")
         p.apply(ctx, module)
         _add_time(timings, p.name, t)
         if is_conversion(p):  # verify at level boundaries (DESIGN.md section 3)
@@ -161,6 +170,24 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
 def _add_time(timings: dict[str, float], stage: str, since: float) -> None:
     """Add the time since `since` to `stage`: `cm.timings` adds up to the whole compile time."""
     timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - since
+
+
+def _calibrate(module: ModuleOp, store: WeightStore, p: ModulePass, source: str) -> None:
+    from anncc.calibration import prepare_quantize
+
+    prepare_quantize(module, store, getattr(p, "calib", ""), source)
+
+
+def _snapshot(module: ModuleOp, store: WeightStore) -> ModuleOp:
+    """A copy of `module` to keep as a level; at `ann` level with the float (uncorrected) biases."""
+    from anncc.passes._store import attach_store
+    from anncc.passes.quantize import restore_float_bias
+
+    copy = module.clone()
+    if current_level(copy) == "ann":
+        attach_store(copy, store)
+        restore_float_bias(copy)
+    return copy
 
 
 def _pipeline(opts: CompileOptions) -> list[ModulePass]:

@@ -86,6 +86,15 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
         lines.append(f"| {name} | {L['arrays']} | {L['weights']} | "
                      f"{'' if u is None else f'{100 * u:.1f} %'} |")
     lines.append("")
+    quant = summary.get("quantization")
+    if quant:
+        lines += ["## Quantization", "", "| layer | weight bits | input bits | input scale | "
+                  "bias corrected |", "|---|---|---|---|---|"]
+        for name, Q in quant.items():
+            lines.append(f"| {name} | {Q['w_bits']} | {Q['in_bits']} "
+                         f"{'signed' if Q['in_signed'] else 'unsigned'} | {Q['in_scale']:.4g} | "
+                         f"{'yes' if Q['bias_corrected'] else 'no'} |")
+        lines.append("")
     for title, rel in figs.items():
         lines += [f"![{title}]({rel})", ""]
     lines += ["## IR", "", "| level | ops |", "|---|---|"]

@@ -53,6 +53,26 @@ def layer_table(tiles: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return dict(out)
 
 
+def quant_table(model) -> dict[str, dict[str, Any]]:
+    """Per analog layer, what `quantize` chose: weight and activation bits, scales, bias correction."""
+    from anncc.ir.ann import quant_of
+    from anncc.passes.quantize import analog_layers
+
+    if "ann" not in model.levels:
+        return {}
+    rows: dict[str, dict[str, Any]] = {}
+    for _, name, op in analog_layers(model.ir("ann")):
+        q = quant_of(op)
+        if q is None:
+            continue
+        wscale = model.store.get(q.wscale) if q.wscale in model.store else None
+        rows[name] = {"w_bits": q.w_bits, "in_bits": q.in_bits, "in_signed": bool(q.in_signed),
+                      "in_scale": q.in_scale, "out_scale": q.out_scale,
+                      "w_scale_max": None if wscale is None else float(max(wscale)),
+                      "bias_corrected": f"{name}.bias.corrected" in model.store}
+    return rows
+
+
 def summarize(model, accuracy: dict[str, Any] | None = None,
               timings: dict[str, float] | None = None) -> dict[str, Any]:
     """The report's data: JSON-ready, deterministic for the same model and inputs."""
@@ -71,6 +91,7 @@ def summarize(model, accuracy: dict[str, Any] | None = None,
         "e96_error": module_json_attr(final, "anncc.e96_error"),
         "target": target.describe() if target is not None else None,
         "accuracy": accuracy or {},
+        "quantization": quant_table(model),
     }
     if timings is None:  # the compiled model's own stage times (export, import, each pass, ...)
         timings = getattr(model, "timings", None)

@@ -132,7 +132,10 @@ def mlp_model(sizes: list[int], target: str = "sot-mtj", seed: int = 0, n_calib:
     module = parse_module(text)
     x = torch.from_numpy(rng.standard_normal((n_calib, sizes[0])).astype(np.float32))
     opts = CompileOptions(target=target, calib=x.numpy(),
-                          pipeline=compile_kw.pop("pipeline", "quantize,tile,allocate-resistance"),
+                          # the pre-PTQ quantizer: these models test the analog model, not PTQ
+                          pipeline=compile_kw.pop("pipeline", "quantize{weight-clip=\"minmax\" "
+                                                  "act-range=\"minmax\" bias-correct=false},"
+                                                  "tile,allocate-resistance"),
                           **compile_kw)
     return compile_module(module, store, opts, x[:1]), x
 

@@ -134,9 +134,9 @@ def test_missing_libngspice_says_how_to_install_it():
 
 
 def test_covering_sample_takes_every_layer_above_the_limit(monkeypatch):
-    from anncc.backends.spice import arrays
-
     from types import SimpleNamespace
+
+    from anncc.backends.spice import arrays
 
     class FakeOp:
         def __init__(self, layer: str, tile: str):

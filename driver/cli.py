@@ -71,6 +71,9 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    from anncc.evaluate import add_scale_out_arguments
+
+    add_scale_out_arguments(p)
     return p
 
 
@@ -210,8 +213,8 @@ def _print_summary(cm, out: Path, accuracy) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from anncc.evaluate import eval_command
     from anncc.runtime import load
-    from anncc.runtime.montecarlo import eval_command
 
     model = load(args.build)
     result = eval_command(model, args)

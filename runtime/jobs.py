@@ -291,10 +291,31 @@ def _connect(scheduler: Any) -> tuple[Any, bool]:
                          hint="pip install 'dask[distributed]'") from None
     if isinstance(scheduler, Client):
         return scheduler, False
+    _probe(str(scheduler))
     try:
-        return Client(str(scheduler), timeout="20s", set_as_default=False), True
+        return Client(str(scheduler), timeout="30s", set_as_default=False), True
     except (OSError, TimeoutError) as e:
         raise AnnccError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+
+
+def _probe(address: str) -> None:
+    """Fail at once (not after Dask's connect retries) when nothing listens at a tcp:// address."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not address.startswith("tcp://"):
+        return
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise AnnccError(f"a Dask scheduler address looks like tcp://HOST:8786, got '{address}'")
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as e:
+        raise AnnccError(f"cannot reach the Dask scheduler at {address}: {e}") from None
 
 
 def _run_dask(fn: Callable[..., Any], todo: list[Task], box: _Shared, scheduler: Any,
@@ -318,7 +339,7 @@ def _run_dask(fn: Callable[..., Any], todo: list[Task], box: _Shared, scheduler:
             futures[fut] = t
             return fut
 
-        stream = as_completed([submit(t) for t in todo])
+        stream = as_completed([submit(t) for t in todo], loop=client.loop)
         for fut in stream:
             t = futures.pop(fut)
             if fut.status == "finished":

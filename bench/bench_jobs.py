@@ -36,44 +36,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from anncc.runtime.arrayjobs import cell_arrays, irdrop_of_arrays
 from anncc.runtime.jobs import Task, run_jobs
 from anncc.runtime.montecarlo import ModelBundle, monte_carlo
-
-_OPS: dict[str, list[Any]] = {}
-
-
-def cell_arrays(bundle: ModelBundle) -> list[Any]:
-    """The model's `cell.mvm` ops (one per physical array), in IR order, once per process."""
-    ops = _OPS.get(bundle.token)
-    if ops is None:
-        from anncc.ir.cell import MvmOp
-
-        ops = _OPS[bundle.token] = [op for op in bundle.model().ir("cell").walk()
-                                    if isinstance(op, MvmOp)]
-    return ops
-
-
-def effective_weight_job(bundle: ModelBundle, first: int, count: int, seed: int) -> list[list[Any]]:
-    """Program arrays [first, first+count) of chip `seed`; solve each one's effective weights.
-
-    Returns [tile, sum(G_eff)/sum(G) - 1] per array: how much column current IR drop takes.
-    """
-    from anncc.runtime.analog import array_target, operand_tensor, programmed_conductances
-    from anncc.runtime.interpreter import ExecContext
-    from anncc.runtime.irdrop import MeshParams, effective_weights
-
-    model = bundle.model()
-    target = model.target()
-    ctx = ExecContext(store=model.store)
-    out = []
-    for op in cell_arrays(bundle)[first:first + count]:
-        f = op.fields()
-        tgt = array_target(target, f["g_min_s"], f["g_max_s"])
-        g = programmed_conductances(op, operand_tensor(op.levels, ctx), operand_tensor(op.faults, ctx),
-                                    target, seed, {}).to(torch.float64).numpy()
-        g_eff = effective_weights(g, MeshParams(float(tgt.r_wire_ohm), float(tgt.r_contact_ohm)))
-        out.append([f["tile"], float(g_eff.sum() / g.sum() - 1.0)])
-    return out
 
 
 def empty_job(shared: Any, i: int) -> int:
@@ -133,7 +98,7 @@ def main() -> None:
 
     model, t_build = timed(build_model, args)
     bundle = ModelBundle.of(model)
-    n_arrays = len(cell_arrays(bundle))
+    n_arrays = len(cell_arrays(model))
     size = sum(len(v) for v in bundle.files.values()) / 2**20
     print(f"ResNet-18-style on {args.target}: {n_arrays} arrays, bundle {size:.0f} MiB "
           f"(build/load {t_build:.1f} s)")
@@ -154,12 +119,12 @@ def main() -> None:
             print(f"  accuracy vs the float model {100 * r1['mean']:.1f} % +- {100 * r1['std']:.1f}")
         if "irdrop" not in skip:
             n = n_arrays if args.arrays <= 0 else min(args.arrays, n_arrays)
-            tasks = [Task(f"arrays-{a}", {"first": a, "count": min(args.chunk, n - a), "seed": 0})
-                     for a in range(0, n, args.chunk)]
-            e1, t1 = timed(run_jobs, effective_weight_job, tasks, bundle, scheduler=one)
-            e2, t2 = timed(run_jobs, effective_weight_job, tasks, bundle, scheduler=two)
-            loss = np.array([v for chunk in e1 for _, v in chunk])
-            print(f"\nEffective weights of {n} arrays, {len(tasks)} tasks of {args.chunk} ({load_text()}):")
+            kw = dict(seed=0, chunk=args.chunk, arrays=n, bundle=bundle)
+            e1, t1 = timed(irdrop_of_arrays, model, scheduler=one, **kw)
+            e2, t2 = timed(irdrop_of_arrays, model, scheduler=two, **kw)
+            loss = np.array([v for _, v in e1])
+            tasks = -(-n // args.chunk)
+            print(f"\nEffective weights of {n} arrays, {tasks} tasks of {args.chunk} ({load_text()}):")
             print(f"  1 worker  {t1:7.1f} s   ({1e3 * t1 / n:.1f} ms per array)")
             print(f"  2 workers {t2:7.1f} s   speed-up {t1 / t2:.2f}x   identical: {e1 == e2}")
             print(f"  column current change from IR drop: median {100 * np.median(loss):.2f} %, "

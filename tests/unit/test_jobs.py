@@ -236,3 +236,13 @@ def test_dask_single_worker_killed_loses_the_payload_and_it_is_scattered_again(t
         out = run_jobs(kill_worker_once, _tasks(6, marker=str(tmp_path / "m")), SHARED,
                        scheduler=one.scheduler_address)
     assert (tmp_path / "m").exists() and _values(out) == EXPECTED
+
+
+def test_effective_weights_of_every_array_as_jobs_match_in_process(cluster2, digits_mlp):
+    from anncc.runtime.arrayjobs import cell_arrays, irdrop_of_arrays
+
+    cm, _, _ = digits_mlp
+    here = irdrop_of_arrays(cm, seed=4, chunk=1)
+    assert [t for t, _ in here] == [op.fields()["tile"] for op in cell_arrays(cm)]
+    assert all(-0.5 < loss < 0 for _, loss in here)  # wire resistance only ever takes current away
+    assert irdrop_of_arrays(cm, seed=4, chunk=1, scheduler=cluster2) == here

@@ -147,7 +147,7 @@ def eval_command(model: Any, args: argparse.Namespace) -> dict[str, Any]:
     rows = monte_carlo_study(model, x, y, conditions, trials=args.trials, level=args.level,
                              seed=args.seed, workers=args.workers,
                              scheduler=getattr(args, "scheduler", None), results_path=path,
-                             resume=resume, progress=not args.json)
+                             resume=resume, progress=True)
     result = {"target": target.name if target is not None else None, "data": source,
               "samples": len(y), "level": args.level, "trials": args.trials, "seed": args.seed,
               "conditions": rows}

@@ -343,10 +343,14 @@ def _run_dask(fn: Callable[..., Any], todo: list[Task], box: _Shared, scheduler:
         for fut in stream:
             t = futures.pop(fut)
             if fut.status == "finished":
-                value = fut.result()
-                fut.release()  # a finished result is ours: Dask must not recompute it if its worker dies
-                finished(t.key, value)
-                continue
+                try:
+                    value = fut.result()
+                except Exception:  # noqa: BLE001 - its worker died before the result reached us
+                    value = _LOST
+                if value is not _LOST:
+                    fut.release()  # the result is ours: Dask must not recompute it if a worker dies
+                    finished(t.key, value)
+                    continue
             cause = _infrastructure_cause(fut, KilledWorker)
             attempts[t.key] += 1
             if cause.startswith("KilledWorker") or attempts[t.key] >= max_attempts:
@@ -360,10 +364,13 @@ def _run_dask(fn: Callable[..., Any], todo: list[Task], box: _Shared, scheduler:
             client.close()
 
 
+_LOST = object()
+
+
 def _infrastructure_cause(fut: Any, killed_worker: type) -> str:
     """Why a Dask future ended without a value (its task never raised: `_call` catches that)."""
-    if fut.status == "cancelled":
-        return "cancelled (its worker or its input data was lost)"
+    if fut.status in ("cancelled", "finished", "lost"):
+        return f"{fut.status} (its worker or its input data was lost)"
     try:
         exc = fut.exception(timeout=5)
     except Exception as e:  # noqa: BLE001 - a future that cannot even say why

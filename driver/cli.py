@@ -77,6 +77,9 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected failure")
+    from anncc.evaluate import add_scale_out_arguments
+
+    add_scale_out_arguments(p)
     return p
 
 
@@ -224,8 +227,8 @@ def _print_summary(cm, out: Path, accuracy) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from anncc import inputs
+    from anncc.evaluate import eval_command
     from anncc.runtime import load
-    from anncc.runtime.montecarlo import eval_command
 
     inputs.check_eval_options(args)
     model = load(args.build)

@@ -1,4 +1,4 @@
-"""Monte-Carlo accuracy under device non-idealities, and `anncc eval`.
+"""Monte-Carlo accuracy under device non-idealities: one job per chip.
 
 One trial is one chip: trial `i` runs with seed `seed + i`, so its devices
 (programming noise, variation, faults, drift exponents) are drawn anew, and
@@ -8,33 +8,37 @@ Student's t distribution (`mean ± t_0.975,n−1 · s/√n`).
 
     r = monte_carlo(model, x, y, trials=20, level="cell", analog=True, seed=0, workers=4)
     r["mean"], r["std"], r["ci95"], r["per_trial"]
+    rows = monte_carlo_study(model, x, y, [Condition("pcm devices", True, {}), ...],
+                             trials=100, scheduler="tcp://host:8786", results_path="mc.json")
 
-Trials are independent jobs (DESIGN.md section 10): with `workers > 1` they
-run in a process pool (spawned processes; the model is written once to a
-temporary build directory with `Model.save` and each worker loads it with
-`anncc.runtime.load`); `workers=1` runs in this process. A level without
-randomness (`ann`, `xbar`, or `cell` with ideal devices) is run once and
-reported with zero spread.
+Trials are independent jobs of `anncc.runtime.jobs` (DESIGN.md section 10):
+in this process with `workers=1`, a process pool with `workers > 1`, a Dask
+cluster with `scheduler`. The model travels as a `ModelBundle` (the files
+`Model.save` writes), loaded once per worker process; the evaluation set
+travels with it. A study of several conditions is one set of jobs, so its
+trials spread over all workers and one results file resumes all of it. A
+level without randomness (`ann`, `xbar`, or `cell` with ideal devices) is run
+once and reported with zero spread. The command line (`anncc eval`) lives in
+`anncc.evaluate`.
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import math
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from anncc.errors import AnnccError
-
-#: PCM drift times `anncc eval` reports by default (the target's `DEFAULT_DRIFT_TIMES_S`).
-DEFAULT_DRIFT_TIMES_S = (1.0, 86400.0, 3.15e7)
-
 
 # --------------------------------------------------------------------------- statistics
 
@@ -79,23 +83,83 @@ def trial_accuracy(model, x: torch.Tensor, y: torch.Tensor, level: str, analog: 
     return correct / max(1, len(x))
 
 
-_WORKER: dict[str, Any] = {}
+
+# --------------------------------------------------------------------------- the model, once per worker
+
+_BUNDLE_LOCK = threading.Lock()
+_LOADED: dict[str, Any] = {}
 
 
-def _init_worker(build_dir: str, x: np.ndarray, y: np.ndarray, threads: int) -> None:
-    from anncc.runtime import load
+@dataclass(frozen=True)
+class ModelBundle:
+    """A compiled model as the files `Model.save` writes, to ship once to each worker.
 
-    torch.set_num_threads(threads)
-    _WORKER.update(model=load(build_dir), x=torch.from_numpy(x), y=torch.from_numpy(y))
+    `token` is the SHA-256 of those files: two bundles of the same model are
+    equal, and a worker loads a bundle once (`model()` caches it per process).
+    """
+
+    token: str
+    files: dict[str, bytes]
+
+    @classmethod
+    def of(cls, model: Any) -> ModelBundle:
+        with tempfile.TemporaryDirectory(prefix="anncc-bundle-") as d:
+            model.save(d)
+            root = Path(d)
+            files = {p.relative_to(root).as_posix(): p.read_bytes()
+                     for p in sorted(root.rglob("*")) if p.is_file()}
+        h = hashlib.sha256()
+        for name, data in files.items():
+            h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        return cls(h.hexdigest(), files)
+
+    def model(self) -> Any:
+        """The model, loaded from a private copy of the files on first use in this process."""
+        with _BUNDLE_LOCK:
+            m = _LOADED.get(self.token)
+            if m is None:
+                from anncc.runtime.model import load
+
+                d = Path(tempfile.mkdtemp(prefix="anncc-worker-"))
+                atexit.register(shutil.rmtree, d, True)
+                for name, data in self.files.items():
+                    (d / name).parent.mkdir(parents=True, exist_ok=True)
+                    (d / name).write_bytes(data)
+                m = _LOADED[self.token] = load(d)
+            return m
 
 
-def _worker_trial(level: str, analog: bool, seed: int, batch_size: int,
-                  options: dict[str, Any]) -> float:
-    w = _WORKER
-    return trial_accuracy(w["model"], w["x"], w["y"], level, analog, seed, batch_size, **options)
+@dataclass(frozen=True)
+class Condition:
+    """One row of a study: a name, analog physics on or off, and the analog options."""
+
+    name: str
+    analog: bool
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def _is_random(model, level: str, analog: bool, options: dict[str, Any]) -> bool:
+@dataclass(frozen=True)
+class _Evaluation:
+    """What every trial of a study shares: the model (or its bundle) and the labelled set."""
+
+    model: Any
+    x: np.ndarray
+    y: np.ndarray
+    level: str
+    batch_size: int
+
+    def loaded(self) -> Any:
+        return self.model.model() if isinstance(self.model, ModelBundle) else self.model
+
+
+def _trial_job(ev: _Evaluation, analog: bool, options: dict[str, Any], seed: int) -> float:
+    """One chip: the accuracy of trial `seed` (a job of `anncc.runtime.jobs`)."""
+    return trial_accuracy(ev.loaded(), torch.from_numpy(ev.x), torch.from_numpy(ev.y), ev.level,
+                          analog, seed, ev.batch_size, **options)
+
+
+def is_random(level: str, analog: bool, options: dict[str, Any]) -> bool:
+    """Whether trials differ by seed: only the cell level with some device physics on."""
     if level != "cell" or not analog:
         return False
     from anncc.runtime.analog import IDEAL_OPTIONS
@@ -104,15 +168,31 @@ def _is_random(model, level: str, analog: bool, options: dict[str, Any]) -> bool
         set(options) - set(IDEAL_OPTIONS) - {"target", "fast_path", "precision"})
 
 
-def monte_carlo(model, inputs: Any, labels: Any, trials: int = 10, level: str = "cell",
-                analog: bool = True, seed: int = 0, workers: int = 1, batch_size: int = 512,
-                **options: Any) -> dict[str, Any]:
-    """Accuracy over `trials` chips: dict(mean, std, ci95, trials, per_trial, seeds, ...).
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k != "target"}
 
-    Trial `i` uses seed `seed + i`. `options` are the analog options of
-    `anncc.runtime.analog.AnalogOptions` (e.g. `drift_time_s=86400`,
-    `ir_drop=True`). `workers > 1` runs trials in that many processes.
+
+def _data_digest(x: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in (x, y):
+        h.update(str((a.dtype.str, a.shape)).encode() + np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def monte_carlo_study(model: Any, inputs: Any, labels: Any, conditions: list[Condition],
+                      trials: int = 10, level: str = "cell", seed: int = 0, workers: int = 1,
+                      batch_size: int = 512, scheduler: Any = None,
+                      results_path: str | os.PathLike[str] | None = None, resume: bool = False,
+                      progress: bool = False) -> list[dict[str, Any]]:
+    """Accuracy over `trials` chips for each condition, all trials one set of jobs.
+
+    Trial `i` of every random condition uses seed `seed + i`; a condition
+    without randomness runs once (seed `seed`) and reports zero spread. Jobs run
+    on `anncc.runtime.jobs.run_jobs` (local pool with `workers`, or Dask with
+    `scheduler`); `results_path` keeps finished trials so that `resume=True`
+    runs only the missing ones. One dict per condition, as `monte_carlo`'s.
     """
+    from anncc.runtime.jobs import Task, resolve_scheduler, run_jobs
     from anncc.runtime.model import as_tensor
 
     if trials < 1:
@@ -123,149 +203,62 @@ def monte_carlo(model, inputs: Any, labels: Any, trials: int = 10, level: str = 
     if len(x) != len(y):
         raise AnnccError(f"{len(x)} inputs but {len(y)} labels")
     seeds = [seed + i for i in range(trials)]
-    random = _is_random(model, level, analog, options)
-    if not random:
-        acc = trial_accuracy(model, x, y, level, analog, seed, batch_size, **options)
-        per_trial = [acc] * trials
-    elif workers == 1 or trials == 1:
-        per_trial = [trial_accuracy(model, x, y, level, analog, s, batch_size, **options)
-                     for s in seeds]
-    else:
-        per_trial = _parallel(model, x, y, level, analog, seeds, batch_size, workers, options)
-    out = summarize(per_trial)
-    out.update(seeds=seeds, level=level, analog=analog, deterministic=not random,
-               options={k: v for k, v in options.items() if k != "target"})
+    plan: list[tuple[Condition, bool, list[str]]] = []
+    tasks: list[Task] = []
+    for c in conditions:
+        random = is_random(level, c.analog, c.options)
+        cseeds = seeds if random else [seed]
+        keys = [f"{c.name}/seed={s}" for s in cseeds]
+        tasks += [Task(k, {"analog": c.analog, "options": _plain(c.options), "seed": s})
+                  for k, s in zip(keys, cseeds)]
+        plan.append((c, random, keys))
+    remote = resolve_scheduler(scheduler) is not None or (workers > 1 and len(tasks) > 1)
+    bundle = ModelBundle.of(model) if remote or results_path is not None else None
+    ev = _Evaluation(bundle if remote else model, x.numpy(), y.numpy(), level, batch_size)
+    study = None
+    if bundle is not None:
+        study = {"kind": "monte-carlo", "model": bundle.token, "data": _data_digest(ev.x, ev.y),
+                 "level": level, "batch_size": batch_size,
+                 "conditions": [[c.name, c.analog, _plain(c.options)] for c in conditions]}
+    values = run_jobs(_trial_job, tasks, ev, workers=workers, scheduler=scheduler,
+                      results_path=results_path, study=study, resume=resume, progress=progress,
+                      desc="trials")
+    by_key = dict(zip((t.key for t in tasks), values))
+    out = []
+    for c, random, keys in plan:
+        per_trial = [by_key[k] for k in keys] if random else [by_key[keys[0]]] * trials
+        r = summarize(per_trial)
+        r.update(seeds=seeds, level=level, analog=c.analog, deterministic=not random,
+                 options=_plain(c.options), condition=c.name)
+        out.append(r)
     return out
 
 
-def _parallel(model, x, y, level, analog, seeds, batch_size, workers, options) -> list[float]:
-    workers = min(workers, len(seeds))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    build_dir = tempfile.mkdtemp(prefix="anncc-mc-")
-    try:
-        model.save(build_dir)
-        opts = {k: v for k, v in options.items() if k != "target"}
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker,
-                                 initargs=(build_dir, x.numpy(), y.numpy(), threads)) as pool:
-            futures = [pool.submit(_worker_trial, level, analog, s, batch_size, opts)
-                       for s in seeds]
-            return [f.result() for f in futures]
-    finally:
-        shutil.rmtree(build_dir, ignore_errors=True)
+def monte_carlo(model: Any, inputs: Any, labels: Any, trials: int = 10, level: str = "cell",
+                analog: bool = True, seed: int = 0, workers: int = 1, batch_size: int = 512,
+                scheduler: Any = None, results_path: str | os.PathLike[str] | None = None,
+                resume: bool = False, progress: bool = False, **options: Any) -> dict[str, Any]:
+    """Accuracy over `trials` chips: dict(mean, std, ci95, trials, per_trial, seeds, ...).
 
-
-# --------------------------------------------------------------------------- anncc eval
-
-
-def format_duration(seconds: float) -> str:
-    """1 s, 1 h, 1 day, 1 year (365 days, as 3.15e7 s is read), else seconds."""
-    for unit, size in (("year", 3.15e7), ("day", 86400.0), ("h", 3600.0), ("min", 60.0)):
-        if seconds >= size and math.isclose(seconds / size, round(seconds / size), rel_tol=0.01):
-            n = round(seconds / size)
-            return f"{n} {unit}{'s' if n > 1 and unit in ('year', 'day') else ''}"
-    return f"{seconds:g} s"
-
-
-def _parse_times(text: str) -> list[float]:
-    try:
-        times = [float(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise AnnccError(f"--drift takes seconds separated by commas, got '{text}'") from None
-    if any(t < 0 for t in times):
-        raise AnnccError(f"--drift times must be >= 0 seconds, got '{text}'")
-    return times
-
-
-def eval_conditions(target, args) -> list[tuple[str, bool, dict[str, Any]]]:
-    """(condition name, analog, options) for each row of `anncc eval`."""
-    if args.level != "cell":
-        return [(f"{args.level} level (exact)", False, {})]
-    rows: list[tuple[str, bool, dict[str, Any]]] = [("ideal devices", False, {})]
-    if args.ideal:
-        return rows
-    base: dict[str, Any] = {"ir_drop": True} if args.ir_drop else {}
-    label = " + IR drop" if args.ir_drop else ""
-    times = _parse_times(args.drift) if args.drift else (
-        list(target.DEFAULT_DRIFT_TIMES_S))
-    rows.append((f"{target.name} devices{label}", True, dict(base)))
-    for t in times:
-        when = format_duration(t)
-        if not args.no_compensation:
-            rows.append((f"drift {when}, compensated{label}", True,
-                         dict(base, drift_time_s=t, drift_compensation=True)))
-        rows.append((f"drift {when}, uncompensated{label}", True,
-                     dict(base, drift_time_s=t, drift_compensation=False)))
-    return rows
-
-
-def eval_data(model, data: str | None) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """Inputs, labels and where they came from: `--data` .npz, else held-out digits."""
-    if data:
-        try:
-            with np.load(data, allow_pickle=False) as z:
-                return torch.as_tensor(z["x"]), torch.as_tensor(z["y"]), data
-        except (OSError, KeyError, ValueError) as e:
-            raise AnnccError(f"cannot read evaluation data {data}: {e}",
-                             hint="an .npz with arrays 'x' (inputs) and 'y' (labels)") from None
-    from anncc.runtime.interpreter import entry_function
-
-    shape = [int(d) for d in entry_function(model.ir("ann")).body.block.args[0].type.get_shape()]
-    if shape[1:] in ([64], [1, 8, 8]):
-        from anncc.examples.digits import load_digits_split
-
-        _, _, x, y = load_digits_split(flat=shape[1:] == [64])
-        return x, y, "scikit-learn digits, held-out 20 %"
-    raise AnnccError("no evaluation data for this model", hint="pass --data FILE.npz with x and y")
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """The `anncc eval` table: condition, mean, std, 95 % CI (accuracies in %)."""
-    rows = [("condition", "trials", "mean", "std", "95 % CI")]
-    for c in result["conditions"]:
-        lo, hi = c["ci95"]
-        rows.append((c["condition"], str(c["trials"]) if not c["deterministic"] else "1",
-                     f"{100 * c['mean']:.2f} %", f"{100 * c['std']:.2f}",
-                     f"[{100 * lo:.2f}, {100 * hi:.2f}]"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"anncc eval: target {result['target']}, {result['samples']} samples "
-             f"({result['data']}), seed {result['seed']}"]
-    for k, r in enumerate(rows):
-        lines.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(r, widths))))
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def eval_command(model, args) -> dict[str, Any]:
-    """`anncc eval BUILD`: Monte-Carlo accuracy per condition; prints a table unless --json."""
-    x, y, source = eval_data(model, args.data)
-    target = model.target()
-    if target is None and args.level == "cell":
-        raise AnnccError("this build has no cell level to evaluate")
-    conditions = []
-    for name, analog, options in eval_conditions(target, args):
-        r = monte_carlo(model, x, y, trials=args.trials, level=args.level, analog=analog,
-                        seed=args.seed, workers=args.workers, **options)
-        r["condition"] = name
-        conditions.append(r)
-    result = {"target": target.name if target is not None else None, "data": source,
-              "samples": len(y), "level": args.level, "trials": args.trials, "seed": args.seed,
-              "conditions": conditions}
-    if not args.json:
-        print(format_table(result))
-    return result
+    Trial `i` uses seed `seed + i`. `options` are the analog options of
+    `anncc.runtime.analog.AnalogOptions` (e.g. `drift_time_s=86400`,
+    `ir_drop=True`). `workers > 1` runs trials in that many processes,
+    `scheduler="tcp://host:8786"` on a Dask cluster (see `monte_carlo_study`).
+    """
+    r = monte_carlo_study(model, inputs, labels, [Condition("trials", analog, dict(options))],
+                          trials=trials, level=level, seed=seed, workers=workers,
+                          batch_size=batch_size, scheduler=scheduler, results_path=results_path,
+                          resume=resume, progress=progress)[0]
+    del r["condition"]
+    return r
 
 
 __all__ = [
-    "DEFAULT_DRIFT_TIMES_S",
-    "eval_command",
-    "eval_conditions",
-    "eval_data",
-    "format_duration",
-    "format_table",
+    "Condition",
+    "ModelBundle",
+    "is_random",
     "monte_carlo",
+    "monte_carlo_study",
     "summarize",
     "trial_accuracy",
 ]

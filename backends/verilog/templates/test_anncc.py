@@ -67,7 +67,11 @@ async def _receive(dut, n, bits, signed, rng, backpressure):
 
 def _read_buffer(dut, name, size, bits, signed):
     mem = getattr(dut, f"buf_{name}").mem
-    return [_signed(int(mem[i].value), bits, signed) for i in range(size)]
+    out = []
+    for i in range(size):
+        v = mem[i].value
+        out.append(_signed(int(v), bits, signed) if v.is_resolvable else None)
+    return out
 
 
 @cocotb.test()

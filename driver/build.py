@@ -21,4 +21,20 @@ def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None) -> P
     directory.mkdir(parents=True, exist_ok=True)
     cm.save(directory)
     write_report(summarize(cm, accuracy=accuracy), directory)
+    emit_rtl_hook(cm, directory)
     return directory
+
+
+def emit_rtl_hook(cm, directory: Path) -> None:
+    """build/rtl/: Verilog, mem/*.hex, synth.ys and the cocotb testbench (anncc.backends.verilog)."""
+    from anncc.backends.verilog import emit_rtl, write_vectors
+    from anncc.errors import AnnccError
+
+    try:
+        emit_rtl(cm, directory / "rtl")
+    except AnnccError as e:  # a model the RTL cannot express yet: the rest of the build stands
+        (directory / "rtl").mkdir(parents=True, exist_ok=True)
+        (directory / "rtl" / "UNSUPPORTED.txt").write_text(f"{e}\n")
+        return
+    if getattr(cm, "example_inputs", None) is not None:
+        write_vectors(cm, cm.example_inputs, directory / "rtl")

@@ -149,9 +149,10 @@ def layer_params(layer: MatrixLayer, plan: Plan) -> dict[str, Any]:
     return dict(
         module=f"anncc_eng_{layer.name}", layer=layer.name, p=layer.p, k=layer.k, n=layer.n,
         in_bits=layer.in_bits, in_signed=layer.in_signed, tb_w=_clog2(layer.in_bits),
-        acc_w=bitlen_signed(-acc_bound, acc_bound), acc_bound=acc_bound,
-        ps_w=bitlen_signed(-ps_max, ps_max), prod_w=prod_w,
-        g_w=max(1, g_max.bit_length()), ga_w=_clog2(layer.p * layer.k + 1), na_w=_clog2(layer.n),
+        acc_w=max(bitlen_signed(-acc_bound, acc_bound), bitlen_signed(-ps_max, ps_max),
+                  max(t["adc_bits"] for t in tiles) + 1), acc_bound=acc_bound,
+        ps_w=max(bitlen_signed(-ps_max, ps_max), max(t["adc_bits"] for t in tiles) + 1), prod_w=prod_w,
+        g_w=max(1, g_max.bit_length()), ga_w=_clog2(layer.p * layer.k), na_w=_clog2(layer.n),
         src_aw=_clog2(src.size), dst_aw=_clog2(dst.size), out_bits=layer.out_bits,
         zp=layer.zero_point, lo=layer.lo, hi=layer.hi, tiles=tiles, channels=channels,
         gather_file=f"{mem}_gather.hex", bias_file=f"{mem}_bias.hex", mult_file=f"{mem}_mult.hex",
@@ -203,7 +204,7 @@ def emit_rtl(cm, outdir: Path, plan: Plan | None = None) -> Path:
             o, w = layer.gather.shape
             params = (f"#(.O({o}), .W({w}), .DW({layer.bits}), .SIGNED({int(layer.signed)}), "
                       f".SRC_AW({_clog2(src.size)}), .DST_AW({_clog2(dst.size)}), .G_W({g_w}), "
-                      f".GA_W({_clog2(o * w + 1)}), .GATHER_FILE(\"mem/{layer.name}_gather.hex\"))")
+                      f".GA_W({_clog2(o * w)}), .GATHER_FILE(\"mem/{layer.name}_gather.hex\"))")
             top_layers.append(dict(module="anncc_maxpool", params=params, layer=layer.name,
                                    layer_v=layer.name, src=layer.src, dst=layer.dst))
     ib, ob = plan.buffers[plan.input_buffer], plan.buffers[plan.output_buffer]

@@ -77,6 +77,49 @@ def build_sim(rtl: Path, simulator: str = "icarus") -> Path:
     return bdir
 
 
+def vectors_from_golden(build_dir: Path, limit: int | None = None) -> tuple[Path, list[str]]:
+    """Test vectors from build/golden/ (format of anncc.runtime.golden, version 1).
+
+    The recorded float inputs go through the build's model once more to give the
+    quantized input and every feature buffer the RTL holds; each layer's recorded
+    requantized output then replaces the buffer of the same layer, so the RTL is
+    compared with the golden files themselves (and a golden file that disagrees with
+    the runtime is reported).
+    """
+    import numpy as np
+
+    from anncc.backends.verilog.emit import golden_values
+    from anncc.backends.verilog.plan import build_plan, verilog_name
+    from anncc.runtime import load
+
+    gdir = build_dir / "golden"
+    index = json.loads((gdir / "index.json").read_text())
+    if index.get("format") != "anncc-golden":
+        raise AnnccError(f"{gdir / 'index.json'} is not an anncc golden index")
+    x = np.load(gdir / index["inputs"]["file"], allow_pickle=False)
+    if limit:
+        x = x[:limit]
+    model = load(build_dir)
+    plan = build_plan(model.ir("cell"), model.store)
+    vals = golden_values(model, x, plan)
+    notes, n, used = [], len(x), []
+    for layer in index.get("layers", []):
+        name = verilog_name(layer["name"])
+        key = f"buf_{name}"
+        if key not in vals:
+            continue
+        rec = np.load(gdir / layer["output"]["file"], allow_pickle=False)[:n].reshape(n, -1).astype(np.int64)
+        if rec.shape != vals[key].shape or not np.array_equal(rec, vals[key]):
+            notes.append(f"golden layer {layer['name']} differs from the runtime's ideal cell level")
+        vals[key] = rec
+        used.append(layer["name"])
+    vals["y"] = vals[f"buf_{plan.output_buffer}"][:, plan.output_gather - 1]
+    path = build_dir / "rtl" / "tb" / "vectors_golden.npz"
+    np.savez(path, **vals)
+    return path, notes + [f"expected values: build/golden/ ({n} vectors; layer outputs of "
+                          f"{', '.join(used) or 'no layer'} from the golden files)"]
+
+
 def run(build_dir: Path, per_layer: bool = False, simulator: str = "icarus",
         limit: int | None = None) -> dict[str, Any]:
     """Simulate build_dir/rtl on `simulator` against the golden vectors; a JSON-able summary."""
@@ -85,9 +128,14 @@ def run(build_dir: Path, per_layer: bool = False, simulator: str = "icarus",
     rtl = Path(build_dir) / "rtl"
     if not (rtl / "manifest.json").exists():
         raise AnnccError(f"{rtl} holds no RTL (compile with the verilog backend first)")
-    vectors = rtl / "tb" / "vectors.npz"
+    golden_note: list[str] = []
+    if (Path(build_dir) / "golden" / "index.json").exists():
+        vectors, golden_note = vectors_from_golden(Path(build_dir), limit)
+    else:
+        vectors = rtl / "tb" / "vectors.npz"
     if not vectors.exists():
-        raise AnnccError(f"{vectors} is missing: no test vectors to compare with")
+        raise AnnccError(f"{vectors} is missing: no test vectors to compare with "
+                         "(no build/golden/ and no tb/vectors.npz)")
     man = json.loads((rtl / "manifest.json").read_text())
     t0 = time.perf_counter()
     bdir = build_sim(rtl, simulator)
@@ -123,7 +171,7 @@ def run(build_dir: Path, per_layer: bool = False, simulator: str = "icarus",
         f"cycles per inference: {s['cycles_per_inference']} (planned {man['cycles_per_inference']})",
         f"simulation: {s['vectors_per_s']:.1f} vectors/s ({s['wall_s']:.1f} s), build {t1 - t0:.1f} s",
     ]
-    lines += s["first"]
+    lines += golden_note + s["first"]
     return {"passed": passed, "vectors": s["vectors"], "mismatches": s["mismatches"],
             "cycles_per_inference": s["cycles_per_inference"], "vectors_per_s": s["vectors_per_s"],
             "simulator": simulator, "build_s": t1 - t0, "test_s": t2 - t1,

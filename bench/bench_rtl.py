@@ -61,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
                 res = run(build, simulator=sim)
                 cyc = res["cycles_per_inference"]
                 read_ns = est["latency_s"] / max(est["reads"], 1) * 1e9
-                print(f"{name:4s} {a.target:8s} {sim:9s} {res['vectors']:4d} vectors "
-                      f"{'bit-exact' if res['passed'] else 'MISMATCH'}: {res['vectors_per_s']:8.1f} vectors/s "
-                      f"(runtime cell level {rt_vps:9.1f} vectors/s, ratio {res['vectors_per_s'] / rt_vps:.4f}); "
-                      f"build {res['build_s']:.1f} s")
+                ok = "bit-exact" if res["passed"] else "MISMATCH"
+                vps = res["vectors_per_s"]
+                print(f"{name:4s} {a.target:8s} {sim:9s} {res['vectors']:4d} vectors {ok}: "
+                      f"{vps:8.1f} vectors/s (runtime cell level {rt_vps:9.1f} vectors/s, "
+                      f"ratio {vps / rt_vps:.4f}); build {res['build_s']:.1f} s")
                 print(f"     cycles/inference {cyc} vs estimate: {est['reads']:.0f} array reads, "
                       f"latency {est['latency_s'] * 1e6:.2f} us; at one read ({read_ns:.0f} ns) per cycle "
                       f"the RTL takes {cyc * read_ns / 1e3:.2f} us ({cyc / max(est['reads'], 1):.1f}x)")

@@ -212,7 +212,8 @@ def emit_rtl(cm, outdir: Path, plan: Plan | None = None) -> Path:
     _write_hex(mem / "output_gather.hex", plan.output_gather, og_w)
     bufs = [dict(name=b.name, size=b.size, bits=b.bits, aw=_clog2(b.size)) for b in plan.buffers.values()]
     top = env.get_template("top.v.j2").render(
-        version=ver, top=TOP, n_in=ib.size, in_bits=ib.bits, in_signed=ib.signed, n_out=len(plan.output_gather),
+        version=ver, top=TOP, n_in=ib.size, in_bits=ib.bits, in_signed=ib.signed,
+        n_out=len(plan.output_gather),
         out_bits=ob.bits, out_signed=ob.signed, st_w=_clog2(len(plan.layers) + 2), layers=top_layers,
         buffers=bufs, input_buffer=ib.name, input_aw=_clog2(ib.size), output_buffer=ob.name,
         output_aw=_clog2(ob.size), og_w=og_w, oa_w=_clog2(len(plan.output_gather)),
@@ -227,7 +228,8 @@ def emit_rtl(cm, outdir: Path, plan: Plan | None = None) -> Path:
         input=dict(buffer=ib.name, n=ib.size, bits=ib.bits, signed=ib.signed),
         output=dict(buffer=ob.name, n=len(plan.output_gather), bits=ob.bits, signed=ob.signed),
         buffers=[dict(name=b.name, size=b.size, bits=b.bits, signed=b.signed) for b in plan.buffers.values()],
-        layers=[dict(name=layer.name, kind=layer.kind, src=layer.src, dst=layer.dst) for layer in plan.layers])
+        layers=[dict(name=layer.name, kind=layer.kind, src=layer.src, dst=layer.dst)
+                for layer in plan.layers])
     _atomic_write(outdir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     tb = outdir / "tb"
     tb.mkdir(parents=True, exist_ok=True)
@@ -237,7 +239,7 @@ def emit_rtl(cm, outdir: Path, plan: Plan | None = None) -> Path:
 
 
 def golden_values(cm, x: Any, plan: Plan | None = None) -> dict[str, np.ndarray]:
-    """Integer input, every buffer's contents and the output per vector, from the runtime's ideal cell level."""
+    """Integer input, every buffer and the output per vector, from the runtime's ideal cell level."""
     import torch
 
     from anncc.runtime.interpreter import ExecContext, run_module

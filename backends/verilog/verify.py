@@ -81,7 +81,7 @@ def build_sim(rtl: Path, simulator: str = "icarus") -> Path:
 
 
 def lint(rtl: Path) -> tuple[bool, str] | None:
-    """`verilator --lint-only -Wall` on the synthesizable RTL (arrays as black boxes); None without verilator."""
+    """`verilator --lint-only -Wall` on the synthesizable RTL (arrays as black boxes); None if absent."""
     import subprocess
 
     env = verilator_env()

@@ -93,3 +93,13 @@ def test_unsupported_dac_is_a_clear_error(tiny, monkeypatch):
     monkeypatch.setattr(plan_mod, "_matrix_layer", wider_dac)
     with pytest.raises(AnnccError, match="dac_bits"):
         build_plan(cm.ir("cell"), cm.store)
+
+
+def test_build_directory_gets_rtl(tiny, tmp_path):
+    cm, x = tiny
+    cm.example_inputs = x[:2]
+    cm.emit(tmp_path)
+    rtl = tmp_path / "rtl"
+    assert (rtl / "anncc_top.v").is_file() and (rtl / "synth.ys").is_file()
+    vec = np.load(rtl / "tb" / "vectors.npz")
+    assert vec["x"].shape == (2, 12) and vec["y"].shape == (2, 3)

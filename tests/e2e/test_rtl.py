@@ -4,6 +4,7 @@ requant constant is caught, and yosys elaborates the periphery with the arrays a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -57,9 +58,11 @@ def test_wrong_requant_constant_is_caught(trained, tmp_path):
     if trained[0] != "mlp":
         pytest.skip("one network is enough to show a wrong constant is caught")
     _build(trained, "sot-mtj", tmp_path)
-    mem = sorted((tmp_path / "rtl" / "mem").glob("*_mult.hex"))[0]
+    man = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
+    last = [layer["name"] for layer in man["layers"] if layer["kind"] == "matrix"][-1]
+    mem = tmp_path / "rtl" / "mem" / f"{last}_mult.hex"  # the output layer: no ReLU can hide the change
     words = mem.read_text().split()
-    words[0] = f"{int(words[0], 16) ^ (1 << 30):08x}"  # flip one bit of the first multiplier
+    words[0] = f"{int(words[0], 16) ^ (1 << 30):08x}"  # flip one bit of channel 0's multiplier
     mem.write_text("\n".join(words) + "\n")
     res = run(tmp_path, per_layer=True, limit=10)
     assert not res["passed"] and res["layer_mismatches"], res["lines"]

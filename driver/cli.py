@@ -4,6 +4,7 @@
     anncc -o build/                                 compile the embedded example (digits CNN)
     anncc eval build/ --trials 20                   Monte-Carlo accuracy under non-idealities
     anncc targets [NAME]                            list targets / show one target's fields
+    anncc verify build/ [--rtl] [--spice]           RTL and SPICE against the golden vectors
 
 Every failure a user can cause prints one line `anncc: error: ...` and exits
 non-zero; no traceback.
@@ -20,14 +21,14 @@ from typing import Any
 from anncc.errors import AnnccError
 
 EXAMPLES = ("digits-cnn", "digits-mlp")
-SUBCOMMANDS = ("eval", "targets")
+SUBCOMMANDS = ("eval", "targets", "verify")
 
 
 def _compile_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="anncc",
         description="Compile a PyTorch model onto analog in-memory-computing crossbars. "
-                    "Subcommands: 'anncc eval BUILD', 'anncc targets'.",
+                    "Subcommands: 'anncc eval BUILD', 'anncc targets', 'anncc verify BUILD'.",
         epilog="With no MODEL, compiles the embedded example (a digits CNN trained in seconds).")
     p.add_argument("model", nargs="?", help="a .pt2 file (torch.export.save), a state dict "
                    "(with --factory), or a pickled module (with --trust-pickle)")
@@ -89,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(_eval_parser().parse_args(argv[1:]))
         if argv and argv[0] == "targets":
             return cmd_targets(_targets_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "verify":
+            from anncc.verify import cmd_verify, verify_parser
+
+            return cmd_verify(verify_parser().parse_args(argv[1:]))
         return cmd_compile(_compile_parser().parse_args(argv))
     except AnnccError as e:
         print(f"anncc: error: {e}", file=sys.stderr)

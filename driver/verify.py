@@ -17,9 +17,12 @@ without one still verifies with the other:
 Each returns a JSON-able dict with at least `passed` (bool) and `lines` (list
 of str, printed in order). Optional keys the report shows when present —
 RTL: `vectors`, `vectors_passed`, `cycles_per_inference`, `vectors_per_s`,
-`simulator`; SPICE: `arrays` (int or list), `max_rel_error` (currents),
-`code_mismatches`, `near_boundary`. A backend raises `AnnccError` for a
-failure the user can fix (a missing simulator, a build without golden vectors).
+`simulator`; SPICE: `arrays` (int or list), `max_rel_err_current`,
+`adc_code_mismatches`, `near_boundary`; either: `table` (Markdown) and
+`figures` (paths relative to BUILD; a SPICE parity plot at
+`figures/spice_parity.png` is picked up by itself). A backend raises
+`AnnccError` for a failure the user can fix (a missing simulator, a build
+without golden vectors).
 
 Results go to `BUILD/verify.json` (`{"passed": bool, "rtl": {...}, "spice": {...}}`;
 a later run of one backend keeps the other's last result) and into the
@@ -102,7 +105,11 @@ def run_backend(key: str, build_dir: Path, args: argparse.Namespace) -> dict[str
             and isinstance(result.get("lines"), list)):
         raise AnnccError(f"the {BACKENDS[key][1]} returned {type(result).__name__}, not a dict with "
                          "'passed' (bool) and 'lines' (list of str)")
-    return json.loads(json.dumps(result, default=_jsonable))
+    result = json.loads(json.dumps(result, default=_jsonable))
+    parity = Path("figures") / "spice_parity.png"
+    if key == "spice" and "figures" not in result and (build_dir / parity).is_file():
+        result["figures"] = [parity.as_posix()]
+    return result
 
 
 def _jsonable(x: Any) -> Any:

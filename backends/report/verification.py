@@ -3,18 +3,20 @@
 Shows, for each backend that ran, whether it passed and its figures when the
 backend reports them (RTL: vectors passed, cycles per inference, simulation
 speed; SPICE: arrays, worst relative current error, ADC code mismatches and
-codes within the tolerance of a boundary), then the backend's own lines.
+codes within the tolerance of a boundary), the backend's own lines, then its
+Markdown `table` and `figures` (paths relative to the build) when it gives them.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 #: optional result keys shown as figures, with their labels (see anncc.verify)
 RTL_FIGURES = (("simulator", "simulator"), ("vectors", "vectors"), ("vectors_passed", "vectors passed"),
                ("cycles_per_inference", "cycles per inference"), ("vectors_per_s", "vectors per second"))
-SPICE_FIGURES = (("arrays", "arrays simulated"), ("max_rel_error", "worst relative current error"),
-                 ("code_mismatches", "ADC code mismatches"),
+SPICE_FIGURES = (("arrays", "arrays simulated"), ("max_rel_err_current", "worst relative current error"),
+                 ("adc_code_mismatches", "ADC code mismatches"),
                  ("near_boundary", "codes within tolerance of a boundary"))
 MAX_LINES = 20
 
@@ -48,4 +50,8 @@ def verification_lines(record: dict[str, Any] | None) -> list[str]:
         if len(out) > MAX_LINES:
             lines.append(f"- ... {len(out) - MAX_LINES} more lines in verify.json")
         lines.append("")
+        if isinstance(r.get("table"), str) and r["table"].strip():
+            lines += [r["table"].strip(), ""]
+        for fig in r.get("figures", []) or []:
+            lines += [f"![{key} {Path(str(fig)).stem}]({fig})", ""]
     return lines

@@ -48,8 +48,9 @@ def fake_backend(monkeypatch, name: str, result: dict | Exception):
 
 RTL_OK = {"passed": True, "lines": ["3/3 vectors bit-exact", "412 cycles per inference"],
           "vectors": 3, "vectors_passed": 3, "cycles_per_inference": 412, "simulator": "icarus"}
-SPICE_OK = {"passed": True, "lines": ["2 arrays, max rel. error 3.1e-09"], "arrays": ["fc0.r0c0", "fc1.r0c0"],
-            "max_rel_error": 3.1e-9, "code_mismatches": 0, "near_boundary": 1}
+SPICE_OK = {"passed": True, "lines": ["2 arrays, max rel. error 3.1e-09"], "arrays": 2,
+            "max_rel_err_current": 3.1e-9, "adc_code_mismatches": 0, "near_boundary": 1,
+            "table": "| array | max rel err |\n|---|---|\n| fc0.r0c0 | 3.1e-09 |"}
 
 
 def test_rtl_gets_its_options_and_results_reach_verify_json_and_the_report(build, monkeypatch, capsys):
@@ -69,17 +70,19 @@ def test_rtl_gets_its_options_and_results_reach_verify_json_and_the_report(build
 
 def test_spice_gets_arrays_seed_jobs_and_a_later_rtl_run_keeps_its_result(build, monkeypatch):
     spice = fake_backend(monkeypatch, SPICE, SPICE_OK)
+    (build / "figures" / "spice_parity.png").write_bytes(b"png")  # what the SPICE backend draws
     assert main(["verify", str(build), "--spice", "--arrays", "fc0.r0c0, fc1.r0c0", "--seed", "4",
                  "--jobs", "2"]) == 0
     assert spice == [(build, {"arrays": ["fc0.r0c0", "fc1.r0c0"], "seed": 4, "jobs": 2})]
     fake_backend(monkeypatch, RTL, dict(RTL_OK, passed=False, vectors_passed=2))
     assert main(["verify", str(build), "--rtl"]) == 1
     record = json.loads((build / "verify.json").read_text())
-    assert record["spice"]["max_rel_error"] == 3.1e-9 and record["rtl"]["passed"] is False
+    assert record["spice"]["max_rel_err_current"] == 3.1e-9 and record["rtl"]["passed"] is False
     assert record["passed"] is False
     md = (build / "report.md").read_text()
     assert "RTL against the golden vectors: FAILED" in md and "SPICE against the runtime: passed" in md
     assert "| worst relative current error | 3.1e-09 |" in md
+    assert "| fc0.r0c0 | 3.1e-09 |" in md and "(figures/spice_parity.png)" in md
 
 
 def test_no_flag_runs_both_backends(build, monkeypatch):

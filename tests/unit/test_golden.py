@@ -171,3 +171,27 @@ def test_anncc_writes_build_golden_with_the_chosen_number_of_eval_vectors(tmp_pa
     assert np.array_equal(np.load(tmp_path / "b" / "golden" / "inputs.npy"), x_test[:5].numpy())
     assert main(["--golden-vectors", "-1", "-o", str(tmp_path / "c"), "-q"]) == 1
     assert "--golden-vectors must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_convolution_keeps_its_positions_and_a_triplicated_array_records_each_replica(tmp_path):
+    """Digits CNN on rram with faults and TMR on the first convolution: codes are [N, L, P, cols, S, 2]."""
+    import anncc
+    from anncc.examples import digits
+
+    _, _, x, _ = digits.load_digits_split(flat=False)
+    cm = anncc.compile(digits.train_cnn(), (x[:1],), target="rram", calib=x[:32], fault_rate=0.01,
+                       redundancy="tmr", tmr_layers="conv2d")
+    index = record_golden(cm, x[:3], tmp_path)
+    cell = _requant_values(cm, "cell", x[:3])
+    assert [lay["name"] for lay in index["layers"]] == ["conv2d", "conv2d.1", "linear"]
+    for lay, (acc, out) in zip(index["layers"], cell):
+        assert np.array_equal(_load(tmp_path, lay["acc"]), acc)
+        assert np.array_equal(_load(tmp_path, lay["output"]), out)
+    conv = index["layers"][0]
+    assert [t["name"] for t in conv["tiles"]] == [f"conv2d.r0c0.tmr{i}" for i in range(3)]
+    f = conv["tiles"][0]["fields"]
+    n, positions = 3, conv["input"]["shape"][1]
+    assert conv["tiles"][0]["codes"]["shape"] == [n, positions, 8, f["cols"], f["n_slices"], 2]
+    assert conv["tiles"][0]["codes"]["axes"] == "n,l,t,j,s,p"
+    assert "cell.vote" in [v["op"] for v in index["values"]]

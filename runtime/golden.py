@@ -14,8 +14,9 @@ accumulator and its requantized output. The RTL testbench (`backends/verilog`)
 compares against these bit for bit; the SPICE comparison (`backends/spice`)
 drives its DACs with the recorded inputs and compares column counts and codes.
 
-Codes come from the runtime's own contract functions (`input_planes`, `adc`,
-`shift_add`, `effective_levels`, imported in one place below), and the
+Codes come from the contract's own functions (`anncc.ir.contract`: `input_planes`,
+`adc_read`, `shift_add`; the runtime's `effective_levels` for stuck-at faults,
+imported in one place below), and the
 recorder refuses to write a tile whose shift-added codes differ from what the
 runtime's `cell.mvm` kernel returned for it: the files cannot drift from the
 runtime.
@@ -27,9 +28,10 @@ every file, and every path in it is relative to that directory. Files are
 plain `.npy` (`numpy.load(path)`, no pickle). `N` is the number of vectors.
 
 Integer dtypes follow the IR element type: `ui8`/`si8` -> `uint8`/`int8`,
-`ui16`/`si16` -> `uint16`/`int16`, anything wider (the `si32` partial sums and
-accumulators) -> `int64`, so a sum beyond the `si32` range shows as itself
-instead of wrapping. Column counts are `int32`, ADC codes `uint16`
+`ui16`/`si16` -> `uint16`/`int16`, anything wider (the `si32`/`si64` partial
+sums and accumulators, whose width `acc_bits` the IR carries) -> `int64`;
+the per-channel constants (bias, multiplier, shift) `int32`, or `int64` when
+their IR type is wider. Column counts are `int32`, ADC codes `uint16`
 (`adc_bits <= 16`).
 
 Files::
@@ -40,7 +42,7 @@ Files::
                                                           (x_q, or im2col columns of a convolution)
     layers/<layer>/acc.npy          int64   [N, *L, C]    the requant's input: partial sums summed
                                                           over row tiles, bias NOT included
-    layers/<layer>/bias.npy         int32   [C]           bias_q (DESIGN.md's acc = acc + bias)
+    layers/<layer>/bias.npy         int32   [C]           bias_q (the contract's acc = acc + bias)
     layers/<layer>/multiplier.npy   int32   [C]           M per channel
     layers/<layer>/shift.npy        int32   [C]           S per channel
     layers/<layer>/output.npy       int     [N, *L, C]    y_q, the requantized output
@@ -75,16 +77,18 @@ triplicated array (`<tile>.tmr<i>`) are tiles of their own; their vote is a
      "vectors": N, "source": "eval" | "calibration" | "example" | "user",
      "inputs":  FILE, "outputs": FILE,
      "layers": [                              # in program order
-       {"name": "fc0",                        # the layer (tile-name prefix, or the `layer` attribute)
+       {"name": "fc0",                        # the layer: the `layer` attribute of its ops
         "input": FILE, "acc": FILE, "bias": FILE, "multiplier": FILE, "shift": FILE,
         "output": FILE,
         "requant": {"zero_point": int, "lo": int, "hi": int, "out_scale": float},
         "tiles": [                            # in program order
           {"name": "fc0.r0c0",                # the cell.mvm's `tile`
+           "layer": "fc0",                    # its `layer` attribute
            "value": "%fc0_r0c0",              # its SSA result as printed in ir/cell.mlir
-           "fields": {row_offset, col_offset, rows, cols, w_bits, array_rows, array_cols,
-                      bits_per_cell, n_slices, in_bits, in_signed, dac_bits, adc_bits,
-                      adc_shift, ref_col, spare_rows, spare_cols, v_read_v, g_min_s, g_max_s},
+           "fields": {row_offset, col_offset, rows, cols, w_bits, acc_bits, array_rows,
+                      array_cols, bits_per_cell, n_slices, ref_col, spare_rows, spare_cols,
+                      in_bits, in_signed (bool), dac_bits, adc_bits, adc_shift, v_read_v,
+                      g_min_s, g_max_s},            # cell.mvm's params() (ArrayParams)
            "plane_weights": [1, 2, ..., -128],  # x = Σ_t plane_weights[t]·plane[t]
            "levels_key": "fc0.r0c0.levels",     # the weight-store key of its level map
            "input": FILE, "counts": FILE, "codes": FILE, "acc": FILE}]}],
@@ -104,6 +108,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +117,12 @@ import torch
 
 from anncc.errors import AnnccError
 from anncc.files import atomic_write_text, atomic_writer
-from anncc.ir._xdsl import ModuleOp, Operation, Printer, ReturnOp, SSAValue
+from anncc.ir._xdsl import ModuleOp, Operation, Printer, ReturnOp, SSAValue, StringAttr
+from anncc.ir.cell import ArrayParams
 from anncc.ir.cell import MvmOp as CellMvmOp
+from anncc.ir.contract import adc_read, input_planes, shift_add  # the one import of the contract
 from anncc.ir.xbar import RequantOp, int_info
-
-# The contract's arithmetic, from the runtime: the one place this module takes it from.
-from anncc.runtime.cell_kernels import adc, effective_levels, input_planes, shift_add
+from anncc.runtime.cell_kernels import effective_levels  # stuck-at faults on the levels
 
 FORMAT = "anncc-golden"
 VERSION = 1
@@ -129,18 +134,14 @@ _SKIPPED_OPS = ("ann.weight", "ann.constant", "xbar.accumulate", "xbar.concat")
 _PARTIAL_SUM_OPS = ("xbar.accumulate", "xbar.concat", "cell.vote")
 
 
-def layer_of(op: Operation) -> str:
-    """The layer an op was lowered from: its `layer` attribute, else its tile name's prefix.
+def layer_of(op: Operation) -> str | None:
+    """The layer an op was lowered from: its `layer` attribute (None on an op outside any layer).
 
-    Tile names are `<layer>.r<i>c<j>[.tmr<k>]` (the `tile` pass's naming).
+    `tile` puts it on every op it makes from a layer (`cell.mvm`, `xbar.accumulate`,
+    `xbar.concat`, `xbar.requant`, `cell.vote`, optionally quantize/unfold/dequantize).
     """
-    for table in (op.attributes, op.properties):
-        attr = table.get("layer")
-        if attr is not None and hasattr(attr, "data"):
-            return str(attr.data)
-    tile = op.tile.data if isinstance(op, CellMvmOp) else ""
-    m = re.match(r"(.*)\.r\d+c\d+(\.tmr\d+)?$", tile)
-    return m.group(1) if m else tile
+    attr = op.properties.get("layer") or op.attributes.get("layer")
+    return attr.data if isinstance(attr, StringAttr) else None
 
 
 def ssa_names(module: ModuleOp) -> dict[SSAValue, str]:
@@ -164,23 +165,22 @@ def np_dtype(ir_type: Any) -> np.dtype:
 
 
 def tile_read(x: torch.Tensor, levels: torch.Tensor, colmap: torch.Tensor, rowmap: torch.Tensor,
-              faults: torch.Tensor, f: dict[str, Any]) -> dict[str, Any]:
+              faults: torch.Tensor, p: ArrayParams) -> dict[str, Any]:
     """One ideal array read, kept whole: input slice, counts, codes and partial sum.
 
-    `x` is the layer's integer operand `[*lead, K]`; `f` the `cell.mvm` fields.
+    `x` is the layer's integer operand `[*lead, K]`; `p` the `cell.mvm`'s `params()`.
     Returns numpy arrays `input [*lead, rows]`, `counts`/`codes [*lead, P, cols, S, 2]`,
     `acc [*lead, cols]` and the list `plane_weights`.
     """
-    r0, rows, cols = int(f["row_offset"]), int(f["rows"]), int(f["cols"])
-    ns, b, shift = int(f["n_slices"]), int(f["bits_per_cell"]), int(f["adc_shift"])
+    r0, rows, cols = p.row_offset, p.rows, p.cols
+    ns, b, shift = p.n_slices, p.bits_per_cell, p.adc_shift
     xt = x[..., r0:r0 + rows].to(torch.int64)
     lead = tuple(xt.shape[:-1])
-    planes, weights = input_planes(xt.reshape(-1, rows), int(f["in_bits"]), bool(f["in_signed"]),
-                                   int(f["dac_bits"]))
+    planes, weights = input_planes(xt.reshape(-1, rows), p.in_bits, p.in_signed, p.dac_bits)
     lv = effective_levels(levels, faults, b)
     cells = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)]  # [rows, cols·S·2]
     counts = torch.matmul(planes.to(torch.int64), cells)  # [P, M, cols·S·2], integer, exact
-    read = _exact_int(adc(counts, int(f["adc_bits"]), shift))  # code << s, in count units
+    read = _exact_int(adc_read(counts, p.adc_bits, shift))  # code << s, in count units
     acc = _exact_int(shift_add(read, weights, ns, b, cols))
     codes = read >> shift
 
@@ -319,9 +319,11 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
 
 def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dict[Any, Any]
                   ) -> dict[str, Any]:
-    names = {layer_of(t) for t in tiles}
-    layer = layer_of(rq) if "layer" in rq.attributes or "layer" in rq.properties else \
-        (names.pop() if len(names) == 1 else (rq.results[0].name_hint or "layer"))
+    layer = layer_of(rq) or ""
+    strangers = sorted({str(layer_of(t)) for t in tiles} - {layer})
+    if not layer or strangers:
+        raise AnnccError(f"golden vectors: the requant of layer '{layer}' sums arrays of layer(s) "
+                         f"{', '.join(strangers) or '(none)'}: the `layer` attributes disagree")
     base = f"layers/{_safe(layer)}"
     operand = tiles[0].input if tiles else rq.input
     acc, out = values[rq.input], values[rq.results[0]]
@@ -332,7 +334,9 @@ def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dic
         "acc": w.save(f"{base}/acc.npy", acc.numpy(), _axes(acc.ndim, "c"), rq.input, np.dtype(np.int64)),
     }
     for key, val in (("bias", rq.bias), ("multiplier", rq.multiplier), ("shift", rq.shift)):
-        entry[key] = w.save(f"{base}/{key}.npy", values[val].numpy(), "c", val, np.dtype(np.int32))
+        wide = (int_info(val.type) or (32, True))[0] > 32
+        entry[key] = w.save(f"{base}/{key}.npy", values[val].numpy(), "c", val,
+                            np.dtype(np.int64 if wide else np.int32))
     entry["output"] = w.save(f"{base}/output.npy", out.numpy(), _axes(out.ndim, "c"), rq.results[0],
                              np_dtype(rq.results[0].type))
     entry["requant"] = {"zero_point": rq.zero_point.value.data, "lo": rq.lo.value.data,
@@ -342,20 +346,20 @@ def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dic
 
 
 def _record_tile(w: _Writer, base: str, op: CellMvmOp, values: dict[Any, Any]) -> dict[str, Any]:
-    f = op.fields()
+    p = op.params()
     read = tile_read(values[op.input], values[op.levels], values[op.colmap], values[op.rowmap],
-                     values[op.faults], f)
+                     values[op.faults], p)
     runtime_acc = values[op.results[0]].to(torch.int64).numpy()
     if not np.array_equal(read["acc"], runtime_acc):
         bad = int((read["acc"] != runtime_acc).sum())
-        raise AnnccError(f"golden vectors: array '{f['tile']}': the recorded codes shift-add to "
+        raise AnnccError(f"golden vectors: array '{p.tile}': the recorded codes shift-add to "
                          f"sums that differ from the runtime's cell.mvm in {bad} places",
                          hint="the runtime's kernel and its contract functions disagree; please report")
-    tdir = f"{base}/tiles/{_safe(str(f['tile']))}"
+    tdir = f"{base}/tiles/{_safe(p.tile)}"
     owner = op.levels.owner
     return {
-        "name": f["tile"], "layer": layer_of(op), "value": w.names.get(op.results[0]),
-        "fields": {k: v for k, v in f.items() if k != "tile"},
+        "name": p.tile, "layer": layer_of(op), "value": w.names.get(op.results[0]),
+        "fields": {k: v for k, v in asdict(p).items() if k not in ("tile", "layer")},
         "plane_weights": read["plane_weights"],
         "levels_key": owner.key.data if hasattr(owner, "key") else None,
         "input": w.save(f"{tdir}/input.npy", read["input"], _axes(read["input"].ndim, "k"), None,
@@ -372,8 +376,7 @@ def _record_value(w: _Writer, k: int, op: Operation, values: dict[Any, Any]) -> 
     val = values[res]
     arr = val.detach().numpy() if isinstance(val, torch.Tensor) else np.asarray(val)
     name = (w.names.get(res) or f"%{k}").lstrip("%")
-    layer = layer_of(op) if ("layer" in op.attributes or "layer" in op.properties) else None
-    return {"op": op.name, "layer": layer,
+    return {"op": op.name, "layer": layer_of(op),
             **w.save(f"values/{k:04d}_{_safe(name)}.npy", arr, "*", res, np_dtype(res.type))}
 
 

@@ -70,8 +70,8 @@ def test_index_lists_every_file_with_its_ssa_value_in_the_printed_ir(mlp, tmp_pa
         for key in ("input", "acc", "bias", "multiplier", "shift", "output"):
             files.append(lay[key])
         for t in lay["tiles"]:
-            assert f"{t['value']} = cell.mvm" in text and f'tile = "{t["name"]}"' in text
-            assert layer_of_name(t["name"]) == lay["name"]
+            assert f'{t["value"]} = cell.mvm' in text
+            assert f'tile "{t["name"]}"' in text and t["layer"] == lay["name"]
             files += [t["input"], t["counts"], t["codes"], t["acc"]]
         assert f"{lay['output']['value']} = xbar.requant {lay['acc']['value']}," in text
     files += [index["inputs"], index["outputs"], *index["values"]]
@@ -81,14 +81,26 @@ def test_index_lists_every_file_with_its_ssa_value_in_the_printed_ir(mlp, tmp_pa
     assert on_disk == {e["file"] for e in files}
 
 
-def layer_of_name(tile: str) -> str:
+def test_layers_key_on_the_layer_attribute_not_on_names(mlp, tmp_path):
+    """A user pass that renames every tile and value leaves the golden layers as they were."""
     from anncc.ir._xdsl import StringAttr
+    from anncc.ir.cell import MvmOp
+    from anncc.runtime.model import Model
 
-    class Fake:  # a tile-less op carrying only a `layer` attribute would key on it instead
-        attributes = {"layer": StringAttr(tile.split(".r")[0])}
-        properties: dict = {}
-
-    return layer_of(Fake())  # type: ignore[arg-type]
+    cm, x = mlp
+    module = cm.ir("cell").clone()
+    for k, op in enumerate(o for o in module.walk() if isinstance(o, MvmOp)):
+        op.properties["tile"] = StringAttr(f"array{k}")
+    for op in module.walk():
+        for r in op.results:
+            r.name_hint = None
+    index = record_golden(Model({"cell": module}, cm.store), x[:3], tmp_path)
+    assert [lay["name"] for lay in index["layers"]] == ["fc0", "fc1"]
+    tiles = [t for lay in index["layers"] for t in lay["tiles"]]
+    assert [t["name"] for t in tiles] == [f"array{k}" for k in range(len(tiles))]
+    assert all(t["layer"] == layer_of(op) for t, op in zip(
+        tiles, [o for o in module.walk() if isinstance(o, MvmOp)]))
+    assert np.array_equal(np.load(tmp_path / "outputs.npy"), cm.run(x[:3], level="cell").numpy())
 
 
 def test_a_lossy_adc_is_recorded_code_by_code_and_still_equals_the_cell_level(tmp_path):
@@ -137,7 +149,7 @@ def test_recorded_codes_of_the_worked_example_match_design_section_4(adc_bits, s
         arr = cell_array(w, target, array_rows=3, array_cols=13, in_bits=4, adc_bits=adc_bits,
                          adc_shift=shift, w_bits=4)
         x = torch.tensor([X_Q[r0:r0 + 3]], dtype=torch.int64)
-        read = tile_read(x, *arr.args[2:], arr.op.fields())
+        read = tile_read(x, *arr.args[2:], arr.op.params())
         assert read["codes"][0].tolist() == codes_by_hand(X_Q[r0:r0 + 3], w, adc_bits, shift).tolist()
         assert read["plane_weights"] == [1, 2, 4, 8]
         acc = acc + read["acc"][0]

@@ -5,6 +5,7 @@
       ir/ann.mlir ir/xbar.mlir ir/cell.mlir   every level (the runtime reads these)
       manifest.json             what `anncc.runtime.load(build/)` opens
       report.md report.html report.json figures/
+      golden/                   golden vectors of the ideal cell level (anncc.runtime.golden)
 
 Writes are atomic; the same model, options and seed give byte-identical files.
 """
@@ -15,14 +16,38 @@ from pathlib import Path
 from typing import Any
 
 
-def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None) -> Path:
+def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None,
+               golden_vectors: int | None = None, golden_inputs: Any = None) -> Path:
     from anncc.backends.report import summarize, write_report
 
     directory.mkdir(parents=True, exist_ok=True)
     cm.save(directory)
     write_report(summarize(cm, accuracy=accuracy), directory)
+    emit_golden(cm, directory, golden_vectors, golden_inputs)
     emit_rtl_hook(cm, directory)
     return directory
+
+
+def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any = None) -> Path | None:
+    """`directory/golden/`: the first `count` (default 16; 0: none) evaluation inputs, else
+    calibration inputs, else example inputs, through the ideal cell level."""
+    import numpy as np
+
+    from anncc.runtime.golden import DEFAULT_VECTORS, record_golden
+
+    count = DEFAULT_VECTORS if count is None else count
+    if count <= 0 or "cell" not in cm.levels:
+        return None
+    options = getattr(cm, "options", None)
+    for source, data in (("eval", eval_inputs), ("calibration", getattr(options, "calib", None)),
+                         ("example", getattr(cm, "example_inputs", None))):
+        if data is not None:
+            if isinstance(data, (tuple, list)) and data and hasattr(data[0], "shape"):
+                data = data[0]  # example inputs are a tuple of tensors
+            x = np.asarray(data.detach().cpu() if hasattr(data, "detach") else data, dtype=np.float32)
+            record_golden(cm, x[:count], directory / "golden", source=source)
+            return directory / "golden"
+    return None
 
 
 def emit_rtl_hook(cm, directory: Path) -> None:

@@ -4,6 +4,7 @@
     anncc -o build/                                 compile the embedded example (digits CNN)
     anncc eval build/ --trials 20                   Monte-Carlo accuracy under non-idealities
     anncc targets [NAME]                            list targets / show one target's fields
+    anncc verify build/ [--rtl] [--spice]           RTL and SPICE against the golden vectors
 
 Every failure a user can cause prints one line `anncc: error: ...` and exits
 non-zero; no traceback.
@@ -20,14 +21,14 @@ from typing import Any
 from anncc.errors import AnnccError
 
 EXAMPLES = ("digits-cnn", "digits-mlp")
-SUBCOMMANDS = ("eval", "targets")
+SUBCOMMANDS = ("eval", "targets", "verify")
 
 
 def _compile_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="anncc",
         description="Compile a PyTorch model onto analog in-memory-computing crossbars. "
-                    "Subcommands: 'anncc eval BUILD', 'anncc targets'.",
+                    "Subcommands: 'anncc eval BUILD', 'anncc targets', 'anncc verify BUILD'.",
         epilog="With no MODEL, compiles the embedded example (a digits CNN trained in seconds).")
     p.add_argument("model", nargs="?", help="a .pt2 file (torch.export.save), a state dict "
                    "(with --factory), or a pickled module (with --trust-pickle)")
@@ -54,6 +55,8 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-data", help=".npz with arrays x and y to measure accuracy at every level")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("--golden-vectors", type=int, default=16, metavar="N",
+                   help="golden vectors to record in BUILD/golden/ (default 16; 0: none)")
     return p
 
 
@@ -87,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(_eval_parser().parse_args(argv[1:]))
         if argv and argv[0] == "targets":
             return cmd_targets(_targets_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "verify":
+            from anncc.verify import cmd_verify, verify_parser
+
+            return cmd_verify(verify_parser().parse_args(argv[1:]))
         return cmd_compile(_compile_parser().parse_args(argv))
     except AnnccError as e:
         print(f"anncc: error: {e}", file=sys.stderr)
@@ -144,7 +151,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
         source = model if (args.model is None or args.example) else loaded.program
         accuracy.update(fault_study(lambda: _import(source, example), opts, example, eval_data))
-    out = cm.emit(args.output, accuracy=accuracy) if accuracy else cm.emit(args.output)
+    from anncc.build import emit_build
+
+    out = emit_build(cm, Path(args.output), accuracy=accuracy or None, golden_vectors=args.golden_vectors,
+                     golden_inputs=eval_data[0] if eval_data is not None else None)
     if not args.quiet:
         _print_summary(cm, out, accuracy)
     return 0
@@ -158,6 +168,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise AnnccError(f"--w-bits must be in [2, 8], got {args.w_bits}")
     if not 2 <= args.in_bits <= 16:
         raise AnnccError(f"--in-bits must be in [2, 16], got {args.in_bits}")
+    if args.golden_vectors < 0:
+        raise AnnccError(f"--golden-vectors must be >= 0, got {args.golden_vectors}")
     if not 0 <= args.fault_rate <= 0.5:
         raise AnnccError(f"--fault-rate must be in [0, 0.5], got {args.fault_rate}")
     if args.spare_rows < 0 or args.spare_cols < 0:

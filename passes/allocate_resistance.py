@@ -32,7 +32,6 @@ Options: `rows`, `cols` (the physical array; 0 = target's), `adc-bits`,
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +39,16 @@ import numpy as np
 from anncc.errors import AnnccError
 from anncc.ir._xdsl import Context, InsertPoint, ModuleOp, ModulePass, Rewriter, StringAttr
 from anncc.ir.ann import WeightOp
+from anncc.ir.cell import ArrayParams
 from anncc.ir.cell import MvmOp as CellMvmOp
+from anncc.ir.contract import (
+    adc_shift_for,
+    irdrop_alpha_beta,
+    irdrop_expected_error,
+    max_column_count,
+    n_slices_for,
+    slice_levels,
+)
 from anncc.ir.shapes import tensor
 from anncc.ir.store import WeightStore
 from anncc.ir.xbar import MvmOp, int_info, int_type
@@ -50,34 +58,6 @@ from anncc.passes._util import ConstantPool
 
 UI8 = int_type(8, False)
 SI32 = int_type(32, True)
-MULTI_LEVEL_TUNABLE = ("rram", "pcm", "sot-mtj-dw")
-
-
-def slice_levels(w: np.ndarray, n_slices: int, bits_per_cell: int) -> np.ndarray:
-    """`[rows, cols, n_slices, 2]` cell levels of an integer weight tile (w⁺, w⁻ sliced LSB first)."""
-    w = w.astype(np.int64)
-    pos, neg = np.maximum(w, 0), np.maximum(-w, 0)
-    mask = (1 << bits_per_cell) - 1
-    out = np.empty(w.shape + (n_slices, 2), dtype=np.uint8)
-    for k in range(n_slices):
-        out[..., k, 0] = (pos >> (k * bits_per_cell)) & mask
-        out[..., k, 1] = (neg >> (k * bits_per_cell)) & mask
-    return out
-
-
-def adc_shift_for(levels: np.ndarray, dac_bits: int, adc_bits: int) -> int:
-    """Smallest shift `s` such that the largest possible column count fits `adc_bits` after `>> s`."""
-    max_count = int(levels.astype(np.int64).sum(axis=0).max(initial=0)) * ((1 << dac_bits) - 1)
-    return max(0, max_count.bit_length() - adc_bits)
-
-
-def expected_irdrop_error(g: np.ndarray, r_wire: float, r_contact: float) -> float:
-    """α/2 + 2β for an array of conductances `g` (DESIGN.md section 7, our measurement)."""
-    n = max(g.shape)
-    g_mean = float(g.mean()) if g.size else 0.0
-    alpha = r_wire * g_mean * n * n
-    beta = r_contact * g_mean * n
-    return alpha / 2 + 2 * beta
 
 
 @dataclass(frozen=True)
@@ -129,10 +109,8 @@ class AllocateResistancePass(ModulePass):
             block = mvm.parent_block()
             pool = pools.setdefault(block, ConstantPool(store, block))
             self._allocate(mvm, t, store, rw, pool, array_rows, array_cols, adc_bits, dac_bits)
-        if getattr(t, "cell_kind", "") == "cmos" or t.name == "cmos":
-            # relative conductance error of each level once its resistor is rounded to E96
-            errors = np.abs(t.e96_level_error_rel())
-            report = {str(level): float(e) for level, e in enumerate(errors, start=1)}
+        report = t.level_error_report()
+        if report is not None:  # e.g. cmos: each level's error once its resistor is rounded to E96
             op.attributes["anncc.e96_error"] = StringAttr(json.dumps(report))
 
     def _allocate(self, mvm: MvmOp, t, store: WeightStore, rw: Rewriter, pool: ConstantPool,
@@ -140,7 +118,7 @@ class AllocateResistancePass(ModulePass):
         r0, c0, rows, cols = mvm.bounds()
         w_bits = mvm.w_bits.value.data
         b = t.bits_per_cell
-        n_slices = max(1, math.ceil((w_bits - 1) / b))
+        n_slices = n_slices_for(w_bits, b)
         tile = mvm.tile.data
         layout = ArrayLayout(array_rows, array_cols, rows, cols, n_slices)
         layout.check(tile)
@@ -154,7 +132,7 @@ class AllocateResistancePass(ModulePass):
         assert in_info is not None
         in_bits, in_signed = in_info
         dac = min(dac_bits, in_bits)
-        g_min, g_max = self._conductance_range(t, levels[:rows, : layout.ref_col + 1], b)
+        g_min, g_max = self._conductance_range(t, levels, b)
 
         lv_key = store.unique_key(f"{tile}.levels")
         lv = WeightOp(lv_key, store.add(lv_key, levels), tensor(levels.shape, UI8))
@@ -162,22 +140,29 @@ class AllocateResistancePass(ModulePass):
         faults = pool.get(np.zeros(levels.shape, dtype=np.uint8), UI8, "faults.none")
         colmap = pool.get(layout.colmap(), SI32, f"{tile}.colmap")
         rowmap = pool.get(np.arange(rows, dtype=np.int32), SI32, f"{tile}.rowmap")
-        new = CellMvmOp(
-            mvm.input, mvm.weight, lv.results[0], colmap, rowmap, faults,
-            mvm.result.type, tile=tile, row_offset=r0, col_offset=c0, rows=rows, cols=cols,
-            w_bits=w_bits, array_rows=array_rows, array_cols=array_cols, bits_per_cell=b,
-            n_slices=n_slices, in_bits=in_bits, in_signed=int(in_signed), dac_bits=dac,
-            adc_bits=adc_bits, adc_shift=adc_shift_for(levels, dac, adc_bits),
-            ref_col=layout.ref_col, spare_rows=array_rows - rows,
-            spare_cols=array_cols - layout.ref_col - 1, v_read_v=t.v_read_v, g_min_s=g_min,
-            g_max_s=g_max)
+        params = ArrayParams(
+            tile=tile, layer=mvm.layer.data, row_offset=r0, col_offset=c0, rows=rows, cols=cols,
+            w_bits=w_bits, acc_bits=mvm.acc_bits.value.data, array_rows=array_rows,
+            array_cols=array_cols, bits_per_cell=b, n_slices=n_slices, ref_col=layout.ref_col,
+            spare_rows=array_rows - rows, spare_cols=array_cols - layout.ref_col - 1,
+            in_bits=in_bits, in_signed=in_signed, dac_bits=dac, adc_bits=adc_bits,
+            adc_shift=adc_shift_for(max_column_count(levels, dac), adc_bits),
+            v_read_v=t.v_read_v, g_min_s=g_min, g_max_s=g_max)
+        new = CellMvmOp(mvm.input, mvm.weight, lv.results[0], colmap, rowmap, faults,
+                        mvm.result.type, params)
         new.results[0].name_hint = mvm.results[0].name_hint
         rw.replace_op(mvm, new)
 
 
-    def _conductance_range(self, t, used: np.ndarray, b: int) -> tuple[float, float]:
+    def _conductance_range(self, t, levels: np.ndarray, b: int) -> tuple[float, float]:
+        """(g_min, g_max) of the array: the largest tunable g_max whose α/2 + 2β is within budget.
+
+        α and β are those of the whole physical array with unused cells at
+        level 0 (`contract.irdrop_alpha_beta`, the figure the runtime's trace
+        and the report compute from the programmed conductances).
+        """
         g_min, g_max = float(t.g_min_s), float(t.g_max_s)
-        if t.name not in MULTI_LEVEL_TUNABLE:
+        if not t.TUNABLE_G_MAX:
             return g_min, g_max
         top = (1 << b) - 1
         best = g_max
@@ -185,8 +170,9 @@ class AllocateResistancePass(ModulePass):
             cand = g_max / (1 << k)
             if cand <= g_min * 1.5:
                 break
-            g = g_min + used.astype(np.float64) * (cand - g_min) / top
+            g = g_min + levels.astype(np.float64) * (cand - g_min) / top
             best = cand
-            if expected_irdrop_error(g, t.r_wire_ohm, t.r_contact_ohm) <= self.irdrop_budget:
+            alpha, beta = irdrop_alpha_beta(g, t.r_wire_ohm, t.r_contact_ohm)
+            if irdrop_expected_error(alpha, beta) <= self.irdrop_budget:
                 break
         return g_min, best

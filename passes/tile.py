@@ -29,7 +29,6 @@ Options: `rows`, `cols` (the physical array; 0 = the target's),
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +42,7 @@ from anncc.ir._xdsl import (
     Operation,
     Rewriter,
     SSAValue,
+    dce,
 )
 from anncc.ir.ann import (
     ConvOp,
@@ -54,6 +54,14 @@ from anncc.ir.ann import (
     ReshapeOp,
     WeightOp,
     quant_of,
+)
+from anncc.ir.contract import (
+    INT64_MAX,
+    accumulator_bound,
+    n_slices_for,
+    requant_multiplier,
+    requant_product_bound,
+    signed_bits,
 )
 from anncc.ir.shapes import tensor
 from anncc.ir.store import WeightStore
@@ -75,7 +83,6 @@ from anncc.passes._util import (
     ConstantPool,
     LayerNamer,
     conv_geometry,
-    erase_dead,
     func_blocks,
     groups_of,
     layer_name,
@@ -97,7 +104,7 @@ class TileShape:
     @staticmethod
     def for_array(array_rows: int, array_cols: int, w_bits: int, bits_per_cell: int,
                   spare_rows: int, spare_cols: int) -> TileShape:
-        n_slices = max(1, math.ceil((w_bits - 1) / bits_per_cell))
+        n_slices = n_slices_for(w_bits, bits_per_cell)
         rows = array_rows - spare_rows
         cols = (array_cols - 1 - spare_cols) // (2 * n_slices)
         if rows < 1 or cols < 1:
@@ -108,23 +115,50 @@ class TileShape:
         return TileShape(rows, cols, n_slices)
 
 
-def requant_multiplier(real: float) -> tuple[int, int]:
-    """`real ≈ M · 2^−S` with M an int32 in [2^30, 2^31) (gemmlowp); (0, 1) for 0."""
-    if real <= 0:
-        return 0, 1
-    mant, exp = math.frexp(real)
-    m = round(mant * (1 << 31))
-    s = 31 - exp
-    if m == 1 << 31:
-        m //= 2
-        s -= 1
-    while s > 62:  # vanishing multipliers: fewer mantissa bits keep S in range
-        m >>= 1
-        s -= 1
-    if s < 1:
-        raise AnnccError(f"tile: requantization multiplier {real:g} is too large")
-    return m, s
+@dataclass(frozen=True)
+class LayerBounds:
+    """Worst-case integer widths of one layer (DESIGN.md section 4), from bit widths and fan-in.
 
+    `array_rows`: the most rows an array may sum without leaving its si32 partial
+    sum; `acc_bits`: the layer accumulator (all row tiles of a column range);
+    `acc_type_bits`: the accumulator's tensor type (32, or 64 above 32 bits);
+    `mult_bits`: requantization multiplier bits that keep `(acc + bias)·M + 2^(S−1)`
+    within int64.
+    """
+
+    array_rows: int
+    acc_bound: int
+    acc_bits: int
+    acc_type_bits: int
+    mult_bits: int
+
+    @staticmethod
+    def of(layer: str, fan_in: int, in_bits: int, in_signed: bool, w_bits: int,
+           bias_bound: int) -> LayerBounds:
+        per_row = accumulator_bound(1, in_bits, in_signed, w_bits)
+        array_rows = PSUM_MAX // per_row
+        if array_rows < 1:
+            raise AnnccError(f"tile: layer '{layer}': one {in_bits}-bit input times a {w_bits}-bit "
+                             f"weight ({per_row}) exceeds the si32 partial sum")
+        acc = accumulator_bound(fan_in, in_bits, in_signed, w_bits)
+        acc_bits = signed_bits(acc)
+        if acc_bits > 64:
+            raise AnnccError(f"tile: layer '{layer}': worst-case accumulator |acc| <= {acc} needs "
+                             f"{acc_bits} bits, above int64")
+        total_bits = (acc + bias_bound).bit_length()
+        mult_bits = min(31, 62 - total_bits)
+        if mult_bits < MIN_MULT_BITS:
+            raise AnnccError(
+                f"tile: layer '{layer}': worst-case requantization product (|acc + bias| <= "
+                f"{acc + bias_bound}, {total_bits} bits) leaves {mult_bits} multiplier bits in int64 "
+                f"(need {MIN_MULT_BITS}); lower in-bits, w-bits or the fan-in")
+        return LayerBounds(array_rows, acc, acc_bits, 32 if acc_bits <= 32 else 64, mult_bits)
+
+
+#: The largest partial sum of one array (si32).
+PSUM_MAX = (1 << 31) - 1
+#: Fewest multiplier bits tile accepts for requantization (relative error 2^-15).
+MIN_MULT_BITS = 16
 
 ColumnRange = tuple[int, int, list[tuple[int, int]]]
 
@@ -196,7 +230,7 @@ class TilePass(ModulePass):
                                                 self.spare_rows, self.spare_cols)
                     self._lower_layer(o, namer(o, layer_index), q, shape, pool, rw)
                     layer_index += 1
-        erase_dead(op)
+        dce(op)  # xDSL: pure ops whose results are unused (stale quantizes, dequantizes)
 
     # ----------------------------------------------------------------- one layer
     def _lower_layer(self, op, name: str, q, shape: TileShape, pool: ConstantPool,
@@ -205,14 +239,22 @@ class TilePass(ModulePass):
         wq = store.get(q.qweight, q.qweight_digest)
         wscale = np.asarray(store.get(q.wscale, q.wscale_digest), dtype=np.float64)
         k, n = wq.shape
+        bias = _bias(op, store)
+        eff = q.in_scale * wscale
+        bias_q = np.clip(np.rint(bias / eff), -(2**31), 2**31 - 1).astype(np.int32)
+        bounds = LayerBounds.of(name, k // groups_of(op), q.in_bits, q.in_signed, q.w_bits,
+                                int(np.abs(bias_q.astype(np.int64)).max(initial=0)))
+        if shape.rows > bounds.array_rows:  # split rows so each array's partial sum fits si32
+            shape = TileShape(bounds.array_rows, shape.cols, shape.n_slices)
         in_t = int_type(q.in_bits, q.in_signed)
-        xq = _integer_input(op.input, q.in_scale, in_t, op, rw)
+        xq = _integer_input(op.input, q.in_scale, in_t, op, rw, name)
         if isinstance(op, ConvOp):
             kern, stride, pad, dil = conv_geometry(op)
             x_dims = static_dims(xq)
             out_sp = static_dims(op.results[0])[2:]
             positions = int(np.prod(out_sp))
-            unfold = UnfoldOp(xq, kern, stride, pad, dil, tensor([x_dims[0], positions, k], in_t))
+            unfold = UnfoldOp(xq, kern, stride, pad, dil, tensor([x_dims[0], positions, k], in_t),
+                              layer=name)
             unfold.results[0].name_hint = f"{name}_cols"
             rw.insert_op(unfold, InsertPoint.before(op))
             mat_in = unfold.results[0]
@@ -221,30 +263,38 @@ class TilePass(ModulePass):
         lead = static_dims(mat_in)[:-1]
         w_op = WeightOp(q.qweight, q.qweight_digest, tensor([k, n], int_type(8, True)))
         rw.insert_op(w_op, InsertPoint.before(op))
-        acc_t = lambda width: tensor(lead + [width], int_type(ACC_BITS, True))  # noqa: E731
+        psum_t = lambda width: tensor(lead + [width], int_type(ACC_BITS, True))  # noqa: E731
+        acc_t = lambda width: tensor(lead + [width], int_type(bounds.acc_type_bits, True))  # noqa: E731
         col_results = []
         for ci, (c0, width, row_ranges) in enumerate(tile_ranges(k, n, groups_of(op), shape)):
             partials = []
             for ri, (r0, height) in enumerate(row_ranges):
+                tile_bits = signed_bits(accumulator_bound(height, q.in_bits, q.in_signed, q.w_bits))
                 mvm = MvmOp(mat_in, w_op.results[0], f"{name}.r{ri}c{ci}", r0, c0, height, width,
-                            q.w_bits, acc_t(width))
+                            q.w_bits, psum_t(width), layer=name, acc_bits=tile_bits)
                 mvm.results[0].name_hint = f"{name}_r{ri}c{ci}"
                 rw.insert_op(mvm, InsertPoint.before(op))
                 partials.append(mvm.results[0])
-            acc = AccumulateOp(partials, acc_t(width))
+            fan_in = min(sum(h for _, h in row_ranges), k // groups_of(op))
+            acc = AccumulateOp(partials, acc_t(width), layer=name, acc_bits=signed_bits(
+                accumulator_bound(fan_in, q.in_bits, q.in_signed, q.w_bits)))
             rw.insert_op(acc, InsertPoint.before(op))
             col_results.append(acc.results[0])
         if len(col_results) > 1:
-            cat = ConcatOp(col_results, acc_t(n))
+            cat = ConcatOp(col_results, acc_t(n), layer=name)
             rw.insert_op(cat, InsertPoint.before(op))
             acc_val = cat.results[0]
         else:
             acc_val = col_results[0]
         # requantization: per channel (acc + bias)·M >> S, fused activation clamp
-        bias = _bias(op, store)
-        eff = q.in_scale * wscale
-        bias_q = np.clip(np.rint(bias / eff), -(2**31), 2**31 - 1).astype(np.int32)
-        ms = [requant_multiplier(e / q.out_scale) for e in eff]
+        try:
+            ms = [requant_multiplier(e / q.out_scale, bounds.mult_bits) for e in eff]
+        except ValueError as e:
+            raise AnnccError(f"tile: layer '{name}': {e}") from None
+        bias_bound = int(np.abs(bias_q.astype(np.int64)).max(initial=0))
+        product = max(requant_product_bound(bounds.acc_bound, bias_bound, m, s) for m, s in ms)
+        if product > INT64_MAX:  # mult_bits was chosen so that this cannot happen
+            raise AnnccError(f"tile: layer '{name}': requantization product {product} exceeds int64")
         mult = np.array([m for m, _ in ms], dtype=np.int32)
         shift = np.array([s for _, s in ms], dtype=np.int32)
         out_t = int_type(q.out_bits, q.out_signed)
@@ -257,7 +307,8 @@ class TilePass(ModulePass):
         si32 = int_type(ACC_BITS, True)
         operands = [pool.get(arr, si32, f"{name}.{what}")
                     for what, arr in (("bias_q", bias_q), ("multiplier", mult), ("shift", shift))]
-        req = RequantOp(acc_val, *operands, 0, lo, hi, q.out_scale, tensor(lead + [n], out_t))
+        req = RequantOp(acc_val, *operands, 0, lo, hi, q.out_scale, tensor(lead + [n], out_t),
+                        layer=name, acc_bits=bounds.acc_bits, product_bits=signed_bits(product))
         req.results[0].name_hint = f"{name}_q"
         rw.insert_op(req, InsertPoint.before(op))
         yq = req.results[0]
@@ -271,7 +322,7 @@ class TilePass(ModulePass):
             yq = resh.results[0]
             yq.name_hint = f"{name}_q"
         final = act if act is not None else op
-        deq = DequantizeOp(yq, q.out_scale, final.results[0].type)
+        deq = DequantizeOp(yq, q.out_scale, final.results[0].type, layer=name)
         deq.results[0].name_hint = final.results[0].name_hint
         rw.insert_op(deq, InsertPoint.before(op))
         final.results[0].replace_all_uses_with(deq.results[0])
@@ -289,13 +340,14 @@ def _bias(op, store: WeightStore) -> np.ndarray:
     return b.astype(np.float64)
 
 
-def _integer_input(x: SSAValue, scale: float, want_t, at: Operation, rw: Rewriter) -> SSAValue:
+def _integer_input(x: SSAValue, scale: float, want_t, at: Operation, rw: Rewriter,
+                   layer: str) -> SSAValue:
     """`x` as integers of type `want_t` and `scale`: reuse a dequantize's source when it matches."""
     src = x.owner
     if (isinstance(src, DequantizeOp) and src.scale.value.data == scale
             and src.input.type.element_type == want_t):
         return src.input
-    q = QuantizeOp(x, scale, tensor(static_dims(x), want_t))
+    q = QuantizeOp(x, scale, tensor(static_dims(x), want_t), layer=layer)
     q.results[0].name_hint = f"{x.name_hint}_q" if x.name_hint else None
     rw.insert_op(q, InsertPoint.before(at))
     return q.results[0]

@@ -30,8 +30,8 @@
    columns of the read), DAC noise, ADC input noise; for `cmos` the op-amp
    summer's offset (amplified by its noise gain) and rails
    (`devices.opamp_output_v`).
-4. **ADC and shift-add** exactly as the golden model: `adc_` is
-   `cell_kernels.adc` in place, and `cell_kernels.shift_add` is one weighted
+4. **ADC and shift-add** exactly as the golden model: `contract.adc_read` in
+   place, and `contract.shift_add` is one weighted
    sum over planes and one product with the slice/polarity matrix
    (`shift_add_matrix`). Global drift compensation multiplies the ADC outputs
    by one factor per array (`devices.global_drift_compensation_factor`, done
@@ -100,7 +100,9 @@ from typing import Any
 import torch
 
 from anncc.errors import AnnccError
-from anncc.runtime.cell_kernels import effective_levels, input_planes
+from anncc.ir.cell import ArrayParams
+from anncc.ir.contract import adc_read, input_planes, plane_weights, slice_weights
+from anncc.runtime.cell_kernels import effective_levels
 from anncc.runtime.interpreter import ExecContext
 
 Tensor = torch.Tensor
@@ -207,37 +209,17 @@ _ARRAY_TARGETS: dict[tuple[str, float, float], Any] = {}
 def array_target(target: Any, g_min_s: float, g_max_s: float) -> Any:
     """The target whose conductance range is this array's (`allocate-resistance` may lower g_max).
 
-    RRAM and PCM take `g_min_s`/`g_max_s` as fields; MTJs derive them from
-    R_P and R_AP(V_read), so R_P = 1/g_max and R_AP(0) is solved from
-    1/g_min = R_P + (R_AP(0) − R_P)/(1 + (V_read/V_h)²); cmos from r_unit_ohm.
+    The target makes the copy (`Target.with_conductance_range`): RRAM and PCM
+    take the range as fields, MTJs derive R_P and R_AP from it, cmos its unit
+    resistor.
     """
     if math.isclose(target.g_min_s, g_min_s, rel_tol=1e-12, abs_tol=1e-30) and math.isclose(
             target.g_max_s, g_max_s, rel_tol=1e-12):
         return target
     key = (target.model_dump_json(), g_min_s, g_max_s)
     if key not in _ARRAY_TARGETS:
-        derived = getattr(type(target), "DERIVED_FIELDS", {})
-        if "g_max_s" not in derived:
-            t = target.with_overrides(g_min_s=g_min_s, g_max_s=g_max_s)
-        elif target.cell_kind == "resistor":
-            t = target.with_overrides(r_unit_ohm=(target.levels - 1) / g_max_s)
-        elif hasattr(target, "tmr_v_half_v"):
-            r_p = 1.0 / g_max_s
-            u2 = (target.v_read_v / target.tmr_v_half_v) ** 2
-            t = target.with_overrides(r_p_ohm=r_p, r_ap_ohm=r_p + (1.0 / g_min_s - r_p) * (1 + u2))
-        else:
-            raise AnnccError(f"cannot set the conductance range of target '{target.name}' to "
-                             f"[{g_min_s:g}, {g_max_s:g}] S")
-        _ARRAY_TARGETS[key] = t
+        _ARRAY_TARGETS[key] = target.with_conductance_range(g_min_s, g_max_s)
     return _ARRAY_TARGETS[key]
-
-
-def _is_mtj(target: Any) -> bool:
-    return hasattr(target, "tmr_v_half_v") and hasattr(target, "r_p_ohm")
-
-
-def _is_cmos(target: Any) -> bool:
-    return getattr(target, "cell_kind", "") == "resistor"
 
 
 def target_of_op(op: Any, ctx: ExecContext) -> Any:
@@ -288,24 +270,24 @@ def program_tile(op: Any, levels: Tensor, faults: Tensor, target: Any, seed: int
     """Program one array (see `programmed_conductances`), keeping the nominal values too."""
     from anncc.runtime import devices
 
-    f = op.fields()
-    tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+    f = op.params()
+    tgt = array_target(target, f.g_min_s, f.g_max_s)
     opts = options if isinstance(options, AnalogOptions) else AnalogOptions.resolve(options, tgt)
     lv = torch.as_tensor(levels).to(torch.int64)
     fm = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape).clone()
     if opts.faults and (opts.stuck_at_low_rate > 0 or opts.stuck_at_high_rate > 0):
-        drawn = devices.draw_fault_map(lv.shape, tgt, _generator(seed, f["tile"], "faults"),
+        drawn = devices.draw_fault_map(lv.shape, tgt, _generator(seed, f.tile, "faults"),
                                        opts.stuck_at_low_rate, opts.stuck_at_high_rate)
         fm = torch.where(fm != 0, fm, drawn)
     if not opts.faults:
         fm = torch.zeros_like(fm)
     arr = devices.program_array(
-        lv, tgt, _generator(seed, f["tile"], "program"), opts.drift_time_s, fm,
+        lv, tgt, _generator(seed, f.tile, "program"), opts.drift_time_s, fm,
         prog_noise=opts.programming_noise, d2d=opts.d2d, drift=opts.drift_time_s > 0,
         faults=opts.faults)
     nominal = devices.apply_stuck_at_faults(devices.ideal_conductances(lv, tgt), fm,
                                             tgt.g_min_s, tgt.g_max_s)
-    eff = effective_levels(lv, fm, f["bits_per_cell"])
+    eff = effective_levels(lv, fm, f.bits_per_cell)
     return ProgrammedTile(arr.g_s, arr.g_t0_s, nominal, eff, fm, tgt)
 
 
@@ -366,11 +348,11 @@ class ArrayModel:
     integer_output: bool = False
 
 
-def _dtype(f: Mapping[str, Any], opts: AnalogOptions) -> torch.dtype:
+def _dtype(f: ArrayParams, opts: AnalogOptions) -> torch.dtype:
     if opts.precision != "auto":
         return torch.float32 if opts.precision == "float32" else torch.float64
-    bits = f["in_bits"] + f["n_slices"] * f["bits_per_cell"] + f["dac_bits"] + 2
-    bound = f["rows"] * 2.0 ** bits
+    bits = f.in_bits + f.n_slices * f.bits_per_cell + f.dac_bits + 2
+    bound = f.rows * 2.0 ** bits
     return torch.float32 if bound <= 2.0 ** 24 else torch.float64
 
 
@@ -387,9 +369,9 @@ def shift_add_matrix(cols: int, n_slices: int, bits_per_cell: int, dtype: torch.
     """[cols·n_slices·2, cols]: weight 2^(k·b) for w⁺ and −2^(k·b) for w⁻ of each column."""
     sa = torch.zeros(cols, n_slices, 2, cols, dtype=dtype)
     j = torch.arange(cols)
-    for k in range(n_slices):
-        sa[j, k, 0, j] = float(1 << (k * bits_per_cell))
-        sa[j, k, 1, j] = -float(1 << (k * bits_per_cell))
+    for k, sw in enumerate(slice_weights(n_slices, bits_per_cell)):
+        sa[j, k, 0, j] = float(sw)
+        sa[j, k, 1, j] = -float(sw)
     return sa.reshape(cols * n_slices * 2, cols)
 
 
@@ -414,18 +396,18 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
     """
     from anncc.runtime import devices
 
-    f = op.fields()
+    f = op.params()
     prog = program_tile(op, levels, faults, target, seed, opts)
     tgt = prog.target
     g = prog.g_s if conductances is None else conductances.to(torch.float64)
     g_read, figures = _effective(g, tgt) if opts.ir_drop else (g, None)
-    dac_top = (1 << f["dac_bits"]) - 1
-    ref = f["ref_col"]
+    dac_top = (1 << f.dac_bits) - 1
+    ref = f.ref_col
     rows_idx, cols_idx = rowmap.to(torch.int64), colmap.reshape(-1).to(torch.int64)
 
     digits = [1]
     mats = [count_matrix(g_read, prog, rowmap, colmap, ref)]
-    if opts.tmr_bias and _is_mtj(tgt) and dac_top > 1:
+    if opts.tmr_bias and tgt.BIAS_DEPENDENT and dac_top > 1:
         digits = list(range(1, dac_top + 1))
         mats = []
         for d in digits:
@@ -451,12 +433,12 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
             used_t[:, ref:ref + 1])
 
     count_offset, count_range = None, None
-    if _is_cmos(tgt):
+    if tgt.OPAMP_SUMMER:
         unit = tgt.delta_g_s * tgt.v_read_v / dac_top
         r_f = tgt.r_feedback_ohm
         if opts.opamp_offset and tgt.opamp_offset_sigma_v > 0:
-            v_os = devices.draw_opamp_offsets_v([f["array_cols"]], tgt,
-                                                _generator(seed, f["tile"], "opamp"))
+            v_os = devices.draw_opamp_offsets_v([f.array_cols], tgt,
+                                                _generator(seed, f.tile, "opamp"))
             noise_gain = 1.0 + r_f * prog.g_s.detach().sum(0)
             count_offset = (v_os * noise_gain / (r_f * unit))[cols_idx].to(dtype)
         if opts.opamp_rails:
@@ -464,10 +446,10 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
                            -tgt.opamp_rail_low_v / (r_f * unit))
 
     counts = torch.stack(mats).to(dtype)
-    sa = shift_add_matrix(f["cols"], f["n_slices"], f["bits_per_cell"], dtype) * alpha
-    adc_sigma = opts.adc_noise_sigma_lsb * float(1 << f["adc_shift"])
+    sa = shift_add_matrix(f.cols, f.n_slices, f.bits_per_cell, dtype) * alpha
+    adc_sigma = opts.adc_noise_sigma_lsb * float(1 << f.adc_shift)
     model = ArrayModel(
-        tile=f["tile"], programmed=prog, g_read_s=g_read, counts=counts, digits=digits,
+        tile=f.tile, programmed=prog, g_read_s=g_read, counts=counts, digits=digits,
         read_var=read_var, compensation=alpha, count_offset=count_offset, count_range=count_range,
         shift_add=sa, combined=None, fast_offset=None, dtype=dtype, adc_sigma_counts=adc_sigma,
         dac_sigma=opts.dac_noise_sigma_lsb, binary_digits=dac_top == 1, options=opts,
@@ -482,7 +464,7 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
     return model
 
 
-def _collapsible(m: ArrayModel, f: Mapping[str, Any], opts: AnalogOptions) -> bool:
+def _collapsible(m: ArrayModel, f: ArrayParams, opts: AnalogOptions) -> bool:
     """Whether planes and slices collapse exactly (see the module docstring)."""
     if m.read_var is not None or m.adc_sigma_counts > 0 or m.dac_sigma > 0:
         return False
@@ -491,10 +473,10 @@ def _collapsible(m: ArrayModel, f: Mapping[str, Any], opts: AnalogOptions) -> bo
     if opts.ideal_adc:
         return True
     c = m.counts[0].detach()
-    if m.count_offset is not None or f["adc_shift"] != 0 or not torch.equal(c, c.round()):
+    if m.count_offset is not None or f.adc_shift != 0 or not torch.equal(c, c.round()):
         return False
-    top = (1 << f["adc_bits"]) - 1
-    largest = float(c.sum(0).max()) * ((1 << f["dac_bits"]) - 1) if c.numel() else 0.0
+    top = (1 << f.adc_bits) - 1
+    largest = float(c.sum(0).max()) * ((1 << f.dac_bits) - 1) if c.numel() else 0.0
     return bool((c >= 0).all()) and largest <= top
 
 
@@ -513,7 +495,7 @@ def _plane_table(in_bits: int, signed: bool, dac_bits: int) -> tuple[Tensor, tup
 
 def digit_planes(x: Tensor, in_bits: int, signed: bool, dac_bits: int, dtype: torch.dtype
                  ) -> tuple[Tensor, list[float]]:
-    """`cell_kernels.input_planes` by table look-up: [P, M, rows] DAC digits and plane weights.
+    """`contract.input_planes` by table look-up: [P, M, rows] DAC digits and plane weights.
 
     One gather per plane from a table of every code's digits, built with
     `input_planes` itself (so the two agree by construction); inputs wider
@@ -532,19 +514,10 @@ def digit_planes(x: Tensor, in_bits: int, signed: bool, dac_bits: int, dtype: to
     return out, list(weights)
 
 
-def adc_(counts: Tensor, adc_bits: int, shift: int) -> Tensor:
-    """`cell_kernels.adc` in place: round (s = 0) or floor((c + 2^(s−1)) / 2^s), clamp, × 2^s."""
-    top = float((1 << adc_bits) - 1)
-    if shift == 0:
-        return counts.round_().clamp_(0.0, top)
-    step = float(1 << shift)
-    return counts.add_(step / 2).div_(step).floor_().clamp_(0.0, top).mul_(step)
-
-
 def adc_straight_through(counts: Tensor, adc_bits: int, shift: int) -> Tensor:
     """The same ADC with a straight-through gradient (identity), for training."""
     with torch.no_grad():
-        out = adc_(counts.detach().clone(), adc_bits, shift)
+        out = adc_read(counts.detach().clone(), adc_bits, shift, inplace=True)
     return counts + (out - counts).detach()
 
 
@@ -597,7 +570,7 @@ def _add_read_noise(counts: Tensor, d2: Tensor, model: ArrayModel,
     return noisy
 
 
-def analog_tile(xt: Tensor, model: ArrayModel, f: Mapping[str, Any],
+def analog_tile(xt: Tensor, model: ArrayModel, f: ArrayParams,
                 generator: torch.Generator | None = None, *, ideal_adc: bool = False,
                 differentiable: bool = False) -> Tensor:
     """One array read of integer inputs `xt` [M, rows]: the shift-added sums [M, cols], unrounded.
@@ -608,7 +581,7 @@ def analog_tile(xt: Tensor, model: ArrayModel, f: Mapping[str, Any],
     if model.combined is not None:
         acc = xt.to(model.dtype) @ model.combined
         return acc if model.fast_offset is None else acc + model.fast_offset * _plane_sum(f)
-    planes, weights = digit_planes(xt, f["in_bits"], bool(f["in_signed"]), f["dac_bits"],
+    planes, weights = digit_planes(xt, f.in_bits, bool(f.in_signed), f.dac_bits,
                                    model.dtype)
     counts = read_counts(model, planes, generator)
     if model.count_offset is not None:
@@ -617,30 +590,28 @@ def analog_tile(xt: Tensor, model: ArrayModel, f: Mapping[str, Any],
         counts = counts.clamp(*model.count_range)
     if not ideal_adc:
         if differentiable:
-            counts = adc_straight_through(counts, f["adc_bits"], f["adc_shift"])
+            counts = adc_straight_through(counts, f.adc_bits, f.adc_shift)
         else:
-            counts = adc_(counts, f["adc_bits"], f["adc_shift"])
+            counts = adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
     p, m, ncols = counts.shape
     pw = torch.tensor(weights, dtype=counts.dtype)
     per_col = (pw @ counts.reshape(p, m * ncols)).reshape(m, ncols)
     return per_col @ model.shift_add.to(counts.dtype)
 
 
-def _plane_sum(f: Mapping[str, Any]) -> float:
-    _, weights = input_planes(torch.zeros(0, dtype=torch.int64), f["in_bits"], bool(f["in_signed"]),
-                              f["dac_bits"])
-    return float(sum(weights))
+def _plane_sum(f: ArrayParams) -> float:
+    return float(sum(plane_weights(f.in_bits, bool(f.in_signed), f.dac_bits)))
 
 
 def array_model(op: Any, args: list[Tensor], ctx: ExecContext,
-                fields_: Mapping[str, Any] | None = None) -> ArrayModel:
+                fields_: ArrayParams | None = None) -> ArrayModel:
     """The cached `ArrayModel` of `op` for this run's seed, options and target."""
     _x, _w, levels, colmap, rowmap, faults = args
     target = target_of_op(op, ctx)
-    f = fields_ or op.fields()
-    tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+    f = fields_ or op.params()
+    tgt = array_target(target, f.g_min_s, f.g_max_s)
     opts = AnalogOptions.resolve(ctx.options, tgt)
-    key = ("analog-array", f["tile"], ctx.seed, opts.key, id(target))
+    key = ("analog-array", f.tile, ctx.seed, opts.key, id(target))
     model = ctx.cache.get(key)
     if model is None:
         with torch.no_grad():
@@ -663,9 +634,9 @@ def analog_mvm(op: Any, args: list[Tensor], ctx: ExecContext) -> Tensor:
     The integer result is what the digital shift-add produces from the ADC
     codes; with drift compensation the scaled sum is rounded to an integer.
     """
-    f = op.fields()
+    f = op.params()
     model = array_model(op, args, ctx, f)
-    r0, rows = f["row_offset"], f["rows"]
+    r0, rows = f.row_offset, f.rows
     xs = args[0][..., r0:r0 + rows]
     lead = tuple(xs.shape[:-1])
     # The fast path reads floats (the planes index the integers), converted once for all
@@ -673,11 +644,11 @@ def analog_mvm(op: Any, args: list[Tensor], ctx: ExecContext) -> Tensor:
     xt = (_float_slice(ctx, args[0], r0, rows, model.dtype) if model.combined is not None
           else xs.reshape(-1, rows))
     opts = model.options
-    gen = read_generator(ctx, f["tile"]) if opts.has_read_randomness else None
+    gen = read_generator(ctx, f.tile) if opts.has_read_randomness else None
     with torch.no_grad():
         acc = analog_tile(xt, model, f, gen, ideal_adc=opts.ideal_adc)
     out = acc if model.integer_output else acc.round()
-    return out.to(torch.int64).reshape(*lead, f["cols"])
+    return out.to(torch.int64).reshape(*lead, f.cols)
 
 
 def _float_slice(ctx: ExecContext, x: Tensor, r0: int, rows: int, dtype: torch.dtype) -> Tensor:
@@ -717,7 +688,6 @@ __all__ = [
     "AnalogOptions",
     "ArrayModel",
     "ProgrammedTile",
-    "adc_",
     "adc_straight_through",
     "analog_mvm",
     "analog_tile",

@@ -1,4 +1,4 @@
-"""Executable semantics of the `cell` dialect.
+"""Executable semantics of the `cell` dialect (arithmetic from `anncc.ir.contract`).
 
 Ideal devices (`ExecContext.analog == False`) give the golden model of the RTL:
 bit-exact integer arithmetic of DESIGN.md section 4 — input planes of
@@ -16,39 +16,16 @@ from __future__ import annotations
 
 import torch
 
+from anncc.ir.cell import ArrayParams
+from anncc.ir.contract import (
+    accumulator_bound,
+    adc_read,
+    input_planes,
+    shift_add,
+    slice_weights,
+    vote,
+)
 from anncc.runtime.interpreter import kernel
-
-
-def input_planes(x: torch.Tensor, in_bits: int, signed: bool, dac_bits: int
-                 ) -> tuple[torch.Tensor, list[float]]:
-    """Split integers into DAC planes: `x = Σ_t weight[t]·plane[t]`, planes unsigned digits.
-
-    Two's complement inputs are read as unsigned bits plus a correction: with
-    1-bit planes the MSB plane's weight is `−2^(in_bits−1)`; with wider DACs an
-    extra 1-bit plane of the sign bits carries weight `−2^in_bits`.
-    """
-    xu = x & ((1 << in_bits) - 1) if signed else x
-    n_planes = -(-in_bits // dac_bits)
-    mask = (1 << dac_bits) - 1
-    planes = [(xu >> (t * dac_bits)) & mask for t in range(n_planes)]
-    weights = [float(1 << (t * dac_bits)) for t in range(n_planes)]
-    if signed:
-        if dac_bits == 1:
-            weights[-1] = -float(1 << (in_bits - 1))
-        else:
-            planes.append((xu >> (in_bits - 1)) & 1)
-            weights.append(-float(1 << in_bits))
-    return torch.stack(planes), weights
-
-
-def adc(counts: torch.Tensor, adc_bits: int, shift: int) -> torch.Tensor:
-    """The ADC transfer on (possibly real-valued) column counts, read back in count units."""
-    top = float((1 << adc_bits) - 1)
-    if shift == 0:
-        code = torch.clamp(torch.round(counts) if counts.is_floating_point() else counts, 0, top)
-    else:
-        code = torch.clamp(torch.floor((counts + (1 << (shift - 1))) / (1 << shift)), 0, top)
-    return code * float(1 << shift)
 
 
 def effective_levels(levels: torch.Tensor, faults: torch.Tensor, bits_per_cell: int) -> torch.Tensor:
@@ -59,23 +36,11 @@ def effective_levels(levels: torch.Tensor, faults: torch.Tensor, bits_per_cell: 
     return lv
 
 
-def shift_add(col_values: torch.Tensor, plane_weights: list[float], n_slices: int,
-              bits_per_cell: int, cols: int) -> torch.Tensor:
-    """acc = Σ_t w_t Σ_k 2^(k·b)·(c⁺ − c⁻) from `[P, M, cols·n_slices·2]` column values."""
-    v = col_values.reshape(col_values.shape[0], col_values.shape[1], cols, n_slices, 2)
-    diff = v[..., 0] - v[..., 1]
-    slice_w = torch.tensor([float(1 << (k * bits_per_cell)) for k in range(n_slices)],
-                           dtype=diff.dtype)
-    per_plane = (diff * slice_w).sum(-1)  # [P, M, cols]
-    pw = torch.tensor(plane_weights, dtype=diff.dtype).view(-1, 1, 1)
-    return (per_plane * pw).sum(0)
-
-
 def tile_inputs(op, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
-    f = op.fields()
-    xt = x[..., f["row_offset"]:f["row_offset"] + f["rows"]]
+    f = op.params()
+    xt = x[..., f.row_offset:f.row_offset + f.rows]
     lead = tuple(xt.shape[:-1])
-    return xt.reshape(-1, f["rows"]), lead
+    return xt.reshape(-1, f.rows), lead
 
 
 @kernel("cell.mvm")
@@ -85,23 +50,24 @@ def cell_mvm(op, args, ctx):
 
         return analog_mvm(op, args, ctx)
     x, _w, levels, colmap, rowmap, faults = args
-    f = op.fields()
+    f = op.params()
     xt, lead = tile_inputs(op, x)
     key = ("cell.ideal-collapsed", op)
     if key not in ctx.cache:
         ctx.cache[key] = collapsed_weights(levels, colmap, rowmap, faults, f)
     w_eff = ctx.cache[key]
     if w_eff is not None:
-        from anncc.runtime.xbar_kernels import int_matmul, product_bound
+        from anncc.runtime.xbar_kernels import int_matmul
 
-        bound = product_bound(f["rows"], f["in_bits"], f["n_slices"] * f["bits_per_cell"] + 1)
+        bound = accumulator_bound(f.rows, f.in_bits, bool(f.in_signed),
+                                  f.n_slices * f.bits_per_cell + 1)
         acc = int_matmul(xt, w_eff, bound)
     else:
         acc = ideal_tile(xt, levels, colmap, rowmap, faults, f)
-    return acc.reshape(*lead, f["cols"])
+    return acc.reshape(*lead, f.cols)
 
 
-def collapsed_weights(levels, colmap, rowmap, faults, f: dict) -> torch.Tensor | None:
+def collapsed_weights(levels, colmap, rowmap, faults, f: ArrayParams) -> torch.Tensor | None:
     """The signed integer matrix `Σ_k 2^(k·b)(L⁺_k − L⁻_k)` when the ADC never alters a count.
 
     With `adc_shift = 0` and every column's largest possible count (faults
@@ -110,30 +76,30 @@ def collapsed_weights(levels, colmap, rowmap, faults, f: dict) -> torch.Tensor |
     `x @ W` — the same integers as the bit-serial read, at the cost of one matmul.
     Returns None when the ADC can round or clip (then the faithful read runs).
     """
-    if f["adc_shift"] != 0:
+    if f.adc_shift != 0:
         return None
-    lv = effective_levels(levels, faults, f["bits_per_cell"])
+    lv = effective_levels(levels, faults, f.bits_per_cell)
     sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)]
-    top_digit = (1 << f["dac_bits"]) - 1
-    if int(sel.sum(0).max()) * top_digit > (1 << f["adc_bits"]) - 1:
+    top_digit = (1 << f.dac_bits) - 1
+    if int(sel.sum(0).max()) * top_digit > (1 << f.adc_bits) - 1:
         return None
-    v = sel.reshape(f["rows"], f["cols"], f["n_slices"], 2)
-    slice_w = torch.tensor([1 << (k * f["bits_per_cell"]) for k in range(f["n_slices"])])
+    v = sel.reshape(f.rows, f.cols, f.n_slices, 2)
+    slice_w = torch.tensor(slice_weights(f.n_slices, f.bits_per_cell))
     return ((v[..., 0] - v[..., 1]) * slice_w).sum(-1)
 
 
 def ideal_tile(xt: torch.Tensor, levels: torch.Tensor, colmap: torch.Tensor, rowmap: torch.Tensor,
-               faults: torch.Tensor, f: dict) -> torch.Tensor:
+               faults: torch.Tensor, f: ArrayParams) -> torch.Tensor:
     """One array read with ideal devices: `[M, rows]` integer inputs -> `[M, cols]` shift-added sums."""
-    planes, weights = input_planes(xt, f["in_bits"], bool(f["in_signed"]), f["dac_bits"])
-    lv = effective_levels(levels, faults, f["bits_per_cell"])
+    planes, weights = input_planes(xt, f.in_bits, bool(f.in_signed), f.dac_bits)
+    lv = effective_levels(levels, faults, f.bits_per_cell)
     sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)].double()
     counts = torch.matmul(planes.double(), sel)  # [P, M, cols·ns·2], exact in float64
-    read = adc(counts, f["adc_bits"], f["adc_shift"])
-    acc = shift_add(read, weights, f["n_slices"], f["bits_per_cell"], f["cols"])
+    read = adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
+    acc = shift_add(read, weights, f.n_slices, f.bits_per_cell, f.cols)
     return acc.round().to(torch.int64)
 
 
 @kernel("cell.vote")
-def vote(op, args, ctx):
-    return torch.stack(args).median(dim=0).values
+def cell_vote(op, args, ctx):
+    return vote(args)

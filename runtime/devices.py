@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from anncc.ir.contract import tmr_at_bias, tmr_at_bias_derivative
 from anncc.targets import (
     CmosTarget,
     MtjTarget,
@@ -390,17 +391,6 @@ def read_conductances(
 # ----------------------------------------------------------------------------
 
 
-def tmr_at_bias(v: Tensor | float, tmr0: float, v_half_v: float) -> Tensor:
-    """TMR(V) = TMR0 / (1 + (V/V_h)**2) (Zhang et al., IEEE TED 59(3), 819 (2012))."""
-    v = torch.as_tensor(v, dtype=torch.float64)
-    return tmr0 / (1.0 + (v / v_half_v) ** 2)
-
-
-def mtj_r_ap_at_bias_ohm(v: Tensor | float, r_p_ohm: float, tmr0: float, v_half_v: float) -> Tensor:
-    """R_AP(V) = R_P * (1 + TMR0/(1 + (V/V_h)**2)); R_P is taken bias independent."""
-    return r_p_ohm * (1.0 + tmr_at_bias(v, tmr0, v_half_v))
-
-
 def _mtj_parts(
     levels: Tensor,
     v_cell_v: Tensor,
@@ -414,10 +404,9 @@ def _mtj_parts(
     """
     g_read = ideal_conductances(levels, target, torch.float64, g_range_s)
     f = (g_read - target.g_min_s) / (target.g_max_s - target.g_min_s)
-    u = v_cell_v / target.tmr_v_half_v
-    tmr = target.tmr0 / (1.0 + u**2)
+    tmr = tmr_at_bias(v_cell_v, target.tmr0, target.tmr_v_half_v)
     g_ap = 1.0 / (target.r_p_ohm * (1.0 + tmr))
-    dtmr_dv = -target.tmr0 * 2.0 * u / (target.tmr_v_half_v * (1.0 + u**2) ** 2)
+    dtmr_dv = tmr_at_bias_derivative(v_cell_v, target.tmr0, target.tmr_v_half_v)
     dg_ap_dv = -(g_ap**2) * target.r_p_ohm * dtmr_dv
     return f, g_read, g_ap, dg_ap_dv
 
@@ -500,56 +489,6 @@ def opamp_counts(
 # ----------------------------------------------------------------------------
 # converters
 # ----------------------------------------------------------------------------
-
-
-def adc_convert(
-    counts: Tensor,
-    adc_bits: int,
-    shift: int = 0,
-    noise_sigma_lsb: float = 0.0,
-    generator: torch.Generator | None = None,
-    straight_through: bool = True,
-) -> Tensor:
-    """The ADC of DESIGN.md section 4 on (possibly real-valued) column counts.
-
-    code = clamp(floor((c + 2**s/2) / 2**s), 0, 2**adc_bits - 1), returned as
-    code * 2**s: for integer c this is `min((c + 2**(s-1)) >> s, 2**adc_bits - 1)`
-    (and c itself when s = 0), for real c the nearest threshold. Input-referred
-    noise of sigma `noise_sigma_lsb` ADC LSBs is added first (needs a generator).
-    Negative counts saturate at 0. With `straight_through`, the gradient is the
-    identity (a straight-through estimator).
-    """
-    step = float(2**shift)
-    x = counts
-    if noise_sigma_lsb > 0.0:
-        if generator is None:
-            raise ValueError("ADC noise needs a torch.Generator")
-        x = x + noise_sigma_lsb * step * _randn(counts, generator)
-    code = torch.floor(x / step + 0.5).clamp(min=0.0, max=float(2**adc_bits - 1))
-    out = code * step
-    if straight_through:
-        return x + (out - x).detach()
-    return out
-
-
-def dac_quantize(
-    x: Tensor, dac_bits: int, full_scale: float, signed: bool = False, straight_through: bool = True
-) -> Tensor:
-    """Quantize inputs to a b-bit DAC's levels: round(x/LSB), clipped, times LSB.
-
-    Unsigned: 2**b - 1 steps over [0, full_scale]; signed: symmetric over
-    [-full_scale, full_scale] with 2**(b-1) - 1 steps per side (aihwkit's 1/126 at
-    8 bits). Saturates at full scale; straight-through gradient optional.
-    """
-    steps = 2 ** (dac_bits - 1) - 1 if signed else 2**dac_bits - 1
-    if steps < 1:
-        raise ValueError(f"a signed DAC needs at least 2 bits (got {dac_bits})")
-    lsb = full_scale / steps
-    lo = -float(steps) if signed else 0.0
-    out = torch.round(x / lsb).clamp(min=lo, max=float(steps)) * lsb
-    if straight_through:
-        return x + (out - x).detach()
-    return out
 
 
 # ----------------------------------------------------------------------------
@@ -723,9 +662,7 @@ __all__ = [
     "FAULT_STUCK_LOW",
     "DeviceModel",
     "ProgrammedArray",
-    "adc_convert",
     "apply_stuck_at_faults",
-    "dac_quantize",
     "device_to_device_variation",
     "draw_fault_map",
     "draw_opamp_offsets_v",
@@ -735,7 +672,6 @@ __all__ = [
     "ideal_conductances",
     "mtj_cell_current",
     "mtj_conductance_at_bias",
-    "mtj_r_ap_at_bias_ohm",
     "opamp_counts",
     "opamp_output_v",
     "pcm_drift_nu",
@@ -750,5 +686,4 @@ __all__ = [
     "register_device_model",
     "rram_relaxation",
     "rram_sigma_at_time_s",
-    "tmr_at_bias",
 ]

@@ -12,7 +12,7 @@ A kernel takes the op, its operand values (torch tensors, in operand order) and 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,11 +99,13 @@ def run_module(
     ctx: ExecContext | None = None,
     trace: bool = False,
     values: dict[Any, Any] | None = None,
+    kernels: Mapping[str, Kernel] | None = None,
 ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
     """Interpret the entry function on `inputs`.
 
     With `trace`, every named op result is recorded by its name hint; with a
     `values` dict, every SSA value's tensor is left in it (calibration uses this).
+    `kernels` override `KERNELS` by op name (training's differentiable twins).
     """
     _load_kernels()
     ctx = ctx or ExecContext(store=store)
@@ -118,7 +120,7 @@ def run_module(
     for op in fn.body.block.ops:
         if isinstance(op, ReturnOp):
             return [env[v] for v in op.operands], recorded
-        k = KERNELS.get(op.name)
+        k = (kernels.get(op.name) if kernels else None) or KERNELS.get(op.name)
         if k is None:
             raise AnnccError(f"no executable semantics for '{op.name}'")
         out = k(op, [env[v] for v in op.operands], ctx)

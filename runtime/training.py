@@ -28,9 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from anncc.errors import AnnccError
-from anncc.ir._xdsl import ReturnOp
 from anncc.ir.ann import ints_of
+from anncc.ir.contract import requantize
 from anncc.ir.xbar import int_info, int_range
 from anncc.runtime.analog import (
     AnalogOptions,
@@ -43,7 +42,7 @@ from anncc.runtime.analog import (
     target_of_op,
 )
 from anncc.runtime.cell_kernels import tile_inputs
-from anncc.runtime.interpreter import KERNELS, ExecContext, Kernel, _load_kernels, entry_function
+from anncc.runtime.interpreter import ExecContext, Kernel, run_module
 
 Tensor = torch.Tensor
 
@@ -87,23 +86,24 @@ def _xbar_mvm(op, args, ctx):
 
 
 def _requant(op, args, ctx):
-    """`xbar_kernels.requantize` in float64: exact while |(acc + bias)·M| < 2^53."""
+    """`contract.requantize` in value; gradient of the real rescale `(acc + bias)·M/2^S` inside the clamp."""
     acc, bias, mult, shift = args
-    total = (acc.double() + bias.double()) * mult.double()
-    scale = torch.pow(2.0, shift.double())
-    y = floor_ste((total + scale / 2) / scale) + op.zero_point.value.data
-    return y.clamp(op.lo.value.data, op.hi.value.data)
+    zp, lo, hi = op.zero_point.value.data, op.lo.value.data, op.hi.value.data
+    value = requantize(acc.detach().double(), bias.double(), mult.double(), shift, zp, lo, hi)
+    real = ((acc.double() + bias.double()) * mult.double() / torch.pow(2.0, shift.double()) + zp)
+    real = real.clamp(lo, hi)
+    return real + (value - real).detach()
 
 
 def _cell_mvm(op, args, ctx):
     """The analog read with straight-through gradients (module docstring)."""
     x, _w, levels, colmap, rowmap, faults = args
-    f = op.fields()
+    f = op.params()
     target = target_of_op(op, ctx)
     options = {k: v for k, v in ctx.options.items() if k != "conductances"}
-    opts = AnalogOptions.resolve(options, array_target(target, f["g_min_s"], f["g_max_s"]))
-    g = ctx.options.get("conductances", {}).get(f["tile"])
-    key = ("analog-array", f["tile"], ctx.seed, opts.key, id(target))
+    opts = AnalogOptions.resolve(options, array_target(target, f.g_min_s, f.g_max_s))
+    g = ctx.options.get("conductances", {}).get(f.tile)
+    key = ("analog-array", f.tile, ctx.seed, opts.key, id(target))
     model = ctx.cache.get(key) if g is None else None
     if model is None:
         model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts,
@@ -113,7 +113,7 @@ def _cell_mvm(op, args, ctx):
     xt, lead = tile_inputs(op, x)
     if xt.is_floating_point():
         xt = xt.to(model.dtype)
-    gen = read_generator(ctx, f["tile"]) if opts.has_read_randomness else None
+    gen = read_generator(ctx, f.tile) if opts.has_read_randomness else None
     if model.combined is not None:  # exact and linear: differentiable as it stands
         acc = analog_tile(xt, model, f, gen, ideal_adc=opts.ideal_adc, differentiable=True)
     else:
@@ -122,7 +122,7 @@ def _cell_mvm(op, args, ctx):
         if xt.requires_grad:  # the planes' and ADC's straight-through: the collapsed map
             w_lin = (model.counts[0] @ model.shift_add).detach()
             acc = acc + (xt @ w_lin - (xt @ w_lin).detach())
-    return round_ste(acc.double()).reshape(*lead, f["cols"])
+    return round_ste(acc.double()).reshape(*lead, f.cols)
 
 
 DIFFERENTIABLE_KERNELS: dict[str, Kernel] = {
@@ -140,20 +140,7 @@ DIFFERENTIABLE_KERNELS: dict[str, Kernel] = {
 
 def run_differentiable(module, store, inputs: list[Tensor], ctx: ExecContext) -> list[Tensor]:
     """Interpret `module` with the float twins of the integer kernels (gradients enabled)."""
-    _load_kernels()
-    ctx.store = store
-    fn = entry_function(module)
-    env: dict[Any, Any] = dict(zip(fn.body.block.args, inputs))
-    for op in fn.body.block.ops:
-        if isinstance(op, ReturnOp):
-            return [env[v] for v in op.operands]
-        k = DIFFERENTIABLE_KERNELS.get(op.name) or KERNELS.get(op.name)
-        if k is None:
-            raise AnnccError(f"no executable semantics for '{op.name}'")
-        out = k(op, [env[v] for v in op.operands], ctx)
-        for res, val in zip(op.results, out if isinstance(out, tuple) else (out,)):
-            env[res] = val
-    raise AnnccError("entry function has no func.return")
+    return run_module(module, store, inputs, ctx, kernels=DIFFERENTIABLE_KERNELS)[0]
 
 
 def analog_forward(model, x: Tensor, seed: int = 0,
@@ -186,12 +173,12 @@ def tile_conductances(model, seed: int = 0, **options: Any) -> dict[str, Tensor]
     out: dict[str, Tensor] = {}
     for op in model.ir("cell").walk():
         if isinstance(op, MvmOp):
-            f = op.fields()
-            opts = AnalogOptions.resolve(options, array_target(target, f["g_min_s"], f["g_max_s"]))
+            f = op.params()
+            opts = AnalogOptions.resolve(options, array_target(target, f.g_min_s, f.g_max_s))
             prog = program_tile(op, operand_tensor(op.levels, ctx),
                                 operand_tensor(op.faults, ctx), target,
                                 seed, opts)
-            out[f["tile"]] = prog.g_s.detach().clone()
+            out[f.tile] = prog.g_s.detach().clone()
     return out
 
 

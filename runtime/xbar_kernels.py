@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from anncc.ir.ann import ints_of
+from anncc.ir.contract import accumulator_bound, requantize
 from anncc.ir.xbar import int_info, int_range
 from anncc.runtime.interpreter import kernel
 
@@ -65,18 +66,13 @@ def int_matmul(x: torch.Tensor, w: torch.Tensor, bound: int | None = None) -> to
     return torch.matmul(x.to(dt), w.to(dt)).round().to(torch.int64)
 
 
-def product_bound(rows: int, in_bits: int, w_bits: int) -> int:
-    """The largest |Σ x·w| over `rows` products of in_bits-bit inputs and w_bits-bit weights."""
-    return rows * (1 << in_bits) * (1 << (w_bits - 1))
-
-
 @kernel("xbar.mvm")
 def mvm(op, args, ctx):
     x, w = args
     r0, c0, rows, cols = op.bounds()
-    in_bits = int_info(op.input.type)[0]
+    in_bits, signed = int_info(op.input.type)
     return int_matmul(x[..., r0:r0 + rows], w[r0:r0 + rows, c0:c0 + cols],
-                      product_bound(rows, in_bits, op.w_bits.value.data))
+                      accumulator_bound(rows, in_bits, signed, op.w_bits.value.data))
 
 
 @kernel("xbar.accumulate")
@@ -90,14 +86,6 @@ def accumulate(op, args, ctx):
 @kernel("xbar.concat")
 def concat(op, args, ctx):
     return torch.cat(args, dim=-1)
-
-
-def requantize(acc, bias, mult, shift, zp: int, lo: int, hi: int) -> torch.Tensor:
-    """y = clamp((((acc + bias)·M + 2^(S−1)) >> S) + zp, lo, hi) in int64."""
-    total = (acc + bias.to(torch.int64)) * mult.to(torch.int64)
-    s = shift.to(torch.int64)
-    rounded = (total + (torch.ones_like(s) << (s - 1))) >> s
-    return (rounded + zp).clamp(lo, hi)
 
 
 @kernel("xbar.requant")

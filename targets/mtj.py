@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from anncc.ir.contract import tmr_at_bias
 from anncc.targets._base import (
     Target,
     adc_bits_field,
@@ -59,6 +60,7 @@ class MtjTarget(Target):
         "g_max_s": "1/r_p_ohm; override r_p_ohm instead",
         "g_min_s": "1/R_AP(v_read_v) from r_ap_ohm, r_p_ohm and tmr_v_half_v; override those",
     }
+    BIAS_DEPENDENT: ClassVar[bool] = True
 
     r_p_ohm: float = Field(
         5e3,
@@ -107,13 +109,15 @@ class MtjTarget(Target):
         """Zero-bias TMR ratio, r_ap_ohm / r_p_ohm - 1."""
         return self.r_ap_ohm / self.r_p_ohm - 1.0
 
-    def tmr_at_bias(self, v: float) -> float:
-        """TMR(V) = TMR0 / (1 + (V/V_h)**2) (Zhang et al., IEEE TED 2012)."""
-        return self.tmr0 / (1.0 + (v / self.tmr_v_half_v) ** 2)
+    def with_conductance_range(self, g_min_s: float, g_max_s: float) -> Target:
+        """R_P = 1/g_max, and R_AP(0) solved from 1/g_min = R_P + (R_AP(0) − R_P)/(1 + (V_read/V_h)²)."""
+        r_p = 1.0 / g_max_s
+        u2 = (self.v_read_v / self.tmr_v_half_v) ** 2
+        return self.with_overrides(r_p_ohm=r_p, r_ap_ohm=r_p + (1.0 / g_min_s - r_p) * (1 + u2))
 
     def r_ap_at_bias_ohm(self, v: float) -> float:
-        """R_AP(V) = R_P * (1 + TMR(V))."""
-        return self.r_p_ohm * (1.0 + self.tmr_at_bias(v))
+        """R_AP(V) = R_P * (1 + TMR(V)), TMR(V) of `anncc.ir.contract.tmr_at_bias`."""
+        return self.r_p_ohm * (1.0 + tmr_at_bias(v, self.tmr0, self.tmr_v_half_v))
 
     @property
     def g_max_s(self) -> float:
@@ -141,7 +145,7 @@ class MtjTarget(Target):
     def derived(self) -> dict[str, float]:
         out = super().derived()
         out["tmr0"] = self.tmr0
-        out["tmr_at_read"] = self.tmr_at_bias(self.v_read_v)
+        out["tmr_at_read"] = tmr_at_bias(self.v_read_v, self.tmr0, self.tmr_v_half_v)
         out["r_ap_at_read_ohm"] = self.r_ap_at_bias_ohm(self.v_read_v)
         return out
 
@@ -184,6 +188,7 @@ class SotMtjDwTarget(MtjTarget):
     cell_kind: Literal["domain-wall-mtj"] = Field(
         "domain-wall-mtj", description="What one cell is."
     )
+    TUNABLE_G_MAX: ClassVar[bool] = True
     bits_per_cell: int = bits_per_cell_field(
         2,
         3,

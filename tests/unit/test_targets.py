@@ -88,7 +88,7 @@ def test_sot_mtj_defaults_follow_spintron_nn_kit_and_the_tmr_bias_law():
     assert (t.v_read_v, t.t_read_s, t.bits_per_cell) == (0.1, 10e-9, 1)
     assert 0.03 <= t.d2d_sigma_rel <= 0.05
     assert t.tmr0 == pytest.approx(1.0)
-    assert t.tmr_at_bias(0.5) == pytest.approx(0.5)  # half at V_h = 0.5 V
+    assert t.r_ap_at_bias_ohm(0.5) / t.r_p_ohm - 1 == pytest.approx(0.5)  # half at V_h = 0.5 V
     assert t.g_max_s == pytest.approx(1 / 5e3)
     # "off" at the read bias: R_AP(0.1 V) = R_P (1 + 1/(1 + 0.04))
     assert 1 / t.g_min_s == pytest.approx(5e3 * (1 + 1 / 1.04))

@@ -76,14 +76,12 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def tile_bounds(f: dict[str, Any]) -> int:
     """The largest |plane sum| one array's readout produces (contract bound, faults included)."""
-    b, s = f["bits_per_cell"], f["adc_shift"]
+    from anncc.ir.contract import adc_read, slice_weights
+
+    b = f["bits_per_cell"]
     c_max = f["rows"] * ((1 << b) - 1) * ((1 << f["dac_bits"]) - 1)
-    code_max = (1 << f["adc_bits"]) - 1
-    if s == 0:
-        read_max = min(code_max, c_max)
-    else:
-        read_max = min(code_max, (c_max + (1 << (s - 1))) >> s) << s
-    return sum(read_max << (k * b) for k in range(f["n_slices"]))
+    read_max = int(adc_read(c_max, f["adc_bits"], f["adc_shift"]))
+    return sum(read_max * w for w in slice_weights(f["n_slices"], b))
 
 
 def lane_width(t) -> int:
@@ -111,6 +109,8 @@ def _inverse_rowmap(rowmap: np.ndarray, array_rows: int) -> np.ndarray:
 
 def layer_params(layer: MatrixLayer, plan: Plan) -> dict[str, Any]:
     """Every number the engine template needs, widths from the contract's bounds."""
+    from anncc.ir.contract import requant_product_bound
+
     src, dst = plan.buffers[layer.src], plan.buffers[layer.dst]
     if src.bits != layer.in_bits or src.signed != layer.in_signed:
         raise AnnccError(f"verilog backend: layer '{layer.name}' reads {src.bits}-bit values "
@@ -137,8 +137,8 @@ def layer_params(layer: MatrixLayer, plan: Plan) -> dict[str, Any]:
     if any(not c for c in channels):
         raise AnnccError(f"verilog backend: layer '{layer.name}' has a channel no array computes")
     acc_bound = max(ch_bound) * ((1 << layer.in_bits) - 1)
-    sum_bound = acc_bound + int(np.abs(layer.bias).max(initial=0))
-    prod_bound = sum_bound * int(np.abs(layer.mult).max(initial=0)) + (1 << max(int(layer.shift.max()), 1))
+    prod_bound = requant_product_bound(acc_bound, int(np.abs(layer.bias).max(initial=0)),
+                                       int(np.abs(layer.mult).max(initial=0)), max(int(layer.shift.max()), 1))
     prod_w = max(bitlen_signed(-prod_bound, prod_bound) + 1,
                  bitlen_signed(min(layer.lo, -1), layer.hi) + 1, 34)
     if prod_w > 64:

@@ -1,11 +1,13 @@
 """The build directory writer (DESIGN.md section 9).
 
     build/
-      model.mlir  weights.safetensors   the final IR and its store (safetensors; .npz still read)
+      model.mlir  weights.safetensors   the final IR and its store
       ir/ann.mlir ir/xbar.mlir ir/cell.mlir   every level (the runtime reads these)
       manifest.json             what `anncc.runtime.load(build/)` opens
       report.md report.html report.json figures/
       spice/                    array netlists, harnesses, lib/, run_spice.sh (anncc.backends.spice)
+      golden/                   golden vectors of the ideal cell level (anncc.runtime.golden)
+      rtl/                      Verilog periphery, mem/*.hex, synth.ys, cocotb tb/ (anncc.backends.verilog)
 
 Writes are atomic; the same model, options and seed give byte-identical files.
 """
@@ -16,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 
-def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None) -> Path:
+def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None,
+               golden_vectors: int | None = None, golden_inputs: Any = None) -> Path:
     from anncc.backends.report import summarize, write_report
 
     directory.mkdir(parents=True, exist_ok=True)
     cm.save(directory)
     write_report(summarize(cm, accuracy=accuracy), directory)
     emit_spice_dir(cm, directory)
+    emit_golden(cm, directory, golden_vectors, golden_inputs)
+    emit_rtl_hook(cm, directory)
     return directory
 
 
@@ -37,3 +42,40 @@ def emit_spice_dir(cm, directory: Path) -> None:
         emit_spice(cm, directory / "spice", seed=0)
     except AnnccError as e:  # a target the SPICE writer cannot express: the build still completes
         warnings.warn(f"anncc: no SPICE netlists written: {e}", stacklevel=2)
+
+
+def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any = None) -> Path | None:
+    """`directory/golden/`: the first `count` (default 16; 0: none) evaluation inputs, else
+    calibration inputs, else example inputs, through the ideal cell level."""
+    import numpy as np
+
+    from anncc.runtime.golden import DEFAULT_VECTORS, record_golden
+
+    count = DEFAULT_VECTORS if count is None else count
+    if count <= 0 or "cell" not in cm.levels:
+        return None
+    options = getattr(cm, "options", None)
+    for source, data in (("eval", eval_inputs), ("calibration", getattr(options, "calib", None)),
+                         ("example", getattr(cm, "example_inputs", None))):
+        if data is not None:
+            if isinstance(data, (tuple, list)) and data and hasattr(data[0], "shape"):
+                data = data[0]  # example inputs are a tuple of tensors
+            x = np.asarray(data.detach().cpu() if hasattr(data, "detach") else data, dtype=np.float32)
+            record_golden(cm, x[:count], directory / "golden", source=source)
+            return directory / "golden"
+    return None
+
+
+def emit_rtl_hook(cm, directory: Path) -> None:
+    """build/rtl/: Verilog, mem/*.hex, synth.ys and the cocotb testbench (anncc.backends.verilog)."""
+    from anncc.backends.verilog import emit_rtl, write_vectors
+    from anncc.errors import AnnccError
+
+    try:
+        emit_rtl(cm, directory / "rtl")
+    except AnnccError as e:  # a model the RTL cannot express yet: the rest of the build stands
+        (directory / "rtl").mkdir(parents=True, exist_ok=True)
+        (directory / "rtl" / "UNSUPPORTED.txt").write_text(f"{e}\n")
+        return
+    if getattr(cm, "example_inputs", None) is not None:
+        write_vectors(cm, cm.example_inputs, directory / "rtl")

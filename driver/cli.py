@@ -4,6 +4,7 @@
     anncc -o build/                                 compile the embedded example (digits CNN)
     anncc eval build/ --trials 20                   Monte-Carlo accuracy under non-idealities
     anncc targets [NAME]                            list targets / show one target's fields
+    anncc verify build/ [--rtl] [--spice]           RTL and SPICE against the golden vectors
 
 Every failure a user can cause prints one line `anncc: error: ...` and exits
 non-zero; no traceback.
@@ -21,14 +22,14 @@ from typing import Any
 from anncc.errors import AnnccError
 
 EXAMPLES = ("digits-cnn", "digits-mlp")
-SUBCOMMANDS = ("eval", "targets")
+SUBCOMMANDS = ("eval", "targets", "verify")
 
 
 def _compile_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="anncc",
         description="Compile a PyTorch model onto analog in-memory-computing crossbars. "
-                    "Subcommands: 'anncc eval BUILD', 'anncc targets'.",
+                    "Subcommands: 'anncc eval BUILD', 'anncc targets', 'anncc verify BUILD'.",
         epilog="With no MODEL, compiles the embedded example (a digits CNN trained in seconds).")
     p.add_argument("model", nargs="?", help="a .pt2 file (torch.export.save), a state dict "
                    "(with --factory), or a pickled module (with --trust-pickle)")
@@ -59,6 +60,8 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-data", help=".npz with arrays x and y to measure accuracy at every level")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected failure")
+    p.add_argument("--golden-vectors", type=int, default=16, metavar="N",
+                   help="golden vectors to record in BUILD/golden/ (default 16; 0: none)")
     return p
 
 
@@ -108,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(parse_args(_eval_parser(), argv[1:]))
         if argv and argv[0] == "targets":
             return cmd_targets(parse_args(_targets_parser(), argv[1:]))
+        if argv and argv[0] == "verify":
+            from anncc.verify import cmd_verify, verify_parser
+
+            return cmd_verify(parse_args(verify_parser(), argv[1:]))
         return cmd_compile(parse_args(_compile_parser(), argv))
     except AnnccError as e:
         print(f"anncc: error: {e}", file=sys.stderr)
@@ -176,8 +183,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
         source = model if (args.model is None or args.example) else loaded.program
         accuracy.update(fault_study(lambda: _import(source, example), opts, example, eval_data))
+    from anncc.build import emit_build
+
     with inputs.writing_output(args.output):
-        out = cm.emit(args.output, accuracy=accuracy) if accuracy else cm.emit(args.output)
+        out = emit_build(cm, Path(args.output), accuracy=accuracy or None,
+                         golden_vectors=args.golden_vectors,
+                         golden_inputs=eval_data[0] if eval_data is not None else None)
     if not args.quiet:
         _print_summary(cm, out, accuracy)
     return 0
@@ -189,6 +200,8 @@ def _check_options(args: argparse.Namespace) -> None:
     from anncc.targets import load_target
 
     check_compile_options(args)
+    if args.golden_vectors < 0:
+        raise AnnccError(f"--golden-vectors must be >= 0, got {args.golden_vectors}")
     load_target(args.target, args.target_file)
 
 

@@ -18,7 +18,7 @@ from pydantic import Field
 import anncc
 from anncc.ir.cell import MvmOp as CellMvmOp
 from anncc.runtime.analog import array_target
-from anncc.runtime.montecarlo import eval_conditions
+from anncc.evaluate import eval_conditions
 from anncc.targets import get_target
 from anncc.targets._registry import TARGETS, register_target
 from anncc.targets.cmos import CmosTarget

@@ -2,8 +2,8 @@
 
 The example package `examples/user_pass` declares `prefix-tiles` in the
 `anncc.passes` entry-point group. It is installed into a fresh virtual
-environment that sees this one's packages (`--system-site-packages`, so anncc,
-xDSL and torch need not be installed again), from a copy so that the build
+environment that sees this one's packages (`nested_venv.make_venv`, so anncc,
+xDSL and torch need not be installed again, also when the tests run in a venv), from a copy so that the build
 leaves nothing in the checkout; then anncc-opt in that environment runs it.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import venv
 from pathlib import Path
 
 import pytest
+from nested_venv import make_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "user_pass"
@@ -41,9 +41,8 @@ def user_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("user_pass")
     source = shutil.copytree(EXAMPLE, work / "src",
                              ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(work / "venv")
-    python = work / "venv" / "bin" / "python"
-    # pip and setuptools come from the outer environment (system site packages)
+    python = make_venv(work / "venv")
+    # pip and setuptools come from the outer environment
     proc = _run(python, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
                 "--no-index", "--disable-pip-version-check", source, cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -5,8 +5,8 @@ The repository maps folders to subpackages with setuptools `package-dir`
 `packages` is silently left out of the wheel while every test of an editable
 checkout still passes. This test builds the wheel from a copy of the tree,
 checks its file list against the tree, installs it into a fresh virtual
-environment (with `--system-site-packages`, so torch and xDSL are not
-reinstalled) and imports every subpackage from a directory outside the
+environment (one that sees this environment's packages, so torch and xDSL are
+not reinstalled: `nested_venv.make_venv`) and imports every subpackage from a directory outside the
 checkout.
 """
 
@@ -18,11 +18,11 @@ import shutil
 import subprocess
 import sys
 import tomllib
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
+from nested_venv import make_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -104,8 +104,7 @@ def test_wheel_holds_every_module_and_data_file(wheel: Path) -> None:
 
 def test_wheel_installs_and_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     env = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
-    python = env / "bin" / "python"
+    python = make_venv(env)
     # pip comes from the outer environment; --ignore-installed: the outer anncc (an editable
     # checkout, most likely) must not count as already installed
     install = subprocess.run(

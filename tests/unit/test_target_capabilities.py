@@ -16,9 +16,9 @@ import torch
 from pydantic import Field
 
 import anncc
+from anncc.evaluate import eval_conditions
 from anncc.ir.cell import MvmOp as CellMvmOp
 from anncc.runtime.analog import array_target
-from anncc.evaluate import eval_conditions
 from anncc.targets import get_target
 from anncc.targets._registry import TARGETS, register_target
 from anncc.targets.cmos import CmosTarget

@@ -321,6 +321,7 @@ def _load_safetensors(store: WeightStore, path: Path, use_mmap: bool) -> None:
         if nbytes == 0:
             arr = np.zeros(shape, dtype=dtype)
         else:
+            assert mm is not None  # a non-empty member means a non-empty file, which was mapped
             arr = np.frombuffer(mm, dtype=dtype, count=nbytes // dtype.itemsize, offset=start)
             arr = arr.reshape(shape) if use_mmap else arr.reshape(shape).copy()
         arr.flags.writeable = False

@@ -16,8 +16,8 @@ without one still verifies with the other:
 
 Each returns a JSON-able dict with at least `passed` (bool) and `lines` (list
 of str, printed in order). Optional keys the report shows when present —
-RTL: `vectors`, `vectors_passed`, `cycles_per_inference`, `vectors_per_s`,
-`simulator`; SPICE: `arrays` (int or list), `max_rel_err_current`,
+RTL: `vectors`, `vectors_passed` or `mismatches`, `cycles_per_inference`,
+`vectors_per_s`, `simulator`; SPICE: `arrays` (int or list), `max_rel_err_current`,
 `adc_code_mismatches`, `near_boundary`; either: `table` (Markdown) and
 `figures` (paths relative to BUILD; a SPICE parity plot at
 `figures/spice_parity.png` is picked up by itself). A backend raises

@@ -14,7 +14,8 @@ from typing import Any
 
 #: optional result keys shown as figures, with their labels (see anncc.verify)
 RTL_FIGURES = (("simulator", "simulator"), ("vectors", "vectors"), ("vectors_passed", "vectors passed"),
-               ("cycles_per_inference", "cycles per inference"), ("vectors_per_s", "vectors per second"))
+               ("mismatches", "vectors mismatched"), ("cycles_per_inference", "cycles per inference"),
+               ("vectors_per_s", "vectors per second"))
 SPICE_FIGURES = (("arrays", "arrays simulated"), ("max_rel_err_current", "worst relative current error"),
                  ("adc_code_mismatches", "ADC code mismatches"),
                  ("near_boundary", "codes within tolerance of a boundary"))

@@ -21,11 +21,11 @@ EXAMPLE = ROOT / "examples" / "user_pass"
 
 TILES = """\
 %x, %w = "test.op"() : () -> (tensor<?x8xsi8>, tensor<8x4xsi4>)
-%p0 = xbar.mvm %x, %w tile "fc.r0c0" <4x4 at 0, 0> layer "fc" w_bits 4 acc_bits 12 \
+%p0 = xbar.mvm %x, %w tile "fc.r0c0" <4x4 at 0, 0> layer "fc" w_bits 4 acc_bits 13 \
 : (tensor<?x8xsi8>, tensor<8x4xsi4>) -> tensor<?x4xsi32>
-%p1 = xbar.mvm %x, %w tile "fc.r1c0" <4x4 at 4, 0> layer "fc" w_bits 4 acc_bits 12 \
+%p1 = xbar.mvm %x, %w tile "fc.r1c0" <4x4 at 4, 0> layer "fc" w_bits 4 acc_bits 13 \
 : (tensor<?x8xsi8>, tensor<8x4xsi4>) -> tensor<?x4xsi32>
-%a = xbar.accumulate %p0, %p1 layer "fc" acc_bits 13 : (tensor<?x4xsi32>, tensor<?x4xsi32>) \
+%a = xbar.accumulate %p0, %p1 layer "fc" acc_bits 14 : (tensor<?x4xsi32>, tensor<?x4xsi32>) \
 -> tensor<?x4xsi32>
 """.replace("\\\n", "")
 

@@ -74,13 +74,14 @@ def test_spice_gets_arrays_seed_jobs_and_a_later_rtl_run_keeps_its_result(build,
     assert main(["verify", str(build), "--spice", "--arrays", "fc0.r0c0, fc1.r0c0", "--seed", "4",
                  "--jobs", "2"]) == 0
     assert spice == [(build, {"arrays": ["fc0.r0c0", "fc1.r0c0"], "seed": 4, "jobs": 2})]
-    fake_backend(monkeypatch, RTL, dict(RTL_OK, passed=False, vectors_passed=2))
+    fake_backend(monkeypatch, RTL, dict(RTL_OK, passed=False, vectors_passed=2, mismatches=1))
     assert main(["verify", str(build), "--rtl"]) == 1
     record = json.loads((build / "verify.json").read_text())
     assert record["spice"]["max_rel_err_current"] == 3.1e-9 and record["rtl"]["passed"] is False
     assert record["passed"] is False
     md = (build / "report.md").read_text()
     assert "RTL against the golden vectors: FAILED" in md and "SPICE against the runtime: passed" in md
+    assert "| vectors mismatched | 1 |" in md
     assert "| worst relative current error | 3.1e-09 |" in md
     assert "| fc0.r0c0 | 3.1e-09 |" in md and "(figures/spice_parity.png)" in md
 

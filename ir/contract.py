@@ -19,6 +19,8 @@ transfer on reals.
 - Redundancy: `vote` (TMR, the median of three replicas).
 - IR drop (first order): `irdrop_alpha_beta`, `irdrop_expected_error`.
 - MTJ bias dependence: `tmr_at_bias`, `tmr_at_bias_derivative`.
+- The same transfers as ngspice B-source expressions (a netlist's behavioural ADC, input
+  planes and requantizer): `adc_read_expr`, `input_plane_expr`, `requantize_expr`.
 """
 
 from __future__ import annotations
@@ -361,10 +363,53 @@ def tmr_at_bias_derivative(v: Any, tmr0: float, v_half_v: float) -> Any:
     return -tmr0 * 2.0 * u / (v_half_v * (1.0 + u ** 2) ** 2)
 
 
+# --------------------------------------------------------------------------- as SPICE expressions
+
+
+def _spice_float(x: float) -> str:
+    return repr(float(x))
+
+
+def adc_read_expr(count: str, adc_bits: int, shift: int) -> str:
+    """`adc_read` on a real count, as the text of an ngspice B-source expression of `count`.
+
+    `min(max(floor(c/2^s + 1/2), 0), 2^adc_bits − 1)·2^s`: the real-count transfer
+    of `adc_read` (halves up, negative counts read 0), read back in count units.
+    """
+    step = _spice_float(1 << shift)
+    top = _spice_float((1 << adc_bits) - 1)
+    return f"min(max(floor(({count})/{step} + 0.5), 0), {top})*{step}"
+
+
+def input_plane_expr(code: str, plane: int, dac_bits: int) -> str:
+    """Digit `plane` of `input_planes` for an unsigned integer `code`, as an ngspice expression.
+
+    `floor(x/2^(t·b)) − 2^b·floor(x/2^((t+1)·b))`, i.e. `(x >> t·b) & (2^b − 1)`
+    for `x ≥ 0` (unsigned inputs only: the sign plane of signed ones is not written).
+    """
+    lo = _spice_float(1 << (plane * dac_bits))
+    hi = _spice_float(1 << ((plane + 1) * dac_bits))
+    return f"(floor(({code})/{lo}) - {_spice_float(1 << dac_bits)}*floor(({code})/{hi}))"
+
+
+def requantize_expr(acc: str, bias: int, mult: int, shift: int, zero_point: int, lo: int,
+                    hi: int) -> str:
+    """`requantize` of a real (integer-valued) `acc` as an ngspice expression: one channel.
+
+    The floating form of `requantize`, `clamp(floor(((acc + bias)·M + 2^(S−1))/2^S) + zp,
+    lo, hi)`, exact in double precision while `|(acc + bias)·M| < 2^53`.
+    """
+    scale = 1 << int(shift)
+    total = f"((({acc}) + {_spice_float(int(bias))})*{_spice_float(int(mult))})"
+    rounded = f"floor(({total} + {_spice_float(scale / 2)})/{_spice_float(scale)})"
+    return f"min(max({rounded} + {int(zero_point)}, {int(lo)}), {int(hi)})"
+
+
 __all__ = [
-    "INT64_MAX", "accumulator_bound", "adc_read", "adc_shift_for", "input_planes",
+    "INT64_MAX", "accumulator_bound", "adc_read", "adc_read_expr", "adc_shift_for",
+    "input_plane_expr", "input_planes",
     "irdrop_alpha_beta", "irdrop_expected_error", "max_abs_input", "max_abs_weight",
     "max_column_count", "n_slices_for", "plane_weights", "requant_multiplier",
-    "requant_product_bound", "requantize", "shift_add", "signed_bits", "slice_levels",
-    "slice_weights", "tmr_at_bias", "tmr_at_bias_derivative", "vote",
+    "requant_product_bound", "requantize", "requantize_expr", "shift_add", "signed_bits",
+    "slice_levels", "slice_weights", "tmr_at_bias", "tmr_at_bias_derivative", "vote",
 ]

@@ -4,33 +4,37 @@
     deck = cmos_deck(net, x_int)                 # x_int: [B, in] integer inputs of the first layer
     result = simulate_cmos(net, x_int)           # classes, outputs, power per input vector
 
-The circuit, per layer (`xbar.requant` fed by `xbar.accumulate`/`xbar.concat` of `cell.mvm`s):
+The circuit, per layer (`xbar.requant` fed by `xbar.accumulate`/`xbar.concat` of `cell.mvm`s),
+read the way the runtime's cmos model reads it (runtime/analog.py), so both simulate one circuit:
 
-- inputs are voltages u_i = x_i · V_lsb, V_lsb = v_read / (2^in_bits − 1): multi-bit DAC sources
-  (piecewise-linear tables of a swept index, one point per input vector) for the first layer,
-  the previous layer's ReLU outputs after it;
+- inputs are read plane by plane: the DAC planes of the integer inputs (`contract.input_planes`,
+  digits d at d · v_read / (2^dac_bits − 1) volts; bit-serial for the cmos target) drive one
+  read each. The first layer's plane DACs are piecewise-linear tables of a swept index (one
+  point per input vector); later layers' are the digits of the previous layer's codes
+  (`contract.input_plane_expr`). A DC sweep has no time, so each plane read is one instance of
+  the array's `.subckt` (the same parts, offsets and summers: one physical array read P times);
 - the resistor arrays are the programmed chip of `seed` (E96 parts with their tolerance, the
   runtime's own draw, `arrays.collect_arrays`), each cell a resistor from its row's input node to
-  its column's summing node; level-0 sites are open;
-- one inverting summer per array column (output, slice, polarity), as the runtime reads:
-  `ANNCC_OPAMP` (behavioural: DC gain A0, input offset, output rails, one pole at GBW) with
-  the target's feedback resistor R_f; its input offset is the runtime's draw for that column
-  (`devices.draw_opamp_offsets_v`, same generator), amplified by the summer's noise gain as
-  in the runtime;
-- a behavioural requantizer per output: the summer outputs of its row tiles (the analog
-  `xbar.accumulate`), slices and polarities, weighted 2^(k·b) and ∓1, give R_f·V_lsb·ΔG·acc;
-  it adds the bias, scales by M/2^S, rounds as the digital requantizer does at the layer
-  boundary (floor(y + 1/2), so both sides quantize the hidden layer alike), adds the zero
-  point and clamps to [lo, hi] (a ReLU when lo = zero point), driving the next layer's
-  input node at y · V_lsb_next;
-- output sensing: the last layer's outputs, read as voltages / V_lsb_out; the class is the argmax.
+  its column's summing node; level-0 sites are open (the reference column is empty);
+- one inverting summer per array column (output, slice, polarity): `ANNCC_OPAMP` (behavioural:
+  DC gain A0, input offset, output rails, one pole at GBW) with the target's feedback resistor
+  R_f; its input offset is the runtime's draw for that column (`devices.draw_opamp_offsets_v`,
+  same generator), amplified by the summer's noise gain as in the runtime;
+- an ADC per column and plane: the count −v_out / (R_f·ΔG·V_dac) through `contract.adc_read_expr`
+  (the runtime's `contract.adc_read`: nearest code, halves up, clipped to [0, 2^adc_bits − 1]);
+- the digital shift-add and requantizer per output: codes weighted by `contract.plane_weights`,
+  `contract.slice_weights` and ∓1, summed over the layer's row tiles (`xbar.accumulate`), then
+  `contract.requantize_expr` (bias, M/2^S, zero point, clamp [lo, hi]: a ReLU when lo = zero
+  point), whose code the next layer's plane DACs read;
+- output sensing: the last layer's codes, at 1/64 V per code; the class is the argmax.
 
-What it does not model (and the runtime does): bit-serial input planes and the ADC between
-summer and shift-add — here the layer is one analog step with multi-bit DACs, so the ADC's
-per-plane rounding is absent; agreement is measured on classifications.
-Power: the signal power the simulation computes (DAC sources into the arrays, and each summer's
-output into its feedback resistor), plus the target's quiescent op-amp power (`opamp_power_w`,
-a model figure, not simulated).
+What it does not share with the runtime: the op-amp's finite gain A0 (the runtime's summer is
+ideal apart from offset and rails). Its gain error, about noise gain / A0, moves a count that
+lies within ~0.03 of an ADC threshold to the other code; on the digits MLP that changes a few
+output codes by 1-2 (none with A0 = 1e9), not the classes.
+Power: per layer, the mean over its plane reads of the power the simulation computes (DAC
+sources into the arrays, and each summer's output into its feedback resistor), the layers
+added; plus the target's quiescent op-amp power (`opamp_power_w`, a model figure, not simulated).
 
 Op-amp defaults: A0 = 1e5 (100 dB, a general-purpose CMOS op-amp), GBW = 10 MHz (the target's
 t_read_s rationale); rails and offsets from the target.
@@ -47,6 +51,14 @@ import torch
 from anncc.backends.spice.arrays import SpiceArray, collect_arrays
 from anncc.backends.spice.netlist import devices_lib, num
 from anncc.errors import AnnccError
+from anncc.ir.contract import (
+    adc_read_expr,
+    input_plane_expr,
+    input_planes,
+    plane_weights,
+    requantize_expr,
+    slice_weights,
+)
 
 __all__ = ["CmosLayer", "CmosNetwork", "build_cmos_network", "cmos_deck", "run_cmos_end_to_end",
            "simulate_cmos"]
@@ -157,13 +169,64 @@ def build_cmos_network(model: Any, seed: int = 0) -> CmosNetwork:
     return CmosNetwork(layers, target, seed)
 
 
-def _v_lsb(target: Any, bits: int) -> float:
-    return float(target.v_read_v) / ((1 << bits) - 1)
+def _v_dac(a: SpiceArray) -> float:
+    """Volts per DAC digit of array `a`: v_read / (2^dac_bits − 1)."""
+    return float(a.target.v_read_v) / ((1 << a.params.dac_bits) - 1)
+
+
+def _count_volts(a: SpiceArray) -> float:
+    """Summer output volts per ADC count of `a`: R_f · ΔG · V_dac (the count is −v_out / this)."""
+    return float(a.target.r_feedback_ohm) * float(a.target.delta_g_s) * _v_dac(a)
+
+
+def _planes(layer: CmosLayer) -> int:
+    f = layer.arrays[0].params
+    return len(plane_weights(int(f.in_bits), bool(f.in_signed), int(f.dac_bits)))
+
+
+def _summers(a: SpiceArray) -> list[tuple[int, int, str]]:
+    f = a.params
+    return [(n, k, pol) for n in range(f.col_offset, f.col_offset + f.cols)
+            for k in range(f.n_slices) for pol in "pm"]
+
+
+def _array_subckt(a: SpiceArray, layer: CmosLayer) -> list[str]:
+    """One physical array: its resistors, and a summer (op-amp + R_f) per sensed column."""
+    f, t = a.params, a.target
+    g = a.mesh.g_s
+    ref = a.ref_col
+    if np.any(g[a.rowmap, ref] > 0):
+        raise AnnccError(f"the cmos netlist assumes an empty reference column (array '{a.tile}')")
+    rows = [f"r{i}" for i in range(len(a.rowmap))]
+    ports = [f"s_{n}_{k}{pol} o_{n}_{k}{pol}" for n, k, pol in _summers(a)]
+    out = [f"* array {a.tile}: {len(a.rowmap)} rows (inputs {f.row_offset}..), outputs "
+           f"{f.col_offset}..{f.col_offset + f.cols - 1}; ports: rows, then (summing node, output) "
+           "per output, slice, polarity",
+           f".subckt ARR_{a.name} {' '.join(rows)} {' '.join(ports)}"]
+    for n, k, pol in _summers(a):
+        col = int(a.colmap[n - f.col_offset, k, "pm".index(pol)])
+        for i, r in enumerate(a.rowmap.tolist()):
+            if g[r, col] > 0:
+                out.append(f"R{r}_{col} r{i} s_{n}_{k}{pol} {num(1.0 / g[r, col])}")
+    for n, k, pol in _summers(a):
+        vos = layer.offsets_v.get((a.name, n, k, "pm".index(pol)), 0.0)
+        out.append(f"XU_{n}_{k}{pol} 0 s_{n}_{k}{pol} o_{n}_{k}{pol} ANNCC_OPAMP params: "
+                   f"A0={num(OPAMP_A0)} GBW={num(OPAMP_GBW_HZ)} VOS={num(vos)} "
+                   f"VLO={num(t.opamp_rail_low_v)} VHI={num(t.opamp_rail_high_v)} ROUT={num(OPAMP_ROUT_OHM)}")
+        out.append(f"Rf_{n}_{k}{pol} s_{n}_{k}{pol} o_{n}_{k}{pol} {num(t.r_feedback_ohm)}")
+    out.append(f".ends ARR_{a.name}")
+    return out
 
 
 def cmos_deck(net: CmosNetwork, x_int: np.ndarray, control: bool = False) -> str:
     """The whole network as one deck: DAC tables over the swept index Vidx.
 
+    Each layer is read as the runtime reads it: every DAC plane of the inputs
+    (`contract.input_planes`) is one read of the same array (one instance of its
+    `.subckt` per plane), every sensed column's count is digitized by a
+    behavioural ADC (`contract.adc_read_expr`), and the codes are shift-added
+    over planes, slices and polarities (`contract.plane_weights`, `slice_weights`)
+    and over the layer's row tiles, then requantized (`contract.requantize_expr`).
     control: add a .control block that sweeps the vectors and writes the outputs
     (volts; divide by 1/64 V per unit) to out/cmos_network.csv (`ngspice -b` by hand).
     """
@@ -173,64 +236,67 @@ def cmos_deck(net: CmosNetwork, x_int: np.ndarray, control: bool = False) -> str
     lines = [f"* anncc cmos network, end to end: {len(net.layers)} layer(s), chip seed {net.seed}, "
              f"{n_vec} input vector(s)",
              "* every resistor is the runtime's programmed part (E96 + tolerance); summers are "
-             "ANNCC_OPAMP", devices_lib(t), "Vidx idx 0 DC 0"]
+             "ANNCC_OPAMP; inputs are read plane by plane (one array instance per DAC plane), each "
+             "column's count digitized per plane, as the runtime reads",
+             devices_lib(t), "Vidx idx 0 DC 0"]
+    for layer in net.layers:
+        f = layer.arrays[0].params
+        if f.in_signed or any(a.params.dac_bits != f.dac_bits or a.params.in_bits != f.in_bits
+                              for a in layer.arrays):
+            raise AnnccError(f"the cmos netlist needs unsigned inputs and one DAC per layer ('{layer.name}')")
     first = net.layers[0]
-    v0 = _v_lsb(t, first.in_bits)
+    f0 = first.arrays[0].params
+    v0 = _v_dac(first.arrays[0])
     idx = list(range(n_vec)) if n_vec > 1 else [0, 1]
     xs = x if n_vec > 1 else np.vstack([x, x])
+    planes, _ = input_planes(xs, int(f0.in_bits), False, int(f0.dac_bits))
     for i in range(first.n_in):
-        pts = ", ".join(f"{k}, {num(xs[r, i] * v0)}" for r, k in enumerate(idx))
-        lines.append(f"* input {i}: DAC, {num(v0)} V per step")
-        lines.append(f"Bdac{i} l0_in{i} 0 V = pwl(v(idx), {pts})")
-    r_f = float(t.r_feedback_ohm)
+        lines.append(f"* input {i}: DAC, {num(v0)} V per digit, one source per plane")
+        for p in range(planes.shape[0]):
+            pts = ", ".join(f"{k}, {num(planes[p, r, i] * v0)}" for r, k in enumerate(idx))
+            lines.append(f"Bdac{i}p{p} l0_in{i}_p{p} 0 V = pwl(v(idx), {pts})")
     for li, layer in enumerate(net.layers):
-        v_in = _v_lsb(t, layer.in_bits)
-        b = layer.arrays[0].params.bits_per_cell
-        ns = layer.arrays[0].params.n_slices
+        f = layer.arrays[0].params
+        pw = plane_weights(int(f.in_bits), False, int(f.dac_bits))
+        sw = slice_weights(int(f.n_slices), int(f.bits_per_cell))
         lines.append(f"* ---- layer {li} ({layer.name}): {layer.n_in} inputs -> {layer.n_out} outputs, "
-                     f"arrays {', '.join(a.tile for a in layer.arrays)}")
+                     f"{len(pw)} DAC planes, arrays {', '.join(a.tile for a in layer.arrays)}")
         for a in layer.arrays:
-            f = a.params
-            lines.append(f"* array {a.tile}: {len(a.rowmap)} rows from input {f.row_offset}, "
-                         f"outputs {f.col_offset}..{f.col_offset + f.cols - 1}")
-            g = a.mesh.g_s
-            for j in range(f.cols):
-                n = f.col_offset + j
-                for k in range(ns):
-                    for p, pol in enumerate("pm"):
-                        col = int(a.colmap[j, k, p])
-                        for i, r in enumerate(a.rowmap.tolist()):
-                            if g[r, col] > 0:
-                                lines.append(f"R{a.name}_{r}_{col} l{li}_in{f.row_offset + i} "
-                                             f"s_{a.name}_{n}_{k}{pol} {num(1.0 / g[r, col])}")
-        for a in layer.arrays:
-            f = a.params
-            for n in range(f.col_offset, f.col_offset + f.cols):
-                for k in range(ns):
-                    for pol, p in (("p", 0), ("m", 1)):
-                        s, o = f"s_{a.name}_{n}_{k}{pol}", f"o_{a.name}_{n}_{k}{pol}"
-                        vos = layer.offsets_v.get((a.name, n, k, p), 0.0)
-                        lines.append(f"XU_{a.name}_{n}_{k}{pol} 0 {s} {o} ANNCC_OPAMP params: "
-                                     f"A0={num(OPAMP_A0)} GBW={num(OPAMP_GBW_HZ)} VOS={num(vos)} "
-                                     f"VLO={num(t.opamp_rail_low_v)} VHI={num(t.opamp_rail_high_v)} "
-                                     f"ROUT={num(OPAMP_ROUT_OHM)}")
-                        lines.append(f"Rf_{a.name}_{n}_{k}{pol} {s} {o} {num(r_f)}")
+            fa = a.params
+            lines += _array_subckt(a, layer)
+            for p in range(len(pw)):
+                rows = " ".join(f"l{li}_in{fa.row_offset + i}_p{p}" for i in range(len(a.rowmap)))
+                ports = " ".join(f"s_{a.name}_{n}_{k}{pol}_p{p} o_{a.name}_{n}_{k}{pol}_p{p}"
+                                 for n, k, pol in _summers(a))
+                lines.append(f"X{a.name}_p{p} {rows} {ports} ARR_{a.name}")
+            cv = _count_volts(a)
+            lines.append(f"* ADCs of {a.tile}: count = -v(out) / {num(cv)} V, {fa.adc_bits} bits, "
+                         f"shift {fa.adc_shift}, one conversion per column and plane")
+            for p in range(len(pw)):
+                for n, k, pol in _summers(a):
+                    node = f"{a.name}_{n}_{k}{pol}_p{p}"
+                    lines.append(f"Badc_{node} c_{node} 0 V = "
+                                 f"{adc_read_expr(f'-v(o_{node})/{num(cv)}', fa.adc_bits, fa.adc_shift)}")
         last = li == len(net.layers) - 1
-        nxt = 7 if last else net.layers[li + 1].in_bits
-        v_out = _v_lsb(t, nxt) if not last else 1.0 / 64
-        unit = r_f * v_in * float(t.delta_g_s)  # volts per count of acc
         for n in range(layer.n_out):
-            acc = " + ".join(f"{float(1 << (k * b))!r}*(v(o_{a.name}_{n}_{k}m) - v(o_{a.name}_{n}_{k}p))"
-                             for a in layer.arrays for k in range(ns)
-                             if a.params.col_offset <= n < a.params.col_offset + a.params.cols)
-            scale = float(layer.multiplier[n]) / float(1 << int(layer.shift[n]))
-            y = (f"(({acc})/{num(unit)} + {num(float(layer.bias[n]))})*{num(scale)} + "
-                 f"{layer.zero_point}")
-            node = f"l{li + 1}_in{n}" if not last else f"out{n}"
-            lines.append(f"* output {n}: requantize (bias, M/2^S), clamp [{layer.lo}, {layer.hi}]"
-                         f"{' = ReLU' if layer.lo == layer.zero_point else ''}, {num(v_out)} V per step")
-            clamp = f"max(min(floor({y} + 0.5), {layer.hi}), {layer.lo})"
-            lines.append(f"Bq{li}_{n} {node} 0 V = {num(v_out)}*{clamp}")
+            acc = " + ".join(
+                f"{float(pw[p] * sw[k])!r}*(v(c_{a.name}_{n}_{k}p_p{p}) - v(c_{a.name}_{n}_{k}m_p{p}))"
+                for a in layer.arrays if a.params.col_offset <= n < a.params.col_offset + a.params.cols
+                for p in range(len(pw)) for k in range(len(sw)))
+            code = requantize_expr(acc, int(layer.bias[n]), int(layer.multiplier[n]), int(layer.shift[n]),
+                                   layer.zero_point, layer.lo, layer.hi)
+            lines.append(f"* output {n}: shift-add, requantize (bias, M/2^S), clamp [{layer.lo}, {layer.hi}]"
+                         f"{' = ReLU' if layer.lo == layer.zero_point else ''}")
+            if last:
+                lines.append(f"Bq{li}_{n} out{n} 0 V = {num(1.0 / 64)}*{code}")
+                continue
+            lines.append(f"Bq{li}_{n} q{li}_{n} 0 V = {code}")
+            nxt = net.layers[li + 1]
+            fn = nxt.arrays[0].params
+            vn = _v_dac(nxt.arrays[0])
+            for p in range(_planes(nxt)):
+                digit = input_plane_expr(f"v(q{li}_{n})", p, int(fn.dac_bits))
+                lines.append(f"Bdac{li + 1}_{n}p{p} l{li + 1}_in{n}_p{p} 0 V = {num(vn)}*{digit}")
     if control:
         outs = " ".join(f"v(out{n})" for n in range(net.layers[-1].n_out))
         lines += [".control", "set numdgt=15", "set wr_singlescale", "set wr_vecnames",
@@ -241,7 +307,12 @@ def cmos_deck(net: CmosNetwork, x_int: np.ndarray, control: bool = False) -> str
 
 
 def simulate_cmos(net: CmosNetwork, x_int: np.ndarray) -> dict[str, Any]:
-    """Run the deck through the shared ngspice; outputs [B, n_out] (integer units), classes, power."""
+    """Run the deck through the shared ngspice; outputs [B, n_out] (integer units), classes, power.
+
+    Power: per layer, the mean over its plane reads (the planes are read one after
+    another) of the DAC sources' power into the arrays and the summers' power into
+    their feedback resistors; the layers' powers add (every layer reading at once).
+    """
     from anncc.backends.spice.simulate import SpiceConvergenceError, _failure, _reset, _tail, open_ngspice
 
     x = np.atleast_2d(np.asarray(x_int, dtype=np.int64))
@@ -270,21 +341,20 @@ def simulate_cmos(net: CmosNetwork, x_int: np.ndarray) -> dict[str, Any]:
     last = net.layers[-1]
     outs = np.stack([vec(f"out{n}") for n in range(last.n_out)], 1) * 64
     power = np.zeros(n_vec)
-    for i in range(net.layers[0].n_in):
-        power += vec(f"l0_in{i}") * -vec(f"bdac{i}#branch")
-    r_f = float(net.target.r_feedback_ohm)
     for li, layer in enumerate(net.layers):
-        ns = layer.arrays[0].params.n_slices
-        for a in layer.arrays:
-            f = a.params
-            for n in range(f.col_offset, f.col_offset + f.cols):
-                for k in range(ns):
-                    for pol in "pm":
-                        vo, vs = vec(f"o_{a.name}_{n}_{k}{pol}"), vec(f"s_{a.name}_{n}_{k}{pol}")
-                        power += vo * (vo - vs) / r_f  # the summer's output into its feedback resistor
-        for n in range(layer.n_out):
-            if li + 1 < len(net.layers):  # this layer's outputs drive the next layer's arrays
-                power += vec(f"l{li + 1}_in{n}") * -vec(f"bq{li}_{n}#branch")
+        n_planes = _planes(layer)
+        r_f = float(net.target.r_feedback_ohm)
+        p_layer = np.zeros(n_vec)
+        for p in range(n_planes):
+            for i in range(layer.n_in):  # the DACs driving this plane's rows
+                src = f"bdac{i}p{p}" if li == 0 else f"bdac{li}_{i}p{p}"
+                p_layer += vec(f"l{li}_in{i}_p{p}") * -vec(f"{src}#branch")
+            for a in layer.arrays:
+                for n, k, pol in _summers(a):
+                    node = f"{a.name}_{n}_{k}{pol}_p{p}"
+                    vo, vs = vec(f"o_{node}"), vec(f"s_{node}")
+                    p_layer += vo * (vo - vs) / r_f  # the summer's output into its feedback resistor
+        power += p_layer / n_planes
     _reset(ng)
     return {"outputs": outs, "classes": outs.argmax(1), "signal_power_w": power,
             "opamp_static_power_w": net.n_opamps * float(net.target.opamp_power_w),

@@ -26,7 +26,7 @@ def test_cmos_network_agrees_with_the_runtime_on_held_out_digits(tmp_path):
     assert 1e-6 < summary["signal_power_mean_w"] < 1.0
     assert summary["opamp_static_power_w"] > 0
     deck = (tmp_path / "cmos_network.cir").read_text()
-    assert deck.count("ANNCC_OPAMP params:") == summary["n_opamps"] and "Bdac63 " in deck
+    assert deck.count("ANNCC_OPAMP params:") == summary["n_opamps"] and "Bdac63p7 " in deck
     # the same deck by hand: ngspice -b, outside anncc, gives the same classes for the first digits
     small = run_cmos_end_to_end(cm, x_test[:5], seed=0, out_dir=tmp_path)
     proc = subprocess.run(["ngspice", "-b", "cmos_network.cir"], cwd=tmp_path, capture_output=True,

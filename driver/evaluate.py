@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,7 @@ def eval_command(model: Any, args: argparse.Namespace) -> dict[str, Any]:
     rows = monte_carlo_study(model, x, y, conditions, trials=args.trials, level=args.level,
                              seed=args.seed, workers=args.workers,
                              scheduler=getattr(args, "scheduler", None), results_path=path,
-                             resume=resume, progress=True)
+                             resume=resume, progress=sys.stderr.isatty())  # no bar in logs
     result = {"target": target.name if target is not None else None, "data": source,
               "samples": len(y), "level": args.level, "trials": args.trials, "seed": args.seed,
               "conditions": rows}

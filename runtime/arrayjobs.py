@@ -45,12 +45,12 @@ def effective_weight_job(bundle: ModelBundle, first: int, count: int, seed: int)
     ctx = ExecContext(store=model.store)
     out = []
     for op in cell_arrays(model, bundle.token)[first:first + count]:
-        f = op.fields()
-        tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+        f = op.params()
+        tgt = array_target(target, f.g_min_s, f.g_max_s)
         g = programmed_conductances(op, operand_tensor(op.levels, ctx), operand_tensor(op.faults, ctx),
                                     target, seed, {}).to(torch.float64).numpy()
         g_eff = effective_weights(g, MeshParams(float(tgt.r_wire_ohm), float(tgt.r_contact_ohm)))
-        out.append([f["tile"], float(g_eff.sum() / g.sum() - 1.0)])
+        out.append([f.tile, float(g_eff.sum() / g.sum() - 1.0)])
     return out
 
 

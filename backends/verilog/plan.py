@@ -34,6 +34,15 @@ from anncc.ir.xbar import int_info
 from anncc.runtime.interpreter import KERNELS, ExecContext, entry_function, run_module
 
 
+def _param_dict(op: Any) -> dict[str, Any]:
+    """A cell.mvm's `ArrayParams` as a mutable dict (`in_signed` as 0/1, as the templates print it)."""
+    from dataclasses import asdict
+
+    f = asdict(op.params())
+    f["in_signed"] = int(f["in_signed"])
+    return f
+
+
 def verilog_name(name: str) -> str:
     """A Verilog identifier from an IR name ("conv2d.1" -> "conv2d_1")."""
     s = re.sub(r"[^A-Za-z0-9_]", "_", name)
@@ -245,10 +254,10 @@ def _matrix_layer(op, tiles, env, views, new_buffer, use) -> MatrixLayer:
     use(bname)
     k_total = idx.shape[-1]
     gather = idx.reshape(-1, k_total).numpy().astype(np.int64)
-    f0 = mvms[0].fields()
+    f0 = _param_dict(mvms[0])
     tl: list[Tile] = []
     for m, c_off in tiles:
-        f = m.fields()
+        f = _param_dict(m)
         if f["dac_bits"] != 1:
             raise AnnccError(f"verilog backend: tile '{f['tile']}' uses {f['dac_bits']}-bit DACs; "
                              "only bit-serial inputs (dac_bits = 1) are supported")
@@ -262,7 +271,7 @@ def _matrix_layer(op, tiles, env, views, new_buffer, use) -> MatrixLayer:
                        faults.numpy().astype(np.int64), colmap.numpy().astype(np.int64),
                        rowmap.numpy().astype(np.int64)))
     _, bias, mult, shift = (env[v] for v in op.operands)
-    lname = f0["tile"].rsplit(".r", 1)[0] if ".r" in f0["tile"] else f0["tile"]
+    lname = f0["layer"]
     dst = new_buffer(lname, op.result)
     oi = int_info(op.result.type)
     return MatrixLayer(

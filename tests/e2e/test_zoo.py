@@ -68,7 +68,7 @@ def test_zoo_layers_carry_module_paths_in_network_order(compiled):
              "convnext": "features.0.0", "densenet": "stem"}[name]
     assert order[0] == first
     text = markdown(summary, {})
-    section = text.split("## Layers")[1].split("## IR")[0]
+    section = text.split("## Layers")[1].split("\n## ")[0]  # up to the next section
     cells = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")]
     rows = [c for c in cells if c != "layer"]
     assert rows == order, text  # the report's table is in network order, not sorted as text

@@ -476,7 +476,7 @@ CASES: list[Case] = [
         "found 1 Inf",
         lambda e: e.compile("--calib", e.npy("c.npy", np.where(np.arange(30).reshape(5, 6) == 7, np.inf, X))),
     ),
-    _c("calib-npz", "expected a .npy array", lambda e: e.compile("--calib", e.npz("c.npz", x=X))),
+    _c("calib-npz-unnamed", "the archive holds", lambda e: e.compile("--calib", e.npz("c.npz", p=X, q=X))),
     _c("calib-garbage", "not a .npy array", lambda e: e.compile("--calib", e.file("c.npy", b"garbage" * 9))),
     _c("calib-truncated", "truncated", lambda e: e.compile("--calib", e.file("c.npy", _npy_bytes(X)[:-20]))),
     _c("calib-huge-header", "more than the limit", lambda e: e.compile("--calib", e.file("c.npy", BIG_NPY))),

@@ -187,7 +187,7 @@ def test_monte_carlo_local_pool_equals_in_process(digits_mlp):
 def test_model_bundle_is_content_addressed_and_loads_the_same_model(digits_mlp):
     cm, x, _ = digits_mlp
     a, b = ModelBundle.of(cm), ModelBundle.of(cm)
-    assert a.token == b.token and "weights.npz" in a.files
+    assert a.token == b.token and "weights.safetensors" in a.files
     assert torch.equal(a.model().run(x, level="cell"), cm.run(x, level="cell"))
     assert a.model() is b.model()  # loaded once per process
 
@@ -243,6 +243,6 @@ def test_effective_weights_of_every_array_as_jobs_match_in_process(cluster2, dig
 
     cm, _, _ = digits_mlp
     here = irdrop_of_arrays(cm, seed=4, chunk=1)
-    assert [t for t, _ in here] == [op.fields()["tile"] for op in cell_arrays(cm)]
+    assert [t for t, _ in here] == [op.params().tile for op in cell_arrays(cm)]
     assert all(-0.5 < loss < 0 for _, loss in here)  # wire resistance only ever takes current away
     assert irdrop_of_arrays(cm, seed=4, chunk=1, scheduler=cluster2) == here

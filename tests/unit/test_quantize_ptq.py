@@ -85,7 +85,7 @@ def test_dead_layer_compiles_to_an_error_naming_it_not_zeros():
         net[0].weight.zero_()
         net[0].bias.fill_(-1.0)  # the ReLU output is always 0
     x = torch.rand(40, 6)
-    with pytest.raises(AnnccError, match=r"layer 'linear\.1'.*input range is degenerate"):
+    with pytest.raises(AnnccError, match=r"layer 'v2'.*input range is degenerate"):
         anncc.compile(net, (x[:1],), calib=x.numpy())
 
 
@@ -98,7 +98,7 @@ def test_tiny_weights_next_to_a_bias_are_refused_naming_the_layer():
         net[2].weight.mul_(1e-12)
         net[0].bias.abs_()
     x = torch.rand(40, 6)
-    with pytest.raises(AnnccError, match=r"layer 'linear': bias .* beyond int32"):
+    with pytest.raises(AnnccError, match=r"layer 'v0': bias .* beyond int32"):
         anncc.compile(net, (x[:1],), calib=x.numpy())
 
 
@@ -126,9 +126,9 @@ def test_calibration_file_loading(tmp_path):
     np.savez(tmp_path / "d.npz", p=x, q=x)
     for name in ("a.npy", "b.npz", "c.npz"):
         np.testing.assert_array_equal(load_calibration(tmp_path / name), x)
-    with pytest.raises(AnnccError, match="holds arrays p, q"):
+    with pytest.raises(AnnccError, match="holds p, q"):
         load_calibration(tmp_path / "d.npz")
-    with pytest.raises(AnnccError, match="cannot read calibration file"):
+    with pytest.raises(AnnccError, match="calibration inputs .*missing.npy does not exist"):
         load_calibration(tmp_path / "missing.npy")
 
 
@@ -154,10 +154,11 @@ def test_w_bits_per_layer():
         parse_bits_per_layer("fc1=9")
     net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
     x = torch.rand(40, 6)
-    cm = anncc.compile(net, (x[:1],), calib=x.numpy(), w_bits_per_layer="linear.1=6")
+    # nn.Sequential's layer at index 2 is named v2 (an SSA name cannot start with a digit)
+    cm = anncc.compile(net, (x[:1],), calib=x.numpy(), w_bits_per_layer="v2=6")
     bits = [quant_of(o).w_bits for o in cm.ir("ann").walk() if isinstance(o, LinearOp)]
     assert bits == [4, 6]
-    with pytest.raises(AnnccError, match="unknown layer.*fc9.*layers: linear, linear.1"):
+    with pytest.raises(AnnccError, match="unknown layer.*fc9.*layers: v0, v2"):
         anncc.compile(net, (x[:1],), calib=x.numpy(), w_bits_per_layer="fc9=6")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -86,8 +87,8 @@ def test_unsupported_dac_is_a_clear_error(tiny, monkeypatch):
 
     def wider_dac(op, tiles, *a):
         for m, _ in tiles:
-            f = m.fields()
-            monkeypatch.setattr(m, "fields", lambda f=f: {**f, "dac_bits": 2})
+            p = m.params()
+            monkeypatch.setattr(m, "params", lambda p=p: dataclasses.replace(p, dac_bits=2))
         return real(op, tiles, *a)
 
     monkeypatch.setattr(plan_mod, "_matrix_layer", wider_dac)

@@ -150,7 +150,13 @@ class InsertRedundancyPass(ModulePass):
         pools: dict = {}
         report: dict[str, dict[str, int]] = {}
         tmr_layers = {s.strip() for s in self.layers.split(",") if s.strip()}
-        for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
+        mvms = [o for o in op.walk() if isinstance(o, MvmOp)]
+        known = list(dict.fromkeys(m.layer.data for m in mvms))
+        unknown = sorted(tmr_layers - set(known) - {"all"})
+        if self.scheme == "tmr" and unknown:  # a misspelt layer would silently go unprotected
+            raise AnnccError(f"insert-redundancy: layers {', '.join(unknown)} are not in the model",
+                             hint=f"layers: {', '.join(known)} (or 'all')")
+        for mvm in mvms:
             block = mvm.parent_block()
             pool = pools.setdefault(block, ConstantPool(store, block))
             layer = mvm.layer.data

@@ -193,15 +193,15 @@ def test_a_convolution_keeps_its_positions_and_a_triplicated_array_records_each_
 
     _, _, x, _ = digits.load_digits_split(flat=False)
     cm = anncc.compile(digits.train_cnn(), (x[:1],), target="rram", calib=x[:32], fault_rate=0.01,
-                       redundancy="tmr", tmr_layers="conv2d")
+                       redundancy="tmr", tmr_layers="conv1")
     index = record_golden(cm, x[:3], tmp_path)
     cell = _requant_values(cm, "cell", x[:3])
-    assert [lay["name"] for lay in index["layers"]] == ["conv2d", "conv2d.1", "linear"]
+    assert [lay["name"] for lay in index["layers"]] == ["conv1", "conv2", "fc"]
     for lay, (acc, out) in zip(index["layers"], cell):
         assert np.array_equal(_load(tmp_path, lay["acc"]), acc)
         assert np.array_equal(_load(tmp_path, lay["output"]), out)
     conv = index["layers"][0]
-    assert [t["name"] for t in conv["tiles"]] == [f"conv2d.r0c0.tmr{i}" for i in range(3)]
+    assert [t["name"] for t in conv["tiles"]] == [f"conv1.r0c0.tmr{i}" for i in range(3)]
     f = conv["tiles"][0]["fields"]
     n, positions = 3, conv["input"]["shape"][1]
     assert conv["tiles"][0]["codes"]["shape"] == [n, positions, 8, f["cols"], f["n_slices"], 2]

@@ -101,3 +101,11 @@ def test_tmr_vote_masks_a_stuck_replica(tmp_path):
     assert torch.equal(values[vote.results[0]], reps[0])
     # ... and the voted network equals the fault-free one
     assert torch.equal(faulty.run(x, level="cell"), clean.run(x, level="cell"))
+
+
+def test_tmr_of_an_unknown_layer_is_an_error_naming_the_layers():
+    from anncc.errors import AnnccError
+
+    x = torch.rand(16, 4)
+    with pytest.raises(AnnccError, match="insert-redundancy: layers nope are not in the model"):
+        anncc.compile(_model(), x[:1], target="sot-mtj", calib=x, redundancy="tmr", tmr_layers="nope")

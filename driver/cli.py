@@ -229,7 +229,11 @@ def _print_summary(cm, out: Path, accuracy) -> None:
 
     est = module_json_attr(cm.ir(cm.final_level), "anncc.estimate") or {}
     tot = est.get("per_inference", {})
-    print(f"anncc: wrote {out}/ (model.mlir, weights.safetensors, ir/, report.md, report.html)")
+    parts = ["model.mlir", "weights.safetensors", "ir/", "report.md", "report.html"]
+    parts += [f"{d}/" for d in ("spice", "golden", "rtl") if (Path(out) / d).is_dir()]
+    print(f"anncc: wrote {out}/ ({', '.join(parts)})")
+    if (Path(out) / "golden").is_dir():
+        print(f"  check it: anncc verify {out} --rtl --spice")
     if tot:
         print(f"  arrays {int(tot['arrays'])}, cells {int(tot['cells'])}, utilization "
               f"{100 * tot['utilization']:.1f} %, energy/inference {tot['energy_j'] * 1e9:.3g} nJ, "

@@ -4,9 +4,10 @@
 `ctx.analog` is True. It reads one physical array the way the hardware does
 (DESIGN.md sections 4 and 7):
 
-1. **Devices** (once per array, cached in `ctx.cache`): the levels of the IR
-   are programmed into conductances by `programmed_conductances` —
-   `anncc.runtime.devices.program_array`: programming noise, device-to-device
+1. **Devices** (once per chip, cached in `ctx.cache`): the levels of the IR
+   are programmed into conductances, every array of the module at once, by
+   `anncc.runtime.chip` (the same devices as `programmed_conductances` of one
+   array; the models of `anncc.runtime.devices`): programming noise, device-to-device
    variation, drift/relaxation to `drift_time_s`, stuck-at faults (the IR's
    fault map, plus random ones at `stuck_at_*_rate`). The reference column is
    part of the array and gets its own devices.
@@ -284,30 +285,40 @@ def _generator(seed: int, *salt: int | str) -> torch.Generator:
     return ExecContext(seed=seed).generator(*salt)
 
 
+def nominal_and_levels(levels: Tensor, faults: Tensor, target: Any, bits_per_cell: int
+                       ) -> tuple[Tensor, Tensor]:
+    """The ideal conductances of `levels` with stuck cells at g_min/g_max, and the levels after faults."""
+    from anncc.runtime import devices
+
+    lv = torch.as_tensor(levels).to(torch.int64)
+    fm = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape)
+    nominal = devices.ideal_conductances(lv, target)
+    if bool(fm.any()):
+        nominal = devices.apply_stuck_at_faults(nominal, fm, target.g_min_s, target.g_max_s)
+    return nominal, effective_levels(lv, fm, bits_per_cell)
+
+
 def program_tile(op: Any, levels: Tensor, faults: Tensor, target: Any, seed: int,
                  options: AnalogOptions | Mapping[str, Any]) -> ProgrammedTile:
-    """Program one array (see `programmed_conductances`), keeping the nominal values too."""
-    from anncc.runtime import devices
+    """Program one array (see `programmed_conductances`), keeping the nominal values too.
+
+    The same devices as the array's in a whole programmed chip
+    (`anncc.runtime.chip.program_group` with one array: its draws are per tile).
+    """
+    from anncc.runtime.chip import program_group
 
     f = op.fields()
     tgt = array_target(target, f["g_min_s"], f["g_max_s"])
     opts = options if isinstance(options, AnalogOptions) else AnalogOptions.resolve(options, tgt)
     lv = torch.as_tensor(levels).to(torch.int64)
-    fm = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape).clone()
-    if opts.faults and (opts.stuck_at_low_rate > 0 or opts.stuck_at_high_rate > 0):
-        drawn = devices.draw_fault_map(lv.shape, tgt, _generator(seed, f["tile"], "faults"),
-                                       opts.stuck_at_low_rate, opts.stuck_at_high_rate)
-        fm = torch.where(fm != 0, fm, drawn)
-    if not opts.faults:
-        fm = torch.zeros_like(fm)
-    arr = devices.program_array(
-        lv, tgt, _generator(seed, f["tile"], "program"), opts.drift_time_s, fm,
-        prog_noise=opts.programming_noise, d2d=opts.d2d, drift=opts.drift_time_s > 0,
-        faults=opts.faults)
-    nominal = devices.apply_stuck_at_faults(devices.ideal_conductances(lv, tgt), fm,
-                                            tgt.g_min_s, tgt.g_max_s)
-    eff = effective_levels(lv, fm, f["bits_per_cell"])
-    return ProgrammedTile(arr.g_s, arr.g_t0_s, nominal, eff, fm, tgt)
+    fm0 = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape)
+    with torch.no_grad():
+        grp = program_group([f["tile"]], lv[None], fm0[None], tgt, seed, opts)
+    fm = grp.fault_map[0]
+    g = grp.g_s[0].to(torch.float64)
+    g_t0 = g if grp.g_t0_s is grp.g_s else grp.g_t0_s[0].to(torch.float64)
+    nominal, eff = nominal_and_levels(lv, fm, tgt, f["bits_per_cell"])
+    return ProgrammedTile(g, g_t0, nominal, eff, fm, tgt)
 
 
 def programmed_conductances(op: Any, levels: Tensor, faults: Tensor, target: Any, seed: int,
@@ -315,10 +326,10 @@ def programmed_conductances(op: Any, levels: Tensor, faults: Tensor, target: Any
     """The conductances [array_rows, array_cols] (siemens) of one programmed array.
 
     The draw the runtime's reads use, so a SPICE netlist built from it simulates
-    the same devices: `devices.program_array` with the generator
-    `ExecContext(seed=seed).generator(tile, "program")`, the array's conductance
-    range (`array_target`), the IR's fault map plus random faults drawn from
-    `generator(tile, "faults")`, and the effects switched by `options` (a dict
+    the same devices: `anncc.runtime.chip.program_group` with the generators
+    `ExecContext(seed=seed).generator(tile, effect)` (its docstring gives the
+    stream), the array's conductance range (`array_target`), the IR's fault map
+    plus random faults, and the effects switched by `options` (a dict
     as `ctx.options`, or `AnalogOptions`). Covers every cell, the reference
     column and spare rows/columns included. Read noise and IR drop are not in
     it (they belong to a read, not to the devices).
@@ -407,16 +418,19 @@ def _effective(g: Tensor, target: Any) -> tuple[Tensor, Any]:
 
 def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, faults: Tensor,
                       target: Any, seed: int, opts: AnalogOptions,
-                      conductances: Tensor | None = None) -> ArrayModel:
+                      conductances: Tensor | None = None, prog: ProgrammedTile | None = None
+                      ) -> ArrayModel:
     """Everything about one array that does not change from read to read.
 
     `conductances` replaces the programmed devices (hardware-aware training
-    passes a tensor that requires grad; IR drop then acts straight-through).
+    passes a tensor that requires grad; IR drop then acts straight-through);
+    `prog` gives the programmed array (from a `Chip`), else it is programmed here.
     """
     from anncc.runtime import devices
 
     f = op.fields()
-    prog = program_tile(op, levels, faults, target, seed, opts)
+    if prog is None:
+        prog = program_tile(op, levels, faults, target, seed, opts)
     tgt = prog.target
     g = prog.g_s if conductances is None else conductances.to(torch.float64)
     g_read, figures = _effective(g, tgt) if opts.ir_drop else (g, None)
@@ -633,8 +647,13 @@ def array_model(op: Any, args: list[Tensor], ctx: ExecContext,
     key = ("analog-array", f["tile"], ctx.seed, opts.key, id(target))
     model = ctx.cache.get(key)
     if model is None:
+        from anncc.runtime.chip import chip_of
+
         with torch.no_grad():
-            model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts)
+            chip = chip_of(ctx, op, target)
+            prog = chip.programmed(f["tile"]) if f["tile"] in chip.index else None
+            model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts,
+                                      prog=prog)
         ctx.cache[key] = model
     return model
 
@@ -716,6 +735,7 @@ __all__ = [
     "column_currents",
     "count_matrix",
     "digit_planes",
+    "nominal_and_levels",
     "operand_tensor",
     "program_tile",
     "programmed_conductances",

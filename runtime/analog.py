@@ -271,14 +271,20 @@ class ProgrammedTile:
     g_nominal_s: the ideal conductances of `levels` (stuck cells at g_min/g_max);
     levels: levels after stuck-at faults (what the ideal kernel reads);
     fault_map: the stuck cells (0 none, 1 low, 2 high); target: the array's target.
+    A `Chip`'s read view (`Chip.read_tile`) also carries, precomputed for the
+    whole chip: level_units, `(G − g_min)/ΔG` (exactly `levels` for
+    deterministic devices; then `g_nominal_s` may be None), and read_var_units,
+    the read noise variance per cell in level units² (None without read noise).
     """
 
     g_s: Tensor
     g_t0_s: Tensor
-    g_nominal_s: Tensor
+    g_nominal_s: Tensor | None
     levels: Tensor
     fault_map: Tensor
     target: Any
+    level_units: Tensor | None = None
+    read_var_units: Tensor | None = None
 
 
 def _generator(seed: int, *salt: int | str) -> torch.Generator:
@@ -389,7 +395,11 @@ def _dtype(f: Mapping[str, Any], opts: AnalogOptions) -> torch.dtype:
 def count_matrix(g_read: Tensor, prog: ProgrammedTile, rowmap: Tensor, colmap: Tensor,
                  ref_col: int) -> Tensor:
     """C[i, c] = (G_read[r_i, col_c] − G_read[r_i, ref]) / ΔG, exact integers for ideal devices."""
-    dev = (g_read - prog.g_nominal_s) / prog.target.delta_g_s
+    nominal = prog.g_nominal_s
+    if nominal is None:  # a chip's read view: stuck cells are at g_min/g_max of their level
+        nominal = nominal_and_levels(prog.levels, prog.fault_map, prog.target,
+                                     int(prog.target.bits_per_cell))[0]
+    dev = (g_read - nominal) / prog.target.delta_g_s
     m = prog.levels.to(dev.dtype) + dev
     sub = m[rowmap.to(torch.int64)]
     return sub[:, colmap.reshape(-1).to(torch.int64)] - sub[:, ref_col:ref_col + 1]
@@ -439,8 +449,13 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
     rows_idx, cols_idx = rowmap.to(torch.int64), colmap.reshape(-1).to(torch.int64)
 
     digits = [1]
-    mats = [count_matrix(g_read, prog, rowmap, colmap, ref)]
-    if opts.tmr_bias and _is_mtj(tgt) and dac_top > 1:
+    bias_dependent = opts.tmr_bias and _is_mtj(tgt) and dac_top > 1
+    if prog.level_units is not None and conductances is None and not opts.ir_drop:
+        sub = prog.level_units[rows_idx]  # the chip's precomputed (G − g_min)/ΔG
+        mats = [sub[:, cols_idx] - sub[:, ref:ref + 1]]
+    else:
+        mats = [count_matrix(g_read, prog, rowmap, colmap, ref)]
+    if bias_dependent:
         digits = list(range(1, dac_top + 1))
         mats = []
         for d in digits:
@@ -453,8 +468,11 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
 
     read_var = None
     if opts.read_noise:
-        sigma = devices.read_noise_sigma_s(prog.g_s, tgt, opts.drift_time_s) / tgt.delta_g_s
-        var = (sigma ** 2)[rows_idx]
+        if prog.read_var_units is not None:
+            var = prog.read_var_units[rows_idx]
+        else:
+            sigma = devices.read_noise_sigma_s(prog.g_s, tgt, opts.drift_time_s) / tgt.delta_g_s
+            var = (sigma ** 2)[rows_idx]
         if bool((var > 0).any()):
             read_var = torch.cat([var[:, cols_idx], var[:, ref:ref + 1]], 1).to(dtype).detach()
 
@@ -651,7 +669,7 @@ def array_model(op: Any, args: list[Tensor], ctx: ExecContext,
 
         with torch.no_grad():
             chip = chip_of(ctx, op, target)
-            prog = chip.programmed(f["tile"]) if f["tile"] in chip.index else None
+            prog = chip.read_tile(f["tile"]) if f["tile"] in chip.index else None
             model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts,
                                       prog=prog)
         ctx.cache[key] = model
@@ -718,7 +736,7 @@ def column_currents(model: ArrayModel, voltages: Tensor) -> Tensor:
     `V @ G_eff`: with `ir_drop` the exact mesh (what SPICE computes for the same
     devices), else the ideal crossbar.
     """
-    return voltages.to(torch.float64) @ model.g_read_s.detach()
+    return voltages.to(torch.float64) @ model.g_read_s.detach().to(torch.float64)
 
 
 __all__ = [

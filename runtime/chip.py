@@ -153,6 +153,9 @@ class ProgrammedGroup:
     g_t0_s: Tensor
     fault_map: Tensor
     target: Any
+    levels: Tensor | None = None
+    level_units: Tensor | None = None
+    read_var_units: Tensor | None = None
 
 
 def _fill_normal(shape: tuple[int, ...], gens: list[torch.Generator]) -> Tensor:
@@ -163,11 +166,14 @@ def _fill_normal(shape: tuple[int, ...], gens: list[torch.Generator]) -> Tensor:
 
 
 def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any, seed: int,
-                  opts: Any) -> ProgrammedGroup:
+                  opts: Any, bits_per_cell: int | None = None) -> ProgrammedGroup:
     """Program arrays sharing a target and options: levels/faults `[n, rows, cols]`.
 
     Random effects per the module docstring's stream; conductances float32 when
-    any random effect is on, else the exact float64 nominal values.
+    any random effect is on, else the exact float64 nominal values. With
+    `bits_per_cell`, also what reads need, for the whole group at once: the
+    levels after faults, `level_units = (G − g_min)/ΔG` (exactly the levels
+    for deterministic devices) and, with read noise, its variance in level units².
     """
     lv = levels.to(torch.int64)
     if lv.numel() and (int(lv.min()) < 0 or int(lv.max()) > target.levels - 1):
@@ -190,7 +196,8 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
     d2d = opts.d2d and target.d2d_sigma_rel > 0
     prog_random = opts.programming_noise and bool((tab.sigma != 0).any())
     age = tab.age_sigma is not None or tab.nu_mu is not None
-    if not (prog_random or d2d or age):  # deterministic: exact float64 (ideal reads stay exact)
+    deterministic = not (prog_random or d2d or age)
+    if deterministic:  # exact float64 nominal values (ideal reads stay exact)
         g = tab.base[lv]
         g_t0 = g
     else:
@@ -218,7 +225,24 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
         for t in (g,) if g is g_t0 else (g, g_t0):
             t.masked_fill_(low, target.g_min_s)
             t.masked_fill_(high, target.g_max_s)
-    return ProgrammedGroup(tiles, g, g_t0, fm, target)
+    grp = ProgrammedGroup(tiles, g, g_t0, fm, target)
+    if bits_per_cell is not None:
+        from anncc.runtime import devices
+
+        eff = lv
+        if opts.faults and bool(fm.any()):
+            eff = lv.clone()
+            eff.masked_fill_(fm == 1, 0)
+            eff.masked_fill_(fm == 2, (1 << bits_per_cell) - 1)
+        grp.levels = eff
+        if deterministic:
+            grp.level_units = eff.to(torch.float32)
+        else:
+            grp.level_units = (g - target.g_min_s).mul_(1.0 / target.delta_g_s)
+        if opts.read_noise:
+            sigma = devices.read_noise_sigma_s(g, target, opts.drift_time_s)
+            grp.read_var_units = sigma.mul_(1.0 / target.delta_g_s).square_().to(torch.float32)
+    return grp
 
 
 # ------------------------------------------------------------------ the chip
@@ -239,6 +263,18 @@ class Chip:
     program_s: float = 0.0
     levels: dict[str, Tensor] = field(default_factory=dict)
     bits: dict[str, int] = field(default_factory=dict)
+
+    def read_tile(self, tile: str) -> Any:
+        """`tile` as reads see it: views into the chip's batched tensors (no copies), with
+        `level_units` and `read_var_units` (see `analog.ProgrammedTile`)."""
+        from anncc.runtime.analog import ProgrammedTile
+
+        gi, i = self.index[tile]
+        grp = self.groups[gi]
+        assert grp.levels is not None and grp.level_units is not None
+        rv = None if grp.read_var_units is None else grp.read_var_units[i]
+        return ProgrammedTile(grp.g_s[i], grp.g_t0_s[i], None, grp.levels[i], grp.fault_map[i],
+                              grp.target, grp.level_units[i], rv)
 
     @property
     def n_arrays(self) -> int:
@@ -282,7 +318,7 @@ def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
             fm = operand_tensor(op.faults, ctx)
         except AnnccError:  # levels computed at run time: programmed alone when read
             continue
-        key = (tuple(lv.shape), id(tgt), opts.key)
+        key = (tuple(lv.shape), id(tgt), opts.key, f["bits_per_cell"])
         groups.setdefault(key, []).append((f["tile"], lv, fm))
         meta[key] = (tgt, opts)
         chip.levels[f["tile"]] = lv
@@ -295,7 +331,7 @@ def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
             lv = torch.stack([torch.as_tensor(m[1]).to(small) for m in members])
             fm = torch.stack([torch.as_tensor(m[2]).to(torch.uint8).expand(m[1].shape)
                               for m in members])
-            grp = program_group(tiles, lv, fm, tgt, ctx.seed, opts)
+            grp = program_group(tiles, lv, fm, tgt, ctx.seed, opts, key[-1])
             gi = len(chip.groups)
             chip.groups.append(grp)
             for i, t in enumerate(tiles):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from anncc.ir import parse_module, print_module, verify_module
 from anncc.ir._xdsl import Block, Builder, FuncOp, InsertPoint, ModuleOp, Region, ReturnOp, f32
 from anncc.ir.ann import WeightOp
+from anncc.ir.contract import accumulator_bound, signed_bits
 from anncc.ir.shapes import tensor
 from anncc.ir.xbar import (
     AccumulateOp,
@@ -71,14 +72,17 @@ def build_tiled_mlp(layers: tuple[int, ...], array: int) -> tuple[ModuleOp, int]
             for r0 in range(0, k, array):
                 rows = min(array, k - r0)
                 mvm = MvmOp(x, w.result, f"fc{n}.r{r0 // array}c{c0 // array}", r0, c0, rows, cols,
-                            W_BITS, tensor([None, cols], s32))
+                            W_BITS, tensor([None, cols], s32), layer=f"fc{n}")
                 partials.append(b.insert(mvm).result)
                 tiles += 1
-            ranges.append(b.insert(AccumulateOp(partials, tensor([None, cols], s32))).result)
-        acc = b.insert(ConcatOp(ranges, tensor([None, m], s32))).result
+            acc_bits = signed_bits(accumulator_bound(k, IN_BITS, False, W_BITS))
+            ranges.append(b.insert(AccumulateOp(partials, tensor([None, cols], s32), layer=f"fc{n}",
+                                                acc_bits=acc_bits)).result)
+        acc = b.insert(ConcatOp(ranges, tensor([None, m], s32), layer=f"fc{n}")).result
         chan = [b.insert(WeightOp(f"fc{n}.{what}", DIGEST, tensor([m], s32))).result
                 for what in ("bias_q", "multiplier", "shift")]
-        x = b.insert(RequantOp(acc, *chan, 0, 0, 255, 0.05, tensor([None, m], u8))).result
+        x = b.insert(RequantOp(acc, *chan, 0, 0, 255, 0.05, tensor([None, m], u8), layer=f"fc{n}",
+                               acc_bits=acc_bits, product_bits=acc_bits + 31)).result
     y = b.insert(DequantizeOp(x, 0.05, tensor([None, layers[-1]], f32))).result
     b.insert(ReturnOp(y))
     fn = FuncOp("mlp", ((tensor([None, layers[0]], f32),), (tensor([None, layers[-1]], f32),)),

@@ -112,13 +112,13 @@ def bare_products(cm, x: torch.Tensor, repeats: int) -> tuple[float, int, str]:
     for op in cm.ir("cell").walk():
         if op.name != "cell.mvm":
             continue
-        f = op.fields()
+        f = op.params()
         model = A.array_model(op, [values[v] for v in op.operands], ctx)
         xt, _ = tile_inputs(op, values[op.operands[0]])
-        planes, _ = A.digit_planes(xt, f["in_bits"], bool(f["in_signed"]), f["dac_bits"],
+        planes, _ = A.digit_planes(xt, f.in_bits, bool(f.in_signed), f.dac_bits,
                                    model.dtype)
         work.append((planes.reshape(-1, planes.shape[-1]), model.counts[0]))
-        shape = f"{planes.shape[0]} planes x {f['n_slices']} slices x 2 polarities"
+        shape = f"{planes.shape[0]} planes x {f.n_slices} slices x 2 polarities"
 
     def run() -> None:
         for d, c in work:

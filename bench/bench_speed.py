@@ -112,7 +112,6 @@ def report(name: str, cm: Any, model: torch.nn.Module, x: torch.Tensor, repeats:
     cm.run(x, level="cell", chip=chip)  # builds the read models of this chip
     rows.append(("anncc analog cell, target noise, kept chip (reads)", best_of(
         lambda: cm.run(x, level="cell", chip=chip), analog_repeats, warmup=False), ""))
-    del chip
     print(f"  {'':52s} {'time':>10s} {'x float':>8s} {'x aihwkit':>9s}")
     for label, t, note in rows:
         if t is None:

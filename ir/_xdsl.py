@@ -12,6 +12,7 @@ from xdsl.builder import Builder
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    I64,
     ArrayAttr,
     Builtin,
     DenseArrayBase,
@@ -68,6 +69,7 @@ from xdsl.printer import Printer
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.traits import ConstantLike, Pure
 from xdsl.transforms import get_all_passes as xdsl_builtin_passes
+from xdsl.transforms.dead_code_elimination import dce
 from xdsl.universe import Universe
 from xdsl.utils.arg_spec import ArgSpec
 from xdsl.utils.arg_spec import parse_pipeline as parse_pipeline_spec
@@ -92,8 +94,8 @@ MLIRLexer._unescaped_characters_regex = re.compile(
 
 __all__ = [
     "ArgSpec", "ArgSpecParseError", "PassFailedException", "Span", "Universe",
-    "parse_pipeline_spec", "xDSLOptMain", "xdsl_builtin_passes",
-    "DYNAMIC_INDEX", "ArrayAttr", "Attribute", "AttrParser", "Block", "Builder", "Builtin",
+    "dce", "parse_pipeline_spec", "xDSLOptMain", "xdsl_builtin_passes",
+    "DYNAMIC_INDEX", "I64", "ArrayAttr", "Attribute", "AttrParser", "Block", "Builder", "Builtin",
     "ConstantLike", "Context", "DenseArrayBase", "Dialect", "DiagnosticException",
     "FloatAttr", "Func", "FuncOp", "FunctionType", "GreedyRewritePatternApplier",
     "IRDLOperation", "InsertPoint", "IntAttr", "IntegerAttr", "IntegerType", "ModulePass",

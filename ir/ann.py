@@ -12,7 +12,6 @@ Rationale: docs/dialects/ann.md.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +30,6 @@ from anncc.ir._xdsl import (
     IntegerType,
     IRDLOperation,
     ParametrizedAttribute,
-    ParsePropInAttrDict,
     Printer,
     Pure,
     SSAValue,
@@ -40,7 +38,6 @@ from anncc.ir._xdsl import (
     VerifyException,
     f32,
     f64,
-    i64,
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
@@ -49,42 +46,19 @@ from anncc.ir._xdsl import (
     traits_def,
     var_operand_def,
 )
+
+# Shared by the three dialects; defined in `anncc.ir.attrs`, re-exported for existing imports.
+from anncc.ir.attrs import (  # noqa: E402, F401
+    NARY_FORMAT,
+    PROPS_IN_ATTR_DICT,
+    UNARY_FORMAT,
+    f64_attr,
+    i64_attr,
+    ints,
+    ints_of,
+)
 from anncc.ir.shapes import dims, dims_match, expect, fmt, numel
 from anncc.ir.store import INLINE_LIMIT
-
-PROPS_IN_ATTR_DICT = (ParsePropInAttrDict(),)
-UNARY_FORMAT = "$input attr-dict `:` type($input) `->` type($result)"
-NARY_FORMAT = "operands attr-dict `:` functional-type(operands, results)"
-
-
-def ints(values) -> DenseArrayBase:
-    """An `array<i64: ...>` property."""
-    return DenseArrayBase.from_list(i64, [int(v) for v in values])
-
-
-def ints_of(attr: DenseArrayBase) -> list[int]:
-    return [int(v) for v in attr.get_values()]
-
-
-@functools.lru_cache(maxsize=4096)
-def _f64_attr(value: float) -> FloatAttr:
-    return FloatAttr(value, f64)
-
-
-@functools.lru_cache(maxsize=4096)
-def _i64_attr(value: int) -> IntegerAttr:
-    return IntegerAttr(value, i64)
-
-
-def f64_attr(value: float) -> FloatAttr:
-    """An f64 attribute; shared instances (attributes are immutable, building one is slow)."""
-    return _f64_attr(float(value))
-
-
-def i64_attr(value: int) -> IntegerAttr:
-    """An i64 attribute; shared instances (attributes are immutable, building one is slow)."""
-    return _i64_attr(int(value))
-
 
 # --------------------------------------------------------------------------- quantization
 

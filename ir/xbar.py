@@ -17,19 +17,27 @@ Rationale: docs/dialects/xbar.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from xdsl.dialects.builtin import DenseArrayBase, Signedness
 
 from anncc.ir._xdsl import (
+    I64,
     Attribute,
+    AttrParser,
     Dialect,
     FloatAttr,
+    IntAttr,
     IntegerAttr,
     IntegerType,
     IRDLOperation,
+    ParametrizedAttribute,
+    Printer,
     Pure,
     SSAValue,
     StringAttr,
     TensorType,
+    irdl_attr_definition,
     irdl_op_definition,
     operand_def,
     opt_prop_def,
@@ -38,15 +46,14 @@ from anncc.ir._xdsl import (
     traits_def,
     var_operand_def,
 )
-from anncc.ir.ann import (
-    NARY_FORMAT,
+from anncc.ir.attrs import (
     PROPS_IN_ATTR_DICT,
-    UNARY_FORMAT,
     f64_attr,
     i64_attr,
     ints,
     ints_of,
 )
+from anncc.ir.contract import accumulator_bound, signed_bits
 from anncc.ir.shapes import dims, dims_match, expect, fmt
 
 ACC_BITS = 32  # an array's partial sums are int32 (tile splits rows to keep them so)
@@ -78,6 +85,56 @@ def _expect_int(op: IRDLOperation, value: SSAValue, what: str) -> tuple[int, boo
     return info
 
 
+# --------------------------------------------------------------------------- attributes
+
+
+@irdl_attr_definition
+class TileAttr(ParametrizedAttribute):
+    """`<rows x cols at row_offset, col_offset>`: the weight rows and columns one tile holds.
+
+    Shared by `xbar.mvm` and `cell.mvm`; the tile reads `W[row_offset : row_offset + rows,
+    col_offset : col_offset + cols]`.
+    """
+
+    name = "xbar.tile"
+    rows: IntAttr
+    cols: IntAttr
+    row_offset: IntAttr
+    col_offset: IntAttr
+
+    def __init__(self, rows: int, cols: int, row_offset: int, col_offset: int):
+        super().__init__(IntAttr(rows), IntAttr(cols), IntAttr(row_offset), IntAttr(col_offset))
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            rows = parser.parse_shape_dimension(allow_dynamic=False)
+            parser.parse_shape_delimiter()
+            cols = parser.parse_shape_dimension(allow_dynamic=False)
+            parser.parse_keyword("at", " after the tile size")
+            r0 = parser.parse_integer(allow_negative=False)
+            parser.parse_punctuation(",")
+            c0 = parser.parse_integer(allow_negative=False)
+        return (IntAttr(rows), IntAttr(cols), IntAttr(r0), IntAttr(c0))
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string(f"<{self.rows.data}x{self.cols.data} at "
+                             f"{self.row_offset.data}, {self.col_offset.data}>")
+
+    def bounds(self) -> tuple[int, int, int, int]:
+        """(row_offset, col_offset, rows, cols)."""
+        return self.row_offset.data, self.col_offset.data, self.rows.data, self.cols.data
+
+
+def layer_of(op: IRDLOperation) -> str | None:
+    """The layer an op was lowered from (its `layer` property), None for ops of no layer."""
+    attr = op.properties.get("layer")
+    return attr.data if isinstance(attr, StringAttr) else None
+
+
+LAYER = "(`layer` $layer^)?"
+
+
 # --------------------------------------------------------------------------- float <-> int
 
 
@@ -88,14 +145,15 @@ class QuantizeOp(IRDLOperation):
     name = "xbar.quantize"
     input = operand_def(TensorType)
     scale = prop_def(FloatAttr)
+    layer = opt_prop_def(StringAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
-    assembly_format = UNARY_FORMAT
+    assembly_format = "$input " + LAYER + " attr-dict `:` type($input) `->` type($result)"
 
-    def __init__(self, x: SSAValue, scale: float, result_type: Attribute):
+    def __init__(self, x: SSAValue, scale: float, result_type: Attribute, layer: str | None = None):
         super().__init__(operands=[x], result_types=[result_type],
-                         properties={"scale": f64_attr(scale)})
+                         properties=_with_layer({"scale": f64_attr(scale)}, layer))
 
     def verify_(self) -> None:
         expect(int_info(self.input.type) is None, self.name, "input must be a float tensor")
@@ -113,14 +171,15 @@ class DequantizeOp(IRDLOperation):
     name = "xbar.dequantize"
     input = operand_def(TensorType)
     scale = prop_def(FloatAttr)
+    layer = opt_prop_def(StringAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
-    assembly_format = UNARY_FORMAT
+    assembly_format = "$input " + LAYER + " attr-dict `:` type($input) `->` type($result)"
 
-    def __init__(self, q: SSAValue, scale: float, result_type: Attribute):
+    def __init__(self, q: SSAValue, scale: float, result_type: Attribute, layer: str | None = None):
         super().__init__(operands=[q], result_types=[result_type],
-                         properties={"scale": f64_attr(scale)})
+                         properties=_with_layer({"scale": f64_attr(scale)}, layer))
 
     def verify_(self) -> None:
         _expect_int(self, self.input, "input")
@@ -147,15 +206,16 @@ class UnfoldOp(IRDLOperation):
     stride = prop_def(DenseArrayBase)
     padding = prop_def(DenseArrayBase)
     dilation = prop_def(DenseArrayBase)
+    layer = opt_prop_def(StringAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
-    assembly_format = UNARY_FORMAT
+    assembly_format = "$input " + LAYER + " attr-dict `:` type($input) `->` type($result)"
 
-    def __init__(self, x, kernel, stride, padding, dilation, result_type):
-        super().__init__(operands=[x], result_types=[result_type], properties={
+    def __init__(self, x, kernel, stride, padding, dilation, result_type, layer: str | None = None):
+        super().__init__(operands=[x], result_types=[result_type], properties=_with_layer({
             "kernel": ints(kernel), "stride": ints(stride), "padding": ints(padding),
-            "dilation": ints(dilation)})
+            "dilation": ints(dilation)}, layer))
 
     def verify_(self) -> None:
         from anncc.ir.ann import conv_output_size
@@ -183,46 +243,93 @@ class UnfoldOp(IRDLOperation):
                "unfold keeps the element type")
 
 
+def _with_layer(props: dict[str, Attribute], layer: str | None) -> dict[str, Attribute]:
+    if layer is not None:
+        props["layer"] = StringAttr(layer)
+    return props
+
+
+def _i64(v: int) -> IntegerAttr:
+    return i64_attr(v)
+
+
+#: The part of `xbar.mvm` and `cell.mvm` that says which weights a tile holds.
+TILE_FORMAT = "`tile` $tile $geometry `layer` $layer `w_bits` $w_bits `acc_bits` $acc_bits"
+
+
 @irdl_op_definition
 class MvmOp(IRDLOperation):
     """One logical tile: psum[..., j] = Σ_{i<rows} x[..., row_offset+i] · W[row_offset+i, col_offset+j].
 
     `weight` is the layer's integer matrix `[K, N]`; `x` its full input `[..., K]`.
-    `w_bits` and the input type bound the values; the result is int32.
+    `w_bits` and the input type bound the values; `acc_bits` is the worst-case
+    width of the tile's sum (`contract.accumulator_bound`), at most 32: the
+    result is si32.
+
+        %p = xbar.mvm %x, %w tile "fc.r0c0" <128x64 at 0, 0> layer "fc" w_bits 4 acc_bits 23
+               : (tensor<?x784xui8>, tensor<784x10xsi8>) -> tensor<?x64xsi32>
     """
 
     name = "xbar.mvm"
     input = operand_def(TensorType)
     weight = operand_def(TensorType)
     tile = prop_def(StringAttr)
-    row_offset = prop_def(IntegerAttr)
-    col_offset = prop_def(IntegerAttr)
-    rows = prop_def(IntegerAttr)
-    cols = prop_def(IntegerAttr)
-    w_bits = prop_def(IntegerAttr)
-    acc_bits = opt_prop_def(IntegerAttr)
+    geometry = prop_def(TileAttr)
+    layer = prop_def(StringAttr)
+    w_bits = prop_def(IntegerAttr[I64])
+    acc_bits = prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
-    assembly_format = NARY_FORMAT
+    assembly_format = ("$input `,` $weight " + TILE_FORMAT
+                       + " attr-dict `:` functional-type(operands, results)")
 
     def __init__(self, x, w, tile: str, row_offset: int, col_offset: int, rows: int, cols: int,
-                 w_bits: int, result_type, acc_bits: int | None = None):
-        props = {"tile": StringAttr(tile), "row_offset": i64_attr(row_offset),
-                 "col_offset": i64_attr(col_offset), "rows": i64_attr(rows), "cols": i64_attr(cols),
-                 "w_bits": i64_attr(w_bits)}
-        if acc_bits is not None:
-            props["acc_bits"] = i64_attr(acc_bits)
-        super().__init__(operands=[x, w], result_types=[result_type], properties=props)
+                 w_bits: int, result_type, *, layer: str, acc_bits: int | None = None):
+        if acc_bits is None:
+            info = int_info(x.type)
+            assert info is not None, "xbar.mvm input must be an integer tensor"
+            acc_bits = signed_bits(accumulator_bound(rows, info[0], info[1], w_bits))
+        super().__init__(operands=[x, w], result_types=[result_type], properties={
+            "tile": StringAttr(tile), "geometry": TileAttr(rows, cols, row_offset, col_offset),
+            "layer": StringAttr(layer), "w_bits": _i64(w_bits), "acc_bits": _i64(acc_bits)})
+
+    # typed accessors (ints) of the tile geometry
+    @property
+    def rows(self) -> int:
+        return self.geometry.rows.data
+
+    @property
+    def cols(self) -> int:
+        return self.geometry.cols.data
+
+    @property
+    def row_offset(self) -> int:
+        return self.geometry.row_offset.data
+
+    @property
+    def col_offset(self) -> int:
+        return self.geometry.col_offset.data
 
     def bounds(self) -> tuple[int, int, int, int]:
         """(row_offset, col_offset, rows, cols)."""
-        return (self.row_offset.value.data, self.col_offset.value.data,
-                self.rows.value.data, self.cols.value.data)
+        return self.geometry.bounds()
 
     def verify_(self) -> None:
         verify_tile_bounds(self, self.input, self.weight, self.result, *self.bounds(),
                            self.w_bits.value.data)
+        verify_acc_bits(self, self.rows, self.w_bits.value.data, self.acc_bits.value.data)
+
+
+def verify_acc_bits(op: IRDLOperation, rows: int, w_bits: int, acc_bits: int) -> None:
+    """acc_bits covers the tile's worst case and fits its si32 result."""
+    info = int_info(op.operands[0].type)
+    if info is None:
+        return
+    need = signed_bits(accumulator_bound(rows, info[0], info[1], w_bits))
+    expect(need <= acc_bits <= ACC_BITS, op.name,
+           lambda: f"acc_bits {acc_bits} must cover the worst case of {rows} rows ({need} bits) "
+                   f"and fit the si{ACC_BITS} partial sum")
 
 
 def verify_tile_bounds(op, x_val, w_val, y_val, r0, c0, rows, cols, w_bits) -> None:
@@ -251,15 +358,17 @@ class AccumulateOp(IRDLOperation):
 
     name = "xbar.accumulate"
     partials = var_operand_def(TensorType)
-    acc_bits = opt_prop_def(IntegerAttr)
+    layer = prop_def(StringAttr)
+    acc_bits = prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
-    assembly_format = NARY_FORMAT
+    assembly_format = ("$partials `layer` $layer `acc_bits` $acc_bits attr-dict `:` "
+                       "functional-type(operands, results)")
 
-    def __init__(self, partials, result_type, acc_bits: int | None = None):
-        props = {} if acc_bits is None else {"acc_bits": i64_attr(acc_bits)}
-        super().__init__(operands=[list(partials)], result_types=[result_type], properties=props)
+    def __init__(self, partials, result_type, *, layer: str, acc_bits: int):
+        super().__init__(operands=[list(partials)], result_types=[result_type],
+                         properties={"layer": StringAttr(layer), "acc_bits": _i64(acc_bits)})
 
     def verify_(self) -> None:
         expect(len(self.partials) >= 1, self.name, "needs at least one partial sum")
@@ -271,6 +380,9 @@ class AccumulateOp(IRDLOperation):
             expect(pi in ACC_TYPES and out is not None and pi is not None and pi[0] <= out[0]
                    and dims_match(dims(p.type), y), self.name,
                    lambda: f"partial sum {p.type} does not match result {self.result.type}")
+        bits = self.acc_bits.value.data
+        expect(out is not None and 1 <= bits <= out[0], self.name,
+               lambda: f"acc_bits {bits} must be in [1, {out[0] if out else 0}] (the result type)")
 
 
 @irdl_op_definition
@@ -279,13 +391,15 @@ class ConcatOp(IRDLOperation):
 
     name = "xbar.concat"
     inputs = var_operand_def(TensorType)
+    layer = prop_def(StringAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
-    assembly_format = NARY_FORMAT
+    assembly_format = "$inputs `layer` $layer attr-dict `:` functional-type(operands, results)"
 
-    def __init__(self, xs, result_type):
-        super().__init__(operands=[list(xs)], result_types=[result_type])
+    def __init__(self, xs, result_type, *, layer: str):
+        super().__init__(operands=[list(xs)], result_types=[result_type],
+                         properties={"layer": StringAttr(layer)})
 
     def verify_(self) -> None:
         y = dims(self.result.type)
@@ -317,22 +431,20 @@ class RequantOp(IRDLOperation):
     lo = prop_def(IntegerAttr)
     hi = prop_def(IntegerAttr)
     out_scale = prop_def(FloatAttr)
-    acc_bits = opt_prop_def(IntegerAttr)
-    product_bits = opt_prop_def(IntegerAttr)
+    layer = prop_def(StringAttr)
+    acc_bits = prop_def(IntegerAttr[I64])
+    product_bits = prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
     traits = traits_def(Pure())
     irdl_options = PROPS_IN_ATTR_DICT
-    assembly_format = NARY_FORMAT
+    assembly_format = ("operands `layer` $layer `acc_bits` $acc_bits `product_bits` $product_bits "
+                       "attr-dict `:` functional-type(operands, results)")
 
     def __init__(self, acc, bias, multiplier, shift, zero_point: int, lo: int, hi: int,
-                 out_scale: float, result_type, acc_bits: int | None = None,
-                 product_bits: int | None = None):
+                 out_scale: float, result_type, *, layer: str, acc_bits: int, product_bits: int):
         props = {"zero_point": i64_attr(zero_point), "lo": i64_attr(lo), "hi": i64_attr(hi),
-                 "out_scale": f64_attr(out_scale)}
-        if acc_bits is not None:
-            props["acc_bits"] = i64_attr(acc_bits)
-        if product_bits is not None:
-            props["product_bits"] = i64_attr(product_bits)
+                 "out_scale": f64_attr(out_scale), "layer": StringAttr(layer),
+                 "acc_bits": _i64(acc_bits), "product_bits": _i64(product_bits)}
         super().__init__(operands=[acc, bias, multiplier, shift], result_types=[result_type],
                          properties=props)
 
@@ -353,10 +465,13 @@ class RequantOp(IRDLOperation):
                        f"{self.result.type.element_type} range [{rlo}, {rhi}]")
         expect(dims_match(x, y), self.name, lambda: f"result {fmt(y)} differs from input {fmt(x)}")
         expect(self.out_scale.value.data > 0, self.name, "out_scale must be positive")
+        ab, pb = self.acc_bits.value.data, self.product_bits.value.data
+        expect(1 <= ab <= 64 and 1 <= pb <= 64, self.name,
+               lambda: f"acc_bits {ab} and product_bits {pb} must be in [1, 64]")
 
 
 XBAR = Dialect(
     "xbar",
     [QuantizeOp, DequantizeOp, UnfoldOp, MvmOp, AccumulateOp, ConcatOp, RequantOp],
-    [],
+    [TileAttr],
 )

@@ -11,7 +11,6 @@ from anncc.ir._xdsl import (
     InsertPoint,
     ModuleOp,
     Operation,
-    Pure,
     Rewriter,
     SSAValue,
 )
@@ -96,19 +95,6 @@ def static_dims(value: SSAValue) -> list[int | None]:
 def func_blocks(module: ModuleOp) -> list[Block]:
     """The body blocks of the module's functions."""
     return [f.body.block for f in module.ops if isinstance(f, FuncOp)]
-
-
-def erase_dead(module: ModuleOp) -> None:
-    """Remove pure ops whose results are unused (stale constants, dequantizes), to a fixed point."""
-    rw = Rewriter()
-    changed = True
-    while changed:
-        changed = False
-        for block in func_blocks(module):
-            for o in reversed(list(block.ops)):
-                if o.results and all(not r.uses for r in o.results) and o.has_trait(Pure):
-                    rw.erase_op(o)
-                    changed = True
 
 
 class ConstantPool:

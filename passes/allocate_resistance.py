@@ -39,6 +39,7 @@ import numpy as np
 from anncc.errors import AnnccError
 from anncc.ir._xdsl import Context, InsertPoint, ModuleOp, ModulePass, Rewriter, StringAttr
 from anncc.ir.ann import WeightOp
+from anncc.ir.cell import ArrayParams
 from anncc.ir.cell import MvmOp as CellMvmOp
 from anncc.ir.contract import (
     adc_shift_for,
@@ -57,7 +58,6 @@ from anncc.passes._util import ConstantPool
 
 UI8 = int_type(8, False)
 SI32 = int_type(32, True)
-MULTI_LEVEL_TUNABLE = ("rram", "pcm", "sot-mtj-dw")
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,8 @@ class AllocateResistancePass(ModulePass):
             block = mvm.parent_block()
             pool = pools.setdefault(block, ConstantPool(store, block))
             self._allocate(mvm, t, store, rw, pool, array_rows, array_cols, adc_bits, dac_bits)
-        if getattr(t, "cell_kind", "") == "cmos" or t.name == "cmos":
-            # relative conductance error of each level once its resistor is rounded to E96
-            errors = np.abs(t.e96_level_error_rel())
-            report = {str(level): float(e) for level, e in enumerate(errors, start=1)}
+        report = t.level_error_report()
+        if report is not None:  # e.g. cmos: each level's error once its resistor is rounded to E96
             op.attributes["anncc.e96_error"] = StringAttr(json.dumps(report))
 
     def _allocate(self, mvm: MvmOp, t, store: WeightStore, rw: Rewriter, pool: ConstantPool,
@@ -142,15 +140,16 @@ class AllocateResistancePass(ModulePass):
         faults = pool.get(np.zeros(levels.shape, dtype=np.uint8), UI8, "faults.none")
         colmap = pool.get(layout.colmap(), SI32, f"{tile}.colmap")
         rowmap = pool.get(np.arange(rows, dtype=np.int32), SI32, f"{tile}.rowmap")
-        new = CellMvmOp(
-            mvm.input, mvm.weight, lv.results[0], colmap, rowmap, faults,
-            mvm.result.type, tile=tile, row_offset=r0, col_offset=c0, rows=rows, cols=cols,
-            w_bits=w_bits, array_rows=array_rows, array_cols=array_cols, bits_per_cell=b,
-            n_slices=n_slices, in_bits=in_bits, in_signed=int(in_signed), dac_bits=dac,
-            adc_bits=adc_bits, adc_shift=adc_shift_for(max_column_count(levels, dac), adc_bits),
-            ref_col=layout.ref_col, spare_rows=array_rows - rows,
-            spare_cols=array_cols - layout.ref_col - 1, v_read_v=t.v_read_v, g_min_s=g_min,
-            g_max_s=g_max, **({} if mvm.acc_bits is None else {"acc_bits": mvm.acc_bits.value.data}))
+        params = ArrayParams(
+            tile=tile, layer=mvm.layer.data, row_offset=r0, col_offset=c0, rows=rows, cols=cols,
+            w_bits=w_bits, acc_bits=mvm.acc_bits.value.data, array_rows=array_rows,
+            array_cols=array_cols, bits_per_cell=b, n_slices=n_slices, ref_col=layout.ref_col,
+            spare_rows=array_rows - rows, spare_cols=array_cols - layout.ref_col - 1,
+            in_bits=in_bits, in_signed=in_signed, dac_bits=dac, adc_bits=adc_bits,
+            adc_shift=adc_shift_for(max_column_count(levels, dac), adc_bits),
+            v_read_v=t.v_read_v, g_min_s=g_min, g_max_s=g_max)
+        new = CellMvmOp(mvm.input, mvm.weight, lv.results[0], colmap, rowmap, faults,
+                        mvm.result.type, params)
         new.results[0].name_hint = mvm.results[0].name_hint
         rw.replace_op(mvm, new)
 
@@ -163,7 +162,7 @@ class AllocateResistancePass(ModulePass):
         and the report compute from the programmed conductances).
         """
         g_min, g_max = float(t.g_min_s), float(t.g_max_s)
-        if t.name not in MULTI_LEVEL_TUNABLE:
+        if not t.TUNABLE_G_MAX:
             return g_min, g_max
         top = (1 << b) - 1
         best = g_max

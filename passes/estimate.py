@@ -35,20 +35,13 @@ import numpy as np
 
 from anncc.ir._xdsl import Context, ModuleOp, ModulePass, StringAttr
 from anncc.ir.cell import MvmOp
+from anncc.ir.contract import plane_weights
 from anncc.ir.xbar import RequantOp
 from anncc.passes._store import store_of
 from anncc.passes._target import target_of
 from anncc.passes._util import const_array, static_dims
 
 INPUT_BIT_ACTIVITY = 0.5
-
-
-def layer_of(tile: str) -> str:
-    """`conv1.r0c2.tmr1` -> `conv1` (tile names are `<layer>.r<i>c<j>[.tmr<k>]`)."""
-    import re
-
-    m = re.match(r"(.*)\.r\d+c\d+(\.tmr\d)?$", tile)
-    return m.group(1) if m else tile
 
 
 @dataclass(frozen=True)
@@ -62,35 +55,35 @@ class EstimatePass(ModulePass):
         store = store_of(op)
         layers: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
-            f = mvm.fields()
+            f = mvm.params()
             vectors = math.prod(d or 1 for d in static_dims(mvm.input)[1:-1])
-            planes = -(-f["in_bits"] // f["dac_bits"]) + (1 if f["in_signed"] and f["dac_bits"] > 1 else 0)
+            planes = len(plane_weights(f.in_bits, f.in_signed, f.dac_bits))
             reads = vectors * planes
             levels = np.asarray(const_array(mvm.levels, store))
-            used = levels[:f["rows"] + f["spare_rows"], : f["ref_col"] + 1]
-            top = (1 << f["bits_per_cell"]) - 1
-            g = f["g_min_s"] + used.astype(np.float64) * (f["g_max_s"] - f["g_min_s"]) / top
-            phys_cols = f["cols"] * f["n_slices"] * 2
-            e_cells = INPUT_BIT_ACTIVITY * f["v_read_v"] ** 2 * t.t_read_s * float(g.sum()) * reads
-            e_dac = t.dac_energy_per_conversion_j * f["rows"] * reads
+            used = levels[:f.rows + f.spare_rows, : f.ref_col + 1]
+            top = (1 << f.bits_per_cell) - 1
+            g = f.g_min_s + used.astype(np.float64) * (f.g_max_s - f.g_min_s) / top
+            phys_cols = f.cols * f.n_slices * 2
+            e_cells = INPUT_BIT_ACTIVITY * f.v_read_v ** 2 * t.t_read_s * float(g.sum()) * reads
+            e_dac = t.dac_energy_per_conversion_j * f.rows * reads
             e_adc = t.adc_energy_per_conversion_j * phys_cols * reads
-            e_dig = t.digital_add_energy_j * (phys_cols * reads + f["cols"] * vectors)
-            L = layers[layer_of(f["tile"])]
+            e_dig = t.digital_add_energy_j * (phys_cols * reads + f.cols * vectors)
+            L = layers[f.layer]
             L["arrays"] += 1
-            L["cells"] += f["array_rows"] * f["array_cols"]
-            L["used_cells"] += f["rows"] * phys_cols
+            L["cells"] += f.array_rows * f.array_cols
+            L["used_cells"] += f.rows * phys_cols
             L["reads"] += reads
             L["adc_conversions"] += phys_cols * reads
             L["energy_cells_j"] += e_cells
             L["energy_dac_j"] += e_dac
             L["energy_adc_j"] += e_adc
             L["energy_digital_j"] += e_dig
-            L["area_m2"] += (f["array_rows"] * f["array_cols"] * t.cell_area_m2
-                             + f["array_cols"] * t.adc_area_m2 + f["array_rows"] * t.dac_area_m2)
+            L["area_m2"] += (f.array_rows * f.array_cols * t.cell_area_m2
+                             + f.array_cols * t.adc_area_m2 + f.array_rows * t.dac_area_m2)
             step = max(t.t_read_s, t.adc_latency_s)
             L["latency_s"] = max(L["latency_s"], reads * step)
         for req in [o for o in op.walk() if isinstance(o, RequantOp)]:
-            name = (req.results[0].name_hint or "").removesuffix("_q")
+            name = req.layer.data
             if name in layers:
                 outs = math.prod(d or 1 for d in static_dims(req.results[0])[1:])
                 layers[name]["energy_digital_j"] += t.digital_mult_energy_j * outs

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from anncc.errors import AnnccError
-from anncc.ir._xdsl import Context, InsertPoint, ModuleOp, ModulePass, Rewriter, StringAttr
+from anncc.ir._xdsl import Context, InsertPoint, ModuleOp, ModulePass, Rewriter, StringAttr, dce
 from anncc.ir.ann import WeightOp
 from anncc.ir.cell import MvmOp, VoteOp
 from anncc.ir.shapes import tensor
@@ -40,8 +40,7 @@ from anncc.ir.store import WeightStore
 from anncc.ir.xbar import int_type
 from anncc.passes._store import store_of
 from anncc.passes._target import target_of
-from anncc.passes._util import ConstantPool, const_array, erase_dead
-from anncc.passes.estimate import layer_of
+from anncc.passes._util import ConstantPool, const_array
 
 UI8 = int_type(8, False)
 SI32 = int_type(32, True)
@@ -154,18 +153,18 @@ class InsertRedundancyPass(ModulePass):
         for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
             block = mvm.parent_block()
             pool = pools.setdefault(block, ConstantPool(store, block))
-            layer = layer_of(mvm.tile.data)
+            layer = mvm.layer.data
             if self.scheme == "tmr" and ("all" in tmr_layers or layer in tmr_layers):
                 replicas = [self._harden(mvm, store, pool, rw, rates, given, report, f".tmr{i}",
                                          clone=True)
                             for i in range(3)]
-                vote = VoteOp([r.results[0] for r in replicas], mvm.result.type)
+                vote = VoteOp([r.results[0] for r in replicas], mvm.result.type, layer=layer)
                 vote.results[0].name_hint = mvm.results[0].name_hint
                 rw.replace_op(mvm, vote)
             else:
                 self._harden(mvm, store, pool, rw, rates, given, report, "", clone=False)
         op.attributes["anncc.redundancy"] = StringAttr(json.dumps(report, sort_keys=True))
-        erase_dead(op)
+        dce(op)
 
     def _load_fault_map(self) -> dict[str, np.ndarray]:
         if not self.fault_map:
@@ -178,28 +177,28 @@ class InsertRedundancyPass(ModulePass):
 
     def _harden(self, mvm: MvmOp, store: WeightStore, pool: ConstantPool, rw: Rewriter, rates,
                 given, report, suffix: str, clone: bool) -> MvmOp:
-        f = mvm.fields()
-        tile = f["tile"] + suffix
-        ar, ac = f["array_rows"], f["array_cols"]
-        avail_rows, avail_cols = ar - f["rows"], ac - f["ref_col"] - 1
+        f = mvm.params()
+        tile = f.tile + suffix
+        ar, ac = f.array_rows, f.array_cols
+        avail_rows, avail_cols = ar - f.rows, ac - f.ref_col - 1
         if self.spare_rows > avail_rows or self.spare_cols > avail_cols:
             raise AnnccError(
-                f"insert-redundancy: array '{f['tile']}' has room for {avail_rows} spare rows and "
+                f"insert-redundancy: array '{f.tile}' has room for {avail_rows} spare rows and "
                 f"{avail_cols} spare columns, {self.spare_rows} and {self.spare_cols} requested",
                 hint="reserve them with tile{spare-rows=.. spare-cols=..}")
         levels = np.asarray(const_array(mvm.levels, store), dtype=np.uint8)
         colmap = np.asarray(const_array(mvm.colmap, store), dtype=np.int32)
         rowmap = np.asarray(const_array(mvm.rowmap, store), dtype=np.int32)
-        if tile in given or f["tile"] in given:
-            faults = given.get(tile, given.get(f["tile"]))
+        if tile in given or f.tile in given:
+            faults = given.get(tile, given.get(f.tile))
             if faults.shape != (ar, ac):
                 raise AnnccError(f"insert-redundancy: fault map for '{tile}' is {faults.shape}, "
                                  f"the array is {(ar, ac)}")
         else:
             salt = zlib.crc32(tile.encode())
-            faults = sample_faults((ar, ac), *rates, np.random.default_rng([self.seed, salt]))
-        top = (1 << f["bits_per_cell"]) - 1
-        r = remap_array(levels, faults, colmap, rowmap, top, f["ref_col"], self.spare_rows,
+            faults = sample_faults((ar, ac), rates[0], rates[1], np.random.default_rng([self.seed, salt]))
+        top = (1 << f.bits_per_cell) - 1
+        r = remap_array(levels, faults, colmap, rowmap, top, f.ref_col, self.spare_rows,
                         self.spare_cols)
         report[tile] = {"faults": int((faults > 0).sum()), "harmful_before": r.harmful_before,
                         "harmful_after": r.harmful_after}
@@ -211,8 +210,8 @@ class InsertRedundancyPass(ModulePass):
                     pool.get(r.colmap, SI32, f"{tile}.colmap"),
                     pool.get(r.rowmap, SI32, f"{tile}.rowmap"),
                     pool.get(faults, UI8, f"{tile}.faults")]
-        fields = dict(f, tile=tile, spare_rows=self.spare_rows, spare_cols=self.spare_cols)
-        new = MvmOp(*operands, mvm.result.type, **fields)
+        params = replace(f, tile=tile, spare_rows=self.spare_rows, spare_cols=self.spare_cols)
+        new = MvmOp(*operands, mvm.result.type, params)
         new.results[0].name_hint = (mvm.results[0].name_hint or "") + suffix.replace(".", "_") or None
         if clone:
             rw.insert_op(new, InsertPoint.before(mvm))

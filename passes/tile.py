@@ -42,6 +42,7 @@ from anncc.ir._xdsl import (
     Operation,
     Rewriter,
     SSAValue,
+    dce,
 )
 from anncc.ir.ann import (
     ConvOp,
@@ -82,7 +83,6 @@ from anncc.passes._util import (
     ConstantPool,
     LayerNamer,
     conv_geometry,
-    erase_dead,
     func_blocks,
     groups_of,
     layer_name,
@@ -230,7 +230,7 @@ class TilePass(ModulePass):
                                                 self.spare_rows, self.spare_cols)
                     self._lower_layer(o, namer(o, layer_index), q, shape, pool, rw)
                     layer_index += 1
-        erase_dead(op)
+        dce(op)  # xDSL: pure ops whose results are unused (stale quantizes, dequantizes)
 
     # ----------------------------------------------------------------- one layer
     def _lower_layer(self, op, name: str, q, shape: TileShape, pool: ConstantPool,
@@ -247,13 +247,14 @@ class TilePass(ModulePass):
         if shape.rows > bounds.array_rows:  # split rows so each array's partial sum fits si32
             shape = TileShape(bounds.array_rows, shape.cols, shape.n_slices)
         in_t = int_type(q.in_bits, q.in_signed)
-        xq = _integer_input(op.input, q.in_scale, in_t, op, rw)
+        xq = _integer_input(op.input, q.in_scale, in_t, op, rw, name)
         if isinstance(op, ConvOp):
             kern, stride, pad, dil = conv_geometry(op)
             x_dims = static_dims(xq)
             out_sp = static_dims(op.results[0])[2:]
             positions = int(np.prod(out_sp))
-            unfold = UnfoldOp(xq, kern, stride, pad, dil, tensor([x_dims[0], positions, k], in_t))
+            unfold = UnfoldOp(xq, kern, stride, pad, dil, tensor([x_dims[0], positions, k], in_t),
+                              layer=name)
             unfold.results[0].name_hint = f"{name}_cols"
             rw.insert_op(unfold, InsertPoint.before(op))
             mat_in = unfold.results[0]
@@ -270,17 +271,17 @@ class TilePass(ModulePass):
             for ri, (r0, height) in enumerate(row_ranges):
                 tile_bits = signed_bits(accumulator_bound(height, q.in_bits, q.in_signed, q.w_bits))
                 mvm = MvmOp(mat_in, w_op.results[0], f"{name}.r{ri}c{ci}", r0, c0, height, width,
-                            q.w_bits, psum_t(width), acc_bits=tile_bits)
+                            q.w_bits, psum_t(width), layer=name, acc_bits=tile_bits)
                 mvm.results[0].name_hint = f"{name}_r{ri}c{ci}"
                 rw.insert_op(mvm, InsertPoint.before(op))
                 partials.append(mvm.results[0])
             fan_in = min(sum(h for _, h in row_ranges), k // groups_of(op))
-            acc = AccumulateOp(partials, acc_t(width), acc_bits=signed_bits(
+            acc = AccumulateOp(partials, acc_t(width), layer=name, acc_bits=signed_bits(
                 accumulator_bound(fan_in, q.in_bits, q.in_signed, q.w_bits)))
             rw.insert_op(acc, InsertPoint.before(op))
             col_results.append(acc.results[0])
         if len(col_results) > 1:
-            cat = ConcatOp(col_results, acc_t(n))
+            cat = ConcatOp(col_results, acc_t(n), layer=name)
             rw.insert_op(cat, InsertPoint.before(op))
             acc_val = cat.results[0]
         else:
@@ -307,7 +308,7 @@ class TilePass(ModulePass):
         operands = [pool.get(arr, si32, f"{name}.{what}")
                     for what, arr in (("bias_q", bias_q), ("multiplier", mult), ("shift", shift))]
         req = RequantOp(acc_val, *operands, 0, lo, hi, q.out_scale, tensor(lead + [n], out_t),
-                        acc_bits=bounds.acc_bits, product_bits=signed_bits(product))
+                        layer=name, acc_bits=bounds.acc_bits, product_bits=signed_bits(product))
         req.results[0].name_hint = f"{name}_q"
         rw.insert_op(req, InsertPoint.before(op))
         yq = req.results[0]
@@ -321,7 +322,7 @@ class TilePass(ModulePass):
             yq = resh.results[0]
             yq.name_hint = f"{name}_q"
         final = act if act is not None else op
-        deq = DequantizeOp(yq, q.out_scale, final.results[0].type)
+        deq = DequantizeOp(yq, q.out_scale, final.results[0].type, layer=name)
         deq.results[0].name_hint = final.results[0].name_hint
         rw.insert_op(deq, InsertPoint.before(op))
         final.results[0].replace_all_uses_with(deq.results[0])
@@ -339,13 +340,14 @@ def _bias(op, store: WeightStore) -> np.ndarray:
     return b.astype(np.float64)
 
 
-def _integer_input(x: SSAValue, scale: float, want_t, at: Operation, rw: Rewriter) -> SSAValue:
+def _integer_input(x: SSAValue, scale: float, want_t, at: Operation, rw: Rewriter,
+                   layer: str) -> SSAValue:
     """`x` as integers of type `want_t` and `scale`: reuse a dequantize's source when it matches."""
     src = x.owner
     if (isinstance(src, DequantizeOp) and src.scale.value.data == scale
             and src.input.type.element_type == want_t):
         return src.input
-    q = QuantizeOp(x, scale, tensor(static_dims(x), want_t))
+    q = QuantizeOp(x, scale, tensor(static_dims(x), want_t), layer=layer)
     q.results[0].name_hint = f"{x.name_hint}_q" if x.name_hint else None
     rw.insert_op(q, InsertPoint.before(at))
     return q.results[0]

@@ -101,6 +101,7 @@ from typing import Any
 import torch
 
 from anncc.errors import AnnccError
+from anncc.ir.cell import ArrayParams
 from anncc.ir.contract import adc_read, input_planes, plane_weights, slice_weights
 from anncc.runtime.cell_kernels import effective_levels
 from anncc.runtime.interpreter import ExecContext
@@ -209,37 +210,17 @@ _ARRAY_TARGETS: dict[tuple[str, float, float], Any] = {}
 def array_target(target: Any, g_min_s: float, g_max_s: float) -> Any:
     """The target whose conductance range is this array's (`allocate-resistance` may lower g_max).
 
-    RRAM and PCM take `g_min_s`/`g_max_s` as fields; MTJs derive them from
-    R_P and R_AP(V_read), so R_P = 1/g_max and R_AP(0) is solved from
-    1/g_min = R_P + (R_AP(0) − R_P)/(1 + (V_read/V_h)²); cmos from r_unit_ohm.
+    The target makes the copy (`Target.with_conductance_range`): RRAM and PCM
+    take the range as fields, MTJs derive R_P and R_AP from it, cmos its unit
+    resistor.
     """
     if math.isclose(target.g_min_s, g_min_s, rel_tol=1e-12, abs_tol=1e-30) and math.isclose(
             target.g_max_s, g_max_s, rel_tol=1e-12):
         return target
     key = (target.model_dump_json(), g_min_s, g_max_s)
     if key not in _ARRAY_TARGETS:
-        derived = getattr(type(target), "DERIVED_FIELDS", {})
-        if "g_max_s" not in derived:
-            t = target.with_overrides(g_min_s=g_min_s, g_max_s=g_max_s)
-        elif target.cell_kind == "resistor":
-            t = target.with_overrides(r_unit_ohm=(target.levels - 1) / g_max_s)
-        elif hasattr(target, "tmr_v_half_v"):
-            r_p = 1.0 / g_max_s
-            u2 = (target.v_read_v / target.tmr_v_half_v) ** 2
-            t = target.with_overrides(r_p_ohm=r_p, r_ap_ohm=r_p + (1.0 / g_min_s - r_p) * (1 + u2))
-        else:
-            raise AnnccError(f"cannot set the conductance range of target '{target.name}' to "
-                             f"[{g_min_s:g}, {g_max_s:g}] S")
-        _ARRAY_TARGETS[key] = t
+        _ARRAY_TARGETS[key] = target.with_conductance_range(g_min_s, g_max_s)
     return _ARRAY_TARGETS[key]
-
-
-def _is_mtj(target: Any) -> bool:
-    return hasattr(target, "tmr_v_half_v") and hasattr(target, "r_p_ohm")
-
-
-def _is_cmos(target: Any) -> bool:
-    return getattr(target, "cell_kind", "") == "resistor"
 
 
 def target_of_op(op: Any, ctx: ExecContext) -> Any:
@@ -313,17 +294,17 @@ def program_tile(op: Any, levels: Tensor, faults: Tensor, target: Any, seed: int
     """
     from anncc.runtime.chip import program_group
 
-    f = op.fields()
-    tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+    f = op.params()
+    tgt = array_target(target, f.g_min_s, f.g_max_s)
     opts = options if isinstance(options, AnalogOptions) else AnalogOptions.resolve(options, tgt)
     lv = torch.as_tensor(levels).to(torch.int64)
     fm0 = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape)
     with torch.no_grad():
-        grp = program_group([f["tile"]], lv[None], fm0[None], tgt, seed, opts)
+        grp = program_group([f.tile], lv[None], fm0[None], tgt, seed, opts)
     fm = grp.fault_map[0]
     g = grp.g_s[0].to(torch.float64)
     g_t0 = g if grp.g_t0_s is grp.g_s else grp.g_t0_s[0].to(torch.float64)
-    nominal, eff = nominal_and_levels(lv, fm, tgt, f["bits_per_cell"])
+    nominal, eff = nominal_and_levels(lv, fm, tgt, f.bits_per_cell)
     return ProgrammedTile(g, g_t0, nominal, eff, fm, tgt)
 
 
@@ -384,11 +365,11 @@ class ArrayModel:
     integer_output: bool = False
 
 
-def _dtype(f: Mapping[str, Any], opts: AnalogOptions) -> torch.dtype:
+def _dtype(f: ArrayParams, opts: AnalogOptions) -> torch.dtype:
     if opts.precision != "auto":
         return torch.float32 if opts.precision == "float32" else torch.float64
-    bits = f["in_bits"] + f["n_slices"] * f["bits_per_cell"] + f["dac_bits"] + 2
-    bound = f["rows"] * 2.0 ** bits
+    bits = f.in_bits + f.n_slices * f.bits_per_cell + f.dac_bits + 2
+    bound = f.rows * 2.0 ** bits
     return torch.float32 if bound <= 2.0 ** 24 else torch.float64
 
 
@@ -438,18 +419,18 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
     """
     from anncc.runtime import devices
 
-    f = op.fields()
+    f = op.params()
     if prog is None:
         prog = program_tile(op, levels, faults, target, seed, opts)
     tgt = prog.target
     g = prog.g_s if conductances is None else conductances.to(torch.float64)
     g_read, figures = _effective(g, tgt) if opts.ir_drop else (g, None)
-    dac_top = (1 << f["dac_bits"]) - 1
-    ref = f["ref_col"]
+    dac_top = (1 << f.dac_bits) - 1
+    ref = f.ref_col
     rows_idx, cols_idx = rowmap.to(torch.int64), colmap.reshape(-1).to(torch.int64)
 
     digits = [1]
-    bias_dependent = opts.tmr_bias and _is_mtj(tgt) and dac_top > 1
+    bias_dependent = opts.tmr_bias and tgt.BIAS_DEPENDENT and dac_top > 1
     if prog.level_units is not None and conductances is None and not opts.ir_drop:
         sub = prog.level_units[rows_idx]  # the chip's precomputed (G − g_min)/ΔG
         mats = [sub[:, cols_idx] - sub[:, ref:ref + 1]]
@@ -484,12 +465,12 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
             used_t[:, ref:ref + 1])
 
     count_offset, count_range = None, None
-    if _is_cmos(tgt):
+    if tgt.OPAMP_SUMMER:
         unit = tgt.delta_g_s * tgt.v_read_v / dac_top
         r_f = tgt.r_feedback_ohm
         if opts.opamp_offset and tgt.opamp_offset_sigma_v > 0:
-            v_os = devices.draw_opamp_offsets_v([f["array_cols"]], tgt,
-                                                _generator(seed, f["tile"], "opamp"))
+            v_os = devices.draw_opamp_offsets_v([f.array_cols], tgt,
+                                                _generator(seed, f.tile, "opamp"))
             noise_gain = 1.0 + r_f * prog.g_s.detach().sum(0)
             count_offset = (v_os * noise_gain / (r_f * unit))[cols_idx].to(dtype)
         if opts.opamp_rails:
@@ -497,10 +478,10 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
                            -tgt.opamp_rail_low_v / (r_f * unit))
 
     counts = torch.stack(mats).to(dtype)
-    sa = shift_add_matrix(f["cols"], f["n_slices"], f["bits_per_cell"], dtype) * alpha
-    adc_sigma = opts.adc_noise_sigma_lsb * float(1 << f["adc_shift"])
+    sa = shift_add_matrix(f.cols, f.n_slices, f.bits_per_cell, dtype) * alpha
+    adc_sigma = opts.adc_noise_sigma_lsb * float(1 << f.adc_shift)
     model = ArrayModel(
-        tile=f["tile"], programmed=prog, g_read_s=g_read, counts=counts, digits=digits,
+        tile=f.tile, programmed=prog, g_read_s=g_read, counts=counts, digits=digits,
         read_var=read_var, compensation=alpha, count_offset=count_offset, count_range=count_range,
         shift_add=sa, combined=None, fast_offset=None, dtype=dtype, adc_sigma_counts=adc_sigma,
         dac_sigma=opts.dac_noise_sigma_lsb, binary_digits=dac_top == 1, options=opts,
@@ -515,7 +496,7 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
     return model
 
 
-def _collapsible(m: ArrayModel, f: Mapping[str, Any], opts: AnalogOptions) -> bool:
+def _collapsible(m: ArrayModel, f: ArrayParams, opts: AnalogOptions) -> bool:
     """Whether planes and slices collapse exactly (see the module docstring)."""
     if m.read_var is not None or m.adc_sigma_counts > 0 or m.dac_sigma > 0:
         return False
@@ -524,10 +505,10 @@ def _collapsible(m: ArrayModel, f: Mapping[str, Any], opts: AnalogOptions) -> bo
     if opts.ideal_adc:
         return True
     c = m.counts[0].detach()
-    if m.count_offset is not None or f["adc_shift"] != 0 or not torch.equal(c, c.round()):
+    if m.count_offset is not None or f.adc_shift != 0 or not torch.equal(c, c.round()):
         return False
-    top = (1 << f["adc_bits"]) - 1
-    largest = float(c.sum(0).max()) * ((1 << f["dac_bits"]) - 1) if c.numel() else 0.0
+    top = (1 << f.adc_bits) - 1
+    largest = float(c.sum(0).max()) * ((1 << f.dac_bits) - 1) if c.numel() else 0.0
     return bool((c >= 0).all()) and largest <= top
 
 
@@ -621,7 +602,7 @@ def _add_read_noise(counts: Tensor, d2: Tensor, model: ArrayModel,
     return noisy
 
 
-def analog_tile(xt: Tensor, model: ArrayModel, f: Mapping[str, Any],
+def analog_tile(xt: Tensor, model: ArrayModel, f: ArrayParams,
                 generator: torch.Generator | None = None, *, ideal_adc: bool = False,
                 differentiable: bool = False) -> Tensor:
     """One array read of integer inputs `xt` [M, rows]: the shift-added sums [M, cols], unrounded.
@@ -632,7 +613,7 @@ def analog_tile(xt: Tensor, model: ArrayModel, f: Mapping[str, Any],
     if model.combined is not None:
         acc = xt.to(model.dtype) @ model.combined
         return acc if model.fast_offset is None else acc + model.fast_offset * _plane_sum(f)
-    planes, weights = digit_planes(xt, f["in_bits"], bool(f["in_signed"]), f["dac_bits"],
+    planes, weights = digit_planes(xt, f.in_bits, bool(f.in_signed), f.dac_bits,
                                    model.dtype)
     counts = read_counts(model, planes, generator)
     if model.count_offset is not None:
@@ -641,35 +622,35 @@ def analog_tile(xt: Tensor, model: ArrayModel, f: Mapping[str, Any],
         counts = counts.clamp(*model.count_range)
     if not ideal_adc:
         if differentiable:
-            counts = adc_straight_through(counts, f["adc_bits"], f["adc_shift"])
+            counts = adc_straight_through(counts, f.adc_bits, f.adc_shift)
         else:
-            counts = adc_read(counts, f["adc_bits"], f["adc_shift"], inplace=True)
+            counts = adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
     p, m, ncols = counts.shape
     pw = torch.tensor(weights, dtype=counts.dtype)
     per_col = (pw @ counts.reshape(p, m * ncols)).reshape(m, ncols)
     return per_col @ model.shift_add.to(counts.dtype)
 
 
-def _plane_sum(f: Mapping[str, Any]) -> float:
-    return float(sum(plane_weights(f["in_bits"], bool(f["in_signed"]), f["dac_bits"])))
+def _plane_sum(f: ArrayParams) -> float:
+    return float(sum(plane_weights(f.in_bits, bool(f.in_signed), f.dac_bits)))
 
 
 def array_model(op: Any, args: list[Tensor], ctx: ExecContext,
-                fields_: Mapping[str, Any] | None = None) -> ArrayModel:
+                fields_: ArrayParams | None = None) -> ArrayModel:
     """The cached `ArrayModel` of `op` for this run's seed, options and target."""
     _x, _w, levels, colmap, rowmap, faults = args
     target = target_of_op(op, ctx)
-    f = fields_ or op.fields()
-    tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+    f = fields_ or op.params()
+    tgt = array_target(target, f.g_min_s, f.g_max_s)
     opts = AnalogOptions.resolve(ctx.options, tgt)
-    key = ("analog-array", f["tile"], ctx.seed, opts.key, id(target))
+    key = ("analog-array", f.tile, ctx.seed, opts.key, id(target))
     model = ctx.cache.get(key)
     if model is None:
         from anncc.runtime.chip import chip_of
 
         with torch.no_grad():
             chip = chip_of(ctx, op, target)
-            prog = chip.read_tile(f["tile"]) if f["tile"] in chip.index else None
+            prog = chip.read_tile(f.tile) if f.tile in chip.index else None
             model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts,
                                       prog=prog)
         ctx.cache[key] = model
@@ -690,9 +671,9 @@ def analog_mvm(op: Any, args: list[Tensor], ctx: ExecContext) -> Tensor:
     The integer result is what the digital shift-add produces from the ADC
     codes; with drift compensation the scaled sum is rounded to an integer.
     """
-    f = op.fields()
+    f = op.params()
     model = array_model(op, args, ctx, f)
-    r0, rows = f["row_offset"], f["rows"]
+    r0, rows = f.row_offset, f.rows
     xs = args[0][..., r0:r0 + rows]
     lead = tuple(xs.shape[:-1])
     # The fast path reads floats (the planes index the integers), converted once for all
@@ -700,11 +681,11 @@ def analog_mvm(op: Any, args: list[Tensor], ctx: ExecContext) -> Tensor:
     xt = (_float_slice(ctx, args[0], r0, rows, model.dtype) if model.combined is not None
           else xs.reshape(-1, rows))
     opts = model.options
-    gen = read_generator(ctx, f["tile"]) if opts.has_read_randomness else None
+    gen = read_generator(ctx, f.tile) if opts.has_read_randomness else None
     with torch.no_grad():
         acc = analog_tile(xt, model, f, gen, ideal_adc=opts.ideal_adc)
     out = acc if model.integer_output else acc.round()
-    return out.to(torch.int64).reshape(*lead, f["cols"])
+    return out.to(torch.int64).reshape(*lead, f.cols)
 
 
 def _float_slice(ctx: ExecContext, x: Tensor, r0: int, rows: int, dtype: torch.dtype) -> Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from anncc.ir.cell import ArrayParams
 from anncc.ir.contract import (
     accumulator_bound,
     adc_read,
@@ -36,10 +37,10 @@ def effective_levels(levels: torch.Tensor, faults: torch.Tensor, bits_per_cell: 
 
 
 def tile_inputs(op, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
-    f = op.fields()
-    xt = x[..., f["row_offset"]:f["row_offset"] + f["rows"]]
+    f = op.params()
+    xt = x[..., f.row_offset:f.row_offset + f.rows]
     lead = tuple(xt.shape[:-1])
-    return xt.reshape(-1, f["rows"]), lead
+    return xt.reshape(-1, f.rows), lead
 
 
 @kernel("cell.mvm")
@@ -49,7 +50,7 @@ def cell_mvm(op, args, ctx):
 
         return analog_mvm(op, args, ctx)
     x, _w, levels, colmap, rowmap, faults = args
-    f = op.fields()
+    f = op.params()
     xt, lead = tile_inputs(op, x)
     key = ("cell.ideal-collapsed", op)
     if key not in ctx.cache:
@@ -58,15 +59,15 @@ def cell_mvm(op, args, ctx):
     if w_eff is not None:
         from anncc.runtime.xbar_kernels import int_matmul
 
-        bound = accumulator_bound(f["rows"], f["in_bits"], bool(f["in_signed"]),
-                                  f["n_slices"] * f["bits_per_cell"] + 1)
+        bound = accumulator_bound(f.rows, f.in_bits, bool(f.in_signed),
+                                  f.n_slices * f.bits_per_cell + 1)
         acc = int_matmul(xt, w_eff, bound)
     else:
         key = ("cell.ideal-read", op)
         if key not in ctx.cache:
             ctx.cache[key] = IdealRead.of(levels, colmap, rowmap, faults, f)
         acc = ctx.cache[key].read(xt, f)
-    return acc.reshape(*lead, f["cols"])
+    return acc.reshape(*lead, f.cols)
 
 
 class IdealRead:
@@ -84,31 +85,31 @@ class IdealRead:
         self.sel, self.dtype, self.sa = sel, dtype, sa
 
     @classmethod
-    def of(cls, levels, colmap, rowmap, faults, f: dict) -> IdealRead:
+    def of(cls, levels, colmap, rowmap, faults, f: ArrayParams) -> IdealRead:
         from anncc.runtime.analog import shift_add_matrix
 
-        lv = effective_levels(levels, faults, f["bits_per_cell"])
+        lv = effective_levels(levels, faults, f.bits_per_cell)
         sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)]
-        top = f["rows"] * ((1 << f["dac_bits"]) - 1) * ((1 << f["bits_per_cell"]) - 1)
+        top = f.rows * ((1 << f.dac_bits) - 1) * ((1 << f.bits_per_cell) - 1)
         dtype = torch.float32 if top < (1 << 23) else torch.float64
-        sa = shift_add_matrix(f["cols"], f["n_slices"], f["bits_per_cell"], torch.float64)
+        sa = shift_add_matrix(f.cols, f.n_slices, f.bits_per_cell, torch.float64)
         return cls(sel.to(dtype), dtype, sa)
 
-    def read(self, xt: torch.Tensor, f: dict) -> torch.Tensor:
+    def read(self, xt: torch.Tensor, f: ArrayParams) -> torch.Tensor:
         from anncc.runtime.analog import digit_planes
 
-        planes, weights = digit_planes(xt, f["in_bits"], bool(f["in_signed"]), f["dac_bits"],
+        planes, weights = digit_planes(xt, f.in_bits, bool(f.in_signed), f.dac_bits,
                                        self.dtype)
         p, m, rows = planes.shape
         counts = planes.reshape(p * m, rows) @ self.sel
-        adc_read(counts, f["adc_bits"], f["adc_shift"], inplace=True)
+        adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
         pw = torch.tensor(weights, dtype=torch.float64)
         per_col = pw @ counts.to(torch.float64).reshape(p, -1)
         acc = per_col.reshape(m, -1) @ self.sa
         return acc.round().to(torch.int64)
 
 
-def collapsed_weights(levels, colmap, rowmap, faults, f: dict) -> torch.Tensor | None:
+def collapsed_weights(levels, colmap, rowmap, faults, f: ArrayParams) -> torch.Tensor | None:
     """The signed integer matrix `Σ_k 2^(k·b)(L⁺_k − L⁻_k)` when the ADC never alters a count.
 
     With `adc_shift = 0` and every column's largest possible count (faults
@@ -117,27 +118,27 @@ def collapsed_weights(levels, colmap, rowmap, faults, f: dict) -> torch.Tensor |
     `x @ W` — the same integers as the bit-serial read, at the cost of one matmul.
     Returns None when the ADC can round or clip (then the faithful read runs).
     """
-    if f["adc_shift"] != 0:
+    if f.adc_shift != 0:
         return None
-    lv = effective_levels(levels, faults, f["bits_per_cell"])
+    lv = effective_levels(levels, faults, f.bits_per_cell)
     sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)]
-    top_digit = (1 << f["dac_bits"]) - 1
-    if int(sel.sum(0).max()) * top_digit > (1 << f["adc_bits"]) - 1:
+    top_digit = (1 << f.dac_bits) - 1
+    if int(sel.sum(0).max()) * top_digit > (1 << f.adc_bits) - 1:
         return None
-    v = sel.reshape(f["rows"], f["cols"], f["n_slices"], 2)
-    slice_w = torch.tensor(slice_weights(f["n_slices"], f["bits_per_cell"]))
+    v = sel.reshape(f.rows, f.cols, f.n_slices, 2)
+    slice_w = torch.tensor(slice_weights(f.n_slices, f.bits_per_cell))
     return ((v[..., 0] - v[..., 1]) * slice_w).sum(-1)
 
 
 def ideal_tile(xt: torch.Tensor, levels: torch.Tensor, colmap: torch.Tensor, rowmap: torch.Tensor,
-               faults: torch.Tensor, f: dict) -> torch.Tensor:
+               faults: torch.Tensor, f: ArrayParams) -> torch.Tensor:
     """One array read with ideal devices: `[M, rows]` integer inputs -> `[M, cols]` shift-added sums."""
-    planes, weights = input_planes(xt, f["in_bits"], bool(f["in_signed"]), f["dac_bits"])
-    lv = effective_levels(levels, faults, f["bits_per_cell"])
+    planes, weights = input_planes(xt, f.in_bits, bool(f.in_signed), f.dac_bits)
+    lv = effective_levels(levels, faults, f.bits_per_cell)
     sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)].double()
     counts = torch.matmul(planes.double(), sel)  # [P, M, cols·ns·2], exact in float64
-    read = adc_read(counts, f["adc_bits"], f["adc_shift"], inplace=True)
-    acc = shift_add(read, weights, f["n_slices"], f["bits_per_cell"], f["cols"])
+    read = adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
+    acc = shift_add(read, weights, f.n_slices, f.bits_per_cell, f.cols)
     return acc.round().to(torch.int64)
 
 

@@ -310,19 +310,19 @@ def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
     groups: dict[tuple[Any, ...], list[tuple[str, Tensor, Tensor]]] = {}
     meta: dict[tuple[Any, ...], tuple[Any, Any]] = {}
     for op in cell_ops(module):
-        f = op.fields()
-        tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+        f = op.params()
+        tgt = array_target(target, f.g_min_s, f.g_max_s)
         opts = AnalogOptions.resolve(ctx.options, tgt)
         try:
             lv = operand_tensor(op.levels, ctx)
             fm = operand_tensor(op.faults, ctx)
         except AnnccError:  # levels computed at run time: programmed alone when read
             continue
-        key = (tuple(lv.shape), id(tgt), opts.key, f["bits_per_cell"])
-        groups.setdefault(key, []).append((f["tile"], lv, fm))
+        key = (tuple(lv.shape), id(tgt), opts.key, f.bits_per_cell)
+        groups.setdefault(key, []).append((f.tile, lv, fm))
         meta[key] = (tgt, opts)
-        chip.levels[f["tile"]] = lv
-        chip.bits[f["tile"]] = f["bits_per_cell"]
+        chip.levels[f.tile] = lv
+        chip.bits[f.tile] = f.bits_per_cell
     with torch.no_grad():
         for key, members in groups.items():
             tgt, opts = meta[key]

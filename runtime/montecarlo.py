@@ -32,7 +32,7 @@ import torch
 
 from anncc.errors import AnnccError
 
-#: PCM drift times `anncc eval` reports by default: 1 s, 1 day, 1 year.
+#: PCM drift times `anncc eval` reports by default (the target's `DEFAULT_DRIFT_TIMES_S`).
 DEFAULT_DRIFT_TIMES_S = (1.0, 86400.0, 3.15e7)
 
 
@@ -187,7 +187,7 @@ def eval_conditions(target, args) -> list[tuple[str, bool, dict[str, Any]]]:
     base: dict[str, Any] = {"ir_drop": True} if args.ir_drop else {}
     label = " + IR drop" if args.ir_drop else ""
     times = _parse_times(args.drift) if args.drift else (
-        list(DEFAULT_DRIFT_TIMES_S) if target.name == "pcm" else [])
+        list(target.DEFAULT_DRIFT_TIMES_S))
     rows.append((f"{target.name} devices{label}", True, dict(base)))
     for t in times:
         when = format_duration(t)

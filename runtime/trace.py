@@ -74,9 +74,7 @@ def _requant_outputs(module) -> list[tuple[str, Any, float, int]]:
             if isinstance(user, PermuteOp):  # a convolution: [B, L, N] -> [B, N, H, W]
                 nxt = _single_user(user.results[0])
                 value = nxt.results[0] if isinstance(nxt, ReshapeOp) else user.results[0]
-            hint = op.results[0].name_hint or ""
-            name = hint[:-2] if hint.endswith("_q") else hint
-            out.append((name, value, op.out_scale.value.data, op.zero_point.value.data))
+            out.append((op.layer.data, value, op.out_scale.value.data, op.zero_point.value.data))
     return out
 
 
@@ -104,13 +102,13 @@ def array_figures(model, warn_threshold: float = 0.01) -> dict[str, list[dict[st
     for op in model.ir("cell").walk():
         if not isinstance(op, CellMvmOp):
             continue
-        f = op.fields()
-        tgt = array_target(target, f["g_min_s"], f["g_max_s"])
+        f = op.params()
+        tgt = array_target(target, f.g_min_s, f.g_max_s)
         prog = program_tile(op, operand_tensor(op.levels, ctx), operand_tensor(op.faults, ctx),
                             target, 0, IDEAL_OPTIONS)
         fig = alpha_beta(prog.g_nominal_s.numpy(), MeshParams(tgt.r_wire_ohm, tgt.r_contact_ohm))
-        tile = f["tile"]
-        layer = tile[:tile.rfind(".r")] if ".r" in tile else tile
+        tile = f.tile
+        layer = f.layer
         row = {"tile": tile, "alpha": fig.alpha, "beta": fig.beta,
                "expected_error": fig.expected_error}
         by_layer.setdefault(layer, []).append(row)

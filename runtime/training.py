@@ -98,12 +98,12 @@ def _requant(op, args, ctx):
 def _cell_mvm(op, args, ctx):
     """The analog read with straight-through gradients (module docstring)."""
     x, _w, levels, colmap, rowmap, faults = args
-    f = op.fields()
+    f = op.params()
     target = target_of_op(op, ctx)
     options = {k: v for k, v in ctx.options.items() if k != "conductances"}
-    opts = AnalogOptions.resolve(options, array_target(target, f["g_min_s"], f["g_max_s"]))
-    g = ctx.options.get("conductances", {}).get(f["tile"])
-    key = ("analog-array", f["tile"], ctx.seed, opts.key, id(target))
+    opts = AnalogOptions.resolve(options, array_target(target, f.g_min_s, f.g_max_s))
+    g = ctx.options.get("conductances", {}).get(f.tile)
+    key = ("analog-array", f.tile, ctx.seed, opts.key, id(target))
     model = ctx.cache.get(key) if g is None else None
     if model is None:
         model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts,
@@ -113,7 +113,7 @@ def _cell_mvm(op, args, ctx):
     xt, lead = tile_inputs(op, x)
     if xt.is_floating_point():
         xt = xt.to(model.dtype)
-    gen = read_generator(ctx, f["tile"]) if opts.has_read_randomness else None
+    gen = read_generator(ctx, f.tile) if opts.has_read_randomness else None
     if model.combined is not None:  # exact and linear: differentiable as it stands
         acc = analog_tile(xt, model, f, gen, ideal_adc=opts.ideal_adc, differentiable=True)
     else:
@@ -122,7 +122,7 @@ def _cell_mvm(op, args, ctx):
         if xt.requires_grad:  # the planes' and ADC's straight-through: the collapsed map
             w_lin = (model.counts[0] @ model.shift_add).detach()
             acc = acc + (xt @ w_lin - (xt @ w_lin).detach())
-    return round_ste(acc.double()).reshape(*lead, f["cols"])
+    return round_ste(acc.double()).reshape(*lead, f.cols)
 
 
 DIFFERENTIABLE_KERNELS: dict[str, Kernel] = {
@@ -173,12 +173,12 @@ def tile_conductances(model, seed: int = 0, **options: Any) -> dict[str, Tensor]
     out: dict[str, Tensor] = {}
     for op in model.ir("cell").walk():
         if isinstance(op, MvmOp):
-            f = op.fields()
-            opts = AnalogOptions.resolve(options, array_target(target, f["g_min_s"], f["g_max_s"]))
+            f = op.params()
+            opts = AnalogOptions.resolve(options, array_target(target, f.g_min_s, f.g_max_s))
             prog = program_tile(op, operand_tensor(op.levels, ctx),
                                 operand_tensor(op.faults, ctx), target,
                                 seed, opts)
-            out[f["tile"]] = prog.g_s.detach().clone()
+            out[f.tile] = prog.g_s.detach().clone()
     return out
 
 

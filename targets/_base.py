@@ -180,6 +180,18 @@ class Target(BaseModel):
     # Derived quantities a user may not set directly: name -> how it is derived.
     DERIVED_FIELDS: ClassVar[dict[str, str]] = {}
 
+    # -- capabilities: what the technology can do. Passes and the runtime ask the
+    # target object these (never its name), so a subclass registered under a new
+    # name behaves as its parent.
+    #: `allocate-resistance` may program a lower top conductance per array (multi-level cells).
+    TUNABLE_G_MAX: ClassVar[bool] = False
+    #: Inference times (s) at which `anncc eval` shows conductance drift by default.
+    DEFAULT_DRIFT_TIMES_S: ClassVar[tuple[float, ...]] = ()
+    #: A cell's conductance depends on its bias (MTJ TMR(V)): the read needs Newton steps.
+    BIAS_DEPENDENT: ClassVar[bool] = False
+    #: Columns are summed by op-amp transimpedance stages (offset, rails) instead of a sense amp.
+    OPAMP_SUMMER: ClassVar[bool] = False
+
     name: str = Field(description="The target's registry name, e.g. 'sot-mtj'.")
     cell_kind: str = Field(description="What one cell is: 'binary-mtj', 'rram', 'pcm', ...")
 
@@ -444,6 +456,22 @@ class Target(BaseModel):
         data = self.model_dump()
         data.update(fields)
         return validate_target(type(self), data)
+
+    def with_conductance_range(self, g_min_s: float, g_max_s: float) -> Target:
+        """A copy whose level-0 and top conductances are `g_min_s`, `g_max_s` (one array's range).
+
+        Targets whose range is derived from other fields override this.
+        """
+        if "g_max_s" in self.DERIVED_FIELDS or "g_min_s" in self.DERIVED_FIELDS:
+            from anncc.errors import TargetError
+
+            raise TargetError(f"cannot set the conductance range of target '{self.name}' to "
+                              f"[{g_min_s:g}, {g_max_s:g}] S")
+        return self.with_overrides(g_min_s=g_min_s, g_max_s=g_max_s)
+
+    def level_error_report(self) -> dict[str, float] | None:
+        """Relative conductance error per level that programming introduces (None: no such error)."""
+        return None
 
     def with_fault_study_rates(self, rate: float = FAULT_STUDY_RATE) -> Target:
         """A copy with `rate` of the cells stuck low and `rate` stuck high (default 1 % each)."""

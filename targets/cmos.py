@@ -105,6 +105,7 @@ class CmosTarget(Target):
         "g_max_s": "(levels - 1)/r_unit_ohm; override r_unit_ohm or bits_per_cell instead",
         "g_min_s": "0: level 0 is no resistor",
     }
+    OPAMP_SUMMER: ClassVar[bool] = True
 
     bits_per_cell: int = bits_per_cell_field(
         4, 8, "4 bits: 15 resistor values r_unit/k, each within about 1 % after E96 rounding."
@@ -222,6 +223,14 @@ class CmosTarget(Target):
         """Relative conductance error of E96 rounding for levels 1..levels-1."""
         lv = np.arange(1, self.levels)
         return self.e96_level_conductances(lv) / self.levels_to_conductance(lv) - 1.0
+
+    def with_conductance_range(self, g_min_s: float, g_max_s: float) -> Target:
+        """The top conductance sets the unit resistor, r_unit = (levels − 1)/g_max (g_min is 0)."""
+        return self.with_overrides(r_unit_ohm=(self.levels - 1) / g_max_s)
+
+    def level_error_report(self) -> dict[str, float] | None:
+        """|E96 rounding error| of each level's conductance, levels 1..levels−1."""
+        return {str(level): float(abs(e)) for level, e in enumerate(self.e96_level_error_rel(), start=1)}
 
     @property
     def opamp_energy_per_read_j(self) -> float:

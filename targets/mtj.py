@@ -60,6 +60,7 @@ class MtjTarget(Target):
         "g_max_s": "1/r_p_ohm; override r_p_ohm instead",
         "g_min_s": "1/R_AP(v_read_v) from r_ap_ohm, r_p_ohm and tmr_v_half_v; override those",
     }
+    BIAS_DEPENDENT: ClassVar[bool] = True
 
     r_p_ohm: float = Field(
         5e3,
@@ -107,6 +108,12 @@ class MtjTarget(Target):
     def tmr0(self) -> float:
         """Zero-bias TMR ratio, r_ap_ohm / r_p_ohm - 1."""
         return self.r_ap_ohm / self.r_p_ohm - 1.0
+
+    def with_conductance_range(self, g_min_s: float, g_max_s: float) -> Target:
+        """R_P = 1/g_max, and R_AP(0) solved from 1/g_min = R_P + (R_AP(0) − R_P)/(1 + (V_read/V_h)²)."""
+        r_p = 1.0 / g_max_s
+        u2 = (self.v_read_v / self.tmr_v_half_v) ** 2
+        return self.with_overrides(r_p_ohm=r_p, r_ap_ohm=r_p + (1.0 / g_min_s - r_p) * (1 + u2))
 
     def r_ap_at_bias_ohm(self, v: float) -> float:
         """R_AP(V) = R_P * (1 + TMR(V)), TMR(V) of `anncc.ir.contract.tmr_at_bias`."""
@@ -181,6 +188,7 @@ class SotMtjDwTarget(MtjTarget):
     cell_kind: Literal["domain-wall-mtj"] = Field(
         "domain-wall-mtj", description="What one cell is."
     )
+    TUNABLE_G_MAX: ClassVar[bool] = True
     bits_per_cell: int = bits_per_cell_field(
         2,
         3,

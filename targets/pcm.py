@@ -16,7 +16,7 @@ Rationale and sources: docs/targets/pcm.md.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -46,6 +46,9 @@ class PcmTarget(Target):
 
     name: Literal["pcm"] = Field("pcm", description="The registry name.")
     cell_kind: Literal["pcm"] = Field("pcm", description="What one cell is.")
+    TUNABLE_G_MAX: ClassVar[bool] = True
+    #: Drift times `anncc eval` reports by default: 1 s, 1 day, 1 year.
+    DEFAULT_DRIFT_TIMES_S: ClassVar[tuple[float, ...]] = (1.0, 86400.0, 3.15e7)
     bits_per_cell: int = bits_per_cell_field(
         2, 4, "2 bits default; the programming noise (~1 uS at 25 uS) blurs more than 16 levels."
     )

@@ -11,7 +11,7 @@ Rationale and sources: docs/targets/rram.md.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -47,6 +47,7 @@ class RramTarget(Target):
 
     name: Literal["rram"] = Field("rram", description="The registry name.")
     cell_kind: Literal["rram"] = Field("rram", description="What one cell is.")
+    TUNABLE_G_MAX: ClassVar[bool] = True
     bits_per_cell: int = bits_per_cell_field(
         2, 4, "2 bits default; write-verify reaches 16 distinguishable levels within 0-40 uS."
     )

@@ -19,22 +19,21 @@ def tile_table(module: ModuleOp) -> list[dict[str, Any]]:
     """One row per array: layer, tile, logical size, physical size, utilization, ADC."""
     from anncc.ir.cell import MvmOp as CellMvm
     from anncc.ir.xbar import MvmOp as XbarMvm
-    from anncc.passes.estimate import layer_of
 
     rows = []
     for op in module.walk():
         if isinstance(op, CellMvm):
-            f = op.fields()
-            used = f["rows"] * f["cols"] * f["n_slices"] * 2
-            rows.append({"layer": layer_of(f["tile"]), "tile": f["tile"], "rows": f["rows"],
-                         "cols": f["cols"], "array": f"{f['array_rows']}x{f['array_cols']}",
-                         "utilization": used / (f["array_rows"] * f["array_cols"]),
-                         "n_slices": f["n_slices"], "adc_bits": f["adc_bits"],
-                         "adc_shift": f["adc_shift"], "spare_rows": f["spare_rows"],
-                         "spare_cols": f["spare_cols"], "g_max_s": f["g_max_s"]})
+            f = op.params()
+            used = f.rows * f.cols * f.n_slices * 2
+            rows.append({"layer": f.layer, "tile": f.tile, "rows": f.rows,
+                         "cols": f.cols, "array": f"{f.array_rows}x{f.array_cols}",
+                         "utilization": used / (f.array_rows * f.array_cols),
+                         "n_slices": f.n_slices, "adc_bits": f.adc_bits,
+                         "adc_shift": f.adc_shift, "spare_rows": f.spare_rows,
+                         "spare_cols": f.spare_cols, "g_max_s": f.g_max_s})
         elif isinstance(op, XbarMvm):
             r0, c0, r, c = op.bounds()
-            rows.append({"layer": layer_of(op.tile.data), "tile": op.tile.data, "rows": r,
+            rows.append({"layer": op.layer.data, "tile": op.tile.data, "rows": r,
                          "cols": c, "row_offset": r0, "col_offset": c0})
     return rows
 

@@ -16,8 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from anncc.ir.cell import ArrayParams
 from anncc.ir.cell import MvmOp as CellMvmOp
-from anncc.ir.contract import adc_shift_for, max_column_count, slice_levels
+from anncc.ir.contract import (
+    accumulator_bound,
+    adc_shift_for,
+    max_column_count,
+    signed_bits,
+    slice_levels,
+)
 from anncc.ir.shapes import tensor
 from anncc.ir.xbar import int_type
 from anncc.passes.allocate_resistance import ArrayLayout
@@ -65,13 +72,14 @@ def cell_array(w: np.ndarray, target: Any, *, array_rows: int | None = None,
     vals = [_test_value(t) for t in (
         x_t, w_t, tensor([ar, ac], UI8), tensor([cols, n_slices, 2], SI32), tensor([rows], SI32),
         tensor([ar, ac], UI8))]
-    op = CellMvmOp(
-        *vals, tensor([None, cols], SI32), tile=tile, row_offset=0, col_offset=0, rows=rows,
-        cols=cols, w_bits=w_bits, array_rows=ar, array_cols=ac, bits_per_cell=b,
-        n_slices=n_slices, in_bits=in_bits, in_signed=int(in_signed), dac_bits=dac_bits,
-        adc_bits=adc_bits, adc_shift=shift, ref_col=layout.ref_col, spare_rows=ar - rows,
-        spare_cols=ac - layout.ref_col - 1, v_read_v=target.v_read_v, g_min_s=target.g_min_s,
-        g_max_s=g_max_s or target.g_max_s)
+    params = ArrayParams(
+        tile=tile, layer=tile.split(".")[0], row_offset=0, col_offset=0, rows=rows, cols=cols,
+        w_bits=w_bits, acc_bits=signed_bits(accumulator_bound(rows, in_bits, in_signed, w_bits)),
+        array_rows=ar, array_cols=ac, bits_per_cell=b, n_slices=n_slices, ref_col=layout.ref_col,
+        spare_rows=ar - rows, spare_cols=ac - layout.ref_col - 1, in_bits=in_bits,
+        in_signed=in_signed, dac_bits=dac_bits, adc_bits=adc_bits, adc_shift=shift,
+        v_read_v=target.v_read_v, g_min_s=target.g_min_s, g_max_s=g_max_s or target.g_max_s)
+    op = CellMvmOp(*vals, tensor([None, cols], SI32), params)
     op.verify()
     args = [torch.zeros(0, rows, dtype=torch.int64), torch.from_numpy(w.astype(np.int64)),
             torch.from_numpy(levels), torch.from_numpy(layout.colmap().astype(np.int64)),

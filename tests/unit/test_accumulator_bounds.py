@@ -45,10 +45,10 @@ def test_the_ir_carries_the_accumulator_widths(wide):
     xbar = cm.ir("xbar")
     tiles = [o for o in xbar.walk() if isinstance(o, MvmOp)]
     # a 1024-row array would sum up to 1024·per_row > 2^31: rows are split to 2^31 // per_row
-    assert all(t.rows.value.data <= (2**31 - 1) // per_row for t in tiles)
-    assert sum(t.rows.value.data for t in tiles) == 2048
+    assert all(t.rows <= (2**31 - 1) // per_row for t in tiles)
+    assert sum(t.rows for t in tiles) == 2048
     for t in tiles:
-        assert t.acc_bits.value.data == (t.rows.value.data * per_row).bit_length() + 1 <= 32
+        assert t.acc_bits.value.data == (t.rows * per_row).bit_length() + 1 <= 32
     (acc,) = [o for o in xbar.walk() if isinstance(o, AccumulateOp)]
     assert acc.acc_bits.value.data == (2048 * per_row).bit_length() + 1 == 35
     assert int_info(acc.result.type) == (64, True)

@@ -120,7 +120,7 @@ def test_collapsed_fast_path_equals_faithful_path(name):
     t = get_target(name)
     ca = cell_array(random_weights(24, 6, seed=8), t, in_signed=True)
     x = torch.from_numpy(random_inputs(33, 24, signed=True, seed=9))
-    f = ca.op.fields()
+    f = ca.op.params()
     for opts in (dict(A.IDEAL_OPTIONS), dict(programming_noise=True, d2d=True, read_noise=False,
                                               ideal_adc=True, precision="float64",
                                               opamp_rails=False)):
@@ -298,7 +298,7 @@ def test_programmed_conductances_are_the_devices_the_runtime_reads():
     m = model_of(ca, random_inputs(3, 40), t, seed=11)
     assert torch.equal(g, m.programmed.g_s)
     assert not torch.equal(g, A.programmed_conductances(ca.op, lv, fm, t, 12, {}))
-    ref = ca.op.field("ref_col")
+    ref = ca.op.params().ref_col
     assert torch.all((g[:, ref] / t.g_min_s - 1).abs() < 0.25)  # level-0 cells with d2d
     assert float((g[:, ref] / t.g_min_s).std()) > 0.01           # its own variation
     # the count matrix is the reference-subtracted conductance over the level step
@@ -328,7 +328,7 @@ def test_cmos_summer_counts_are_the_device_models_op_amp():
     counts = A.read_counts(m, planes)
     got = (counts - m.count_offset).clamp(*m.count_range)
     unit = t.unit_current_a
-    offsets = devices.draw_opamp_offsets_v([ca.op.field("array_cols")], t,
+    offsets = devices.draw_opamp_offsets_v([ca.op.params().array_cols], t,
                                            ExecContext(seed=6).generator("t.r0c0", "opamp"))
     cols = ca.args[3].reshape(-1)
     gsum = m.programmed.g_s.sum(0)[cols]
@@ -353,7 +353,7 @@ def test_ir_drop_read_through_effective_weights_equals_the_direct_mesh_solve():
     params = MeshParams(t.r_wire_ohm, t.r_contact_ohm)
     exact = torch.from_numpy(solve_direct(g.numpy(), v.T.numpy(), params))
     torch.testing.assert_close(A.column_currents(m, v), exact, rtol=1e-10, atol=1e-15)
-    ref = ca.op.field("ref_col")
+    ref = ca.op.params().ref_col
     cols = ca.args[3].reshape(-1)
     want = (exact[:, cols] - exact[:, ref:ref + 1]) / (t.delta_g_s * t.v_read_v)
     got = A.read_counts(m, planes).reshape(-1, cols.numel())
@@ -425,7 +425,7 @@ def test_gradient_wrt_inputs_is_the_ideal_linear_map():
 def test_gradient_wrt_conductances_matches_finite_differences():
     t = get_target("rram")
     ca = cell_array(random_weights(12, 3, seed=3), t, array_rows=16, array_cols=16)
-    f = ca.op.fields()
+    f = ca.op.params()
     x = torch.from_numpy(random_inputs(5, 12))
     opts = A.AnalogOptions.resolve(dict(A.IDEAL_OPTIONS, ideal_adc=True, fast_path=False,
                                         precision="float64"), t)

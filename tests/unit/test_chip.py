@@ -40,7 +40,7 @@ def test_chip_arrays_equal_arrays_programmed_alone(mlp):
     chip = cm.program(seed=5, drift_time_s=3600.0, stuck_at_low_rate=0.05, stuck_at_high_rate=0.05)
     ctx = ExecContext(store=cm.store)
     for op in cell_ops(cm.ir("cell")):
-        tile = op.fields()["tile"]
+        tile = op.params().tile
         alone = program_tile(op, operand_tensor(op.levels, ctx), operand_tensor(op.faults, ctx),
                              cm.target(), 5, chip.ctx.options)
         kept = chip.programmed(tile)

@@ -6,6 +6,8 @@ requantization must reproduce every number of the worked example.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -30,8 +32,9 @@ def contract_acc(x, w, rows_per_array, adc_bits, adc_shift, in_bits=4, in_signed
         lay = ArrayLayout(rows_per_array, cols * n_slices * 2 + 1, rows, cols, n_slices)
         levels = np.zeros((lay.array_rows, lay.array_cols), dtype=np.uint8)
         levels[:rows, :lay.ref_col] = slice_levels(tile, n_slices, bits_per_cell).reshape(rows, -1)
-        f = dict(in_bits=in_bits, in_signed=int(in_signed), dac_bits=dac_bits, adc_bits=adc_bits,
-                 adc_shift=adc_shift, n_slices=n_slices, bits_per_cell=bits_per_cell, cols=cols)
+        f = SimpleNamespace(in_bits=in_bits, in_signed=in_signed, dac_bits=dac_bits, adc_bits=adc_bits,
+                            adc_shift=adc_shift, n_slices=n_slices, bits_per_cell=bits_per_cell,
+                            cols=cols)
         xt = torch.tensor([x[r0:r0 + rows]], dtype=torch.int64)
         acc += ideal_tile(xt, torch.from_numpy(levels), torch.from_numpy(lay.colmap()),
                           torch.arange(rows), torch.zeros_like(torch.from_numpy(levels)), f)
@@ -92,8 +95,8 @@ def test_collapsed_read_equals_bit_serial_read_when_the_adc_is_lossless(in_signe
     levels = np.zeros((lay.array_rows, lay.array_cols), dtype=np.uint8)
     levels[:rows, :lay.ref_col] = slice_levels(w, ns, b).reshape(rows, -1)
     faults = (rng.random(levels.shape) < 0.1).astype(np.uint8) * rng.integers(1, 3, levels.shape)
-    f = dict(rows=rows, cols=cols, n_slices=ns, bits_per_cell=b, in_bits=6, in_signed=int(in_signed),
-             dac_bits=dac_bits, adc_bits=8, adc_shift=0)
+    f = SimpleNamespace(rows=rows, cols=cols, n_slices=ns, bits_per_cell=b, in_bits=6,
+                        in_signed=in_signed, dac_bits=dac_bits, adc_bits=8, adc_shift=0)
     args = [torch.from_numpy(a) for a in (levels, lay.colmap(), np.arange(rows), faults.astype(np.uint8))]
     w_eff = collapsed_weights(*args, f)
     assert w_eff is not None
@@ -101,4 +104,4 @@ def test_collapsed_read_equals_bit_serial_read_when_the_adc_is_lossless(in_signe
     x = torch.from_numpy(rng.integers(lo, hi + 1, size=(9, rows)))
     np.testing.assert_array_equal((x @ w_eff).numpy(), ideal_tile(x, *args, f).numpy())
     # a 2-bit ADC can clip a column of 12 cells: the faithful read must run
-    assert collapsed_weights(*args, dict(f, adc_bits=2)) is None
+    assert collapsed_weights(*args, SimpleNamespace(**dict(vars(f), adc_bits=2))) is None

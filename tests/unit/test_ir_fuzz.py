@@ -34,24 +34,22 @@ func.func @net(%x: tensor<?x5xf32>) -> tensor<?x2xf32> {
 }
 func.func @tiles(%x: tensor<?x5xui4>) -> tensor<?x2xui8> {
   %w = ann.weight "fc.qweight" digest "0123456789abcdef" : tensor<5x2xsi4>
-  %p0 = xbar.mvm %x, %w {tile = "fc.r0c0", row_offset = 0 : i64, col_offset = 0 : i64, \
-rows = 3 : i64, cols = 2 : i64, w_bits = 4 : i64} : (tensor<?x5xui4>, tensor<5x2xsi4>) \
--> tensor<?x2xsi32>
+  %p0 = xbar.mvm %x, %w tile "fc.r0c0" <3x2 at 0, 0> layer "fc" w_bits 4 acc_bits 10 \
+: (tensor<?x5xui4>, tensor<5x2xsi4>) -> tensor<?x2xsi32>
   %lv, %cm, %rm = "test.op"() : () -> (tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>)
   %ok = ann.constant dense<0> : tensor<3x13xui8> : tensor<3x13xui8>
-  %p1 = cell.mvm %x, %w, %lv, %cm, %rm, %ok {tile = "fc.r1c0", row_offset = 3 : i64, \
-col_offset = 0 : i64, rows = 2 : i64, cols = 2 : i64, w_bits = 4 : i64, array_rows = 3 : i64, \
-array_cols = 13 : i64, bits_per_cell = 1 : i64, n_slices = 3 : i64, in_bits = 4 : i64, \
-in_signed = 0 : i64, dac_bits = 1 : i64, adc_bits = 2 : i64, adc_shift = 0 : i64, \
-ref_col = 12 : i64, spare_rows = 0 : i64, spare_cols = 0 : i64, v_read_v = 1.000000e-01 : f64, \
-g_min_s = 1.000000e-04 : f64, g_max_s = 2.000000e-04 : f64} : (tensor<?x5xui4>, \
-tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x13xui8>) \
+  %p1 = cell.mvm %x, %w, %lv, %cm, %rm, %ok tile "fc.r1c0" <2x2 at 3, 0> layer "fc" w_bits 4 \
+acc_bits 9 array <3x13, bits_per_cell = 1, slices = 3, ref_col = 12, spare_rows = 0, \
+spare_cols = 0> adc <bits = 2, shift = 0, dac_bits = 1> analog <v_read = 0.1, g_min = 0.0001, \
+g_max = 0.0002> : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, \
+tensor<2xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
+  %v = cell.vote %p1, %p1, %p1 layer "fc" : (tensor<?x2xsi32>, tensor<?x2xsi32>, \
+tensor<?x2xsi32>) -> tensor<?x2xsi32>
+  %acc = xbar.accumulate %p0, %v layer "fc" acc_bits 11 : (tensor<?x2xsi32>, tensor<?x2xsi32>) \
 -> tensor<?x2xsi32>
-  %v = cell.vote %p1, %p1, %p1 : (tensor<?x2xsi32>, tensor<?x2xsi32>, tensor<?x2xsi32>) \
--> tensor<?x2xsi32>
-  %acc = xbar.accumulate %p0, %v : (tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
   %bias, %mult, %shift = "test.op"() : () -> (tensor<2xsi32>, tensor<2xsi32>, tensor<2xsi32>)
-  %y = xbar.requant %acc, %bias, %mult, %shift {zero_point = 0 : i64, lo = 0 : i64, \
+  %y = xbar.requant %acc, %bias, %mult, %shift layer "fc" acc_bits 11 product_bits 42 \
+{zero_point = 0 : i64, lo = 0 : i64, \
 hi = 255 : i64, out_scale = 1.000000e+00 : f64} : (tensor<?x2xsi32>, tensor<2xsi32>, \
 tensor<2xsi32>, tensor<2xsi32>) -> tensor<?x2xui8>
   func.return %y : tensor<?x2xui8>
@@ -162,7 +160,7 @@ def test_anncc_opt_locates_errors_in_later_chunks_of_a_split_file(tmp_path: Path
 
 def test_an_unclosed_string_on_a_long_line_fails_fast(tmp_path: Path) -> None:
     """xDSL 0.74's lexer backtracked exponentially here (hours); ir/_xdsl.py patches it."""
-    text = VALID_IR.replace('tile = "fc.r1c0"', 'tile = "fc.r1c0')
+    text = VALID_IR.replace('<2x2 at 3, 0> layer "fc"', '<2x2 at 3, 0> layer "fc')
     (tmp_path / "quote.mlir").write_text(text)
     proc = _anncc_opt("quote.mlir", cwd=tmp_path)  # the subprocess timeout bounds a regression
     line = _line_of(text, "%p1 = cell.mvm")

@@ -13,7 +13,6 @@ import pytest
 
 from anncc.errors import AnnccError, TargetError
 from anncc.ir.contract import irdrop_expected_error
-from anncc.runtime import irdrop
 from anncc.runtime.irdrop import (
     DirectMeshSolver,
     IRDropWarning,
@@ -22,6 +21,7 @@ from anncc.runtime.irdrop import (
     _nd_plan,
     alpha_beta,
     cg_error_vs_direct,
+    dense_nd,
     effective_weights,
     ideal_currents,
     mean_irdrop_error,
@@ -169,12 +169,12 @@ def test_dense_nd_reciprocity():
 def test_dense_nd_batched_and_one_block_merges_and_threads_agree(monkeypatch):
     """Every merge can run batched (small inverses) or block by block (Cholesky), on threads or not."""
     G, V = cells(90, 77, seed=7), inputs(90, 2)
-    monkeypatch.setattr(irdrop, "_ND_WORKERS", 3)
+    monkeypatch.setattr(dense_nd, "_ND_WORKERS", 3)
     reference = solve_direct(G, V, NATURE_2022, backend="dense-nd")
-    monkeypatch.setattr(irdrop, "_ND_WORKERS", 1)  # the same tasks, in order: the same bits
+    monkeypatch.setattr(dense_nd, "_ND_WORKERS", 1)  # the same tasks, in order: the same bits
     np.testing.assert_array_equal(solve_direct(G, V, NATURE_2022, backend="dense-nd"), reference)
     for face in (1, 10**9):  # all block by block / all batched
-        monkeypatch.setattr(irdrop, "_ND_BATCH_MAX_FACE", face)
+        monkeypatch.setattr(dense_nd, "_ND_BATCH_MAX_FACE", face)
         assert rel_err(solve_direct(G, V, NATURE_2022, backend="dense-nd"), reference) < 1e-12
 
 
@@ -184,13 +184,13 @@ def test_dense_nd_plan_covers_the_array_once(shape):
     plan = _nd_plan(N, M)
     covered = np.zeros(shape, dtype=int)
     for (h, w, _, _), (r0, c0) in plan.origins.items():
-        assert h <= irdrop._ND_LEAF and w <= irdrop._ND_LEAF
+        assert h <= dense_nd._ND_LEAF and w <= dense_nd._ND_LEAF
         for r, c in zip(r0, c0, strict=True):
             covered[r : r + h, c : c + w] += 1
     assert np.all(covered == 1)
     assert sorted(plan.terminal_pos) == list(range(N + M))
     for key in plan.halves:  # no half is one site thin unless the array is
-        for h, w, _, _ in irdrop._nd_children(key)[:2]:
+        for h, w, _, _ in dense_nd._nd_children(key)[:2]:
             assert (h >= 2 or N == 1) and (w >= 2 or M == 1)
 
 

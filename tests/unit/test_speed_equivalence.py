@@ -28,7 +28,7 @@ def test_prepared_ideal_read_equals_ideal_tile(target, in_bits, signed, dac_bits
         faults = rng.choice([0, 1, 2], size=(ar, ac), p=[0.9, 0.05, 0.05]).astype(np.uint8)
     ca = cell_array(w, t, in_bits=in_bits, in_signed=signed, dac_bits=dac_bits,
                     adc_bits=adc_bits, adc_shift=adc_shift, w_bits=5, faults=faults)
-    f = ca.op.fields()
+    f = ca.op.params()
     x = torch.as_tensor(random_inputs(33, 70, in_bits=in_bits, signed=signed, seed=5))
     _x, _w, levels, colmap, rowmap, fm = ca.args
     want = ideal_tile(x, levels, colmap, rowmap, fm, f)

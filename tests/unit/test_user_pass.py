@@ -21,13 +21,12 @@ EXAMPLE = ROOT / "examples" / "user_pass"
 
 TILES = """\
 %x, %w = "test.op"() : () -> (tensor<?x8xsi8>, tensor<8x4xsi4>)
-%p0 = xbar.mvm %x, %w {tile = "fc.r0c0", row_offset = 0 : i64, col_offset = 0 : i64, \
-rows = 4 : i64, cols = 4 : i64, w_bits = 4 : i64} : (tensor<?x8xsi8>, tensor<8x4xsi4>) \
+%p0 = xbar.mvm %x, %w tile "fc.r0c0" <4x4 at 0, 0> layer "fc" w_bits 4 acc_bits 12 \
+: (tensor<?x8xsi8>, tensor<8x4xsi4>) -> tensor<?x4xsi32>
+%p1 = xbar.mvm %x, %w tile "fc.r1c0" <4x4 at 4, 0> layer "fc" w_bits 4 acc_bits 12 \
+: (tensor<?x8xsi8>, tensor<8x4xsi4>) -> tensor<?x4xsi32>
+%a = xbar.accumulate %p0, %p1 layer "fc" acc_bits 13 : (tensor<?x4xsi32>, tensor<?x4xsi32>) \
 -> tensor<?x4xsi32>
-%p1 = xbar.mvm %x, %w {tile = "fc.r1c0", row_offset = 4 : i64, col_offset = 0 : i64, \
-rows = 4 : i64, cols = 4 : i64, w_bits = 4 : i64} : (tensor<?x8xsi8>, tensor<8x4xsi4>) \
--> tensor<?x4xsi32>
-%a = xbar.accumulate %p0, %p1 : (tensor<?x4xsi32>, tensor<?x4xsi32>) -> tensor<?x4xsi32>
 """.replace("\\\n", "")
 
 
@@ -65,7 +64,7 @@ def test_anncc_opt_runs_the_user_pass(user_env: Path, tmp_path: Path) -> None:
                 'prefix-tiles{prefix="npu1."},cse', cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert 'tile = "npu1.fc.r0c0"' in out and 'tile = "npu1.fc.r1c0"' in out
+    assert 'tile "npu1.fc.r0c0"' in out and 'tile "npu1.fc.r1c0"' in out
     assert "builtin.module attributes {prefix_tiles.count = 2 : i64}" in out
     # the rewritten module is valid IR: it parses back
     (tmp_path / "out.mlir").write_text(out)
@@ -86,4 +85,4 @@ def test_stock_xdsl_opt_sees_the_user_pass_too(user_env: Path, tmp_path: Path) -
     proc = _run(user_env, "-c", "from xdsl.tools.xdsl_opt import main; main()", "tiles.mlir",
                 "-p", "prefix-tiles", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert 'tile = "chip0.fc.r0c0"' in proc.stdout
+    assert 'tile "chip0.fc.r0c0"' in proc.stdout

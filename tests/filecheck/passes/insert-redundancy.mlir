@@ -8,10 +8,10 @@
 // CHECK:       builtin.module attributes {{{.*}}anncc.redundancy = "{{.*}}harmful_after{{.*}}"
 // CHECK:       ann.constant dense<"0x{{([0-9A-F][0-9A-F])*0[12]}}{{.*}}> : tensor<8x16xui8>
 // CHECK:       %[[LV:.*]] = ann.weight "h.r0c0.levels.1" digest {{.*}} : tensor<8x16xui8>
-// CHECK-NEXT:  cell.mvm %x_q, %{{.*}}, %[[LV]], %{{.*}}, %{{.*}}, %{{.*}} {tile = "h.r0c0", {{.*}}spare_rows = 2 : i64, spare_cols = 3 : i64
+// CHECK-NEXT:  cell.mvm %x_q, %{{.*}}, %[[LV]], %{{.*}}, %{{.*}}, %{{.*}} tile "h.r0c0" {{.*}} spare_rows = 2, spare_cols = 3>
 
 // Layer y is triplicated, each replica with its own faults, and the median votes.
-// TMR:         %[[R0:.*]] = cell.mvm {{.*}}tile = "y.r0c0.tmr0"
-// TMR:         %[[R1:.*]] = cell.mvm {{.*}}tile = "y.r0c0.tmr1"
-// TMR:         %[[R2:.*]] = cell.mvm {{.*}}tile = "y.r0c0.tmr2"
-// TMR-NEXT:    cell.vote %[[R0]], %[[R1]], %[[R2]]
+// TMR:         %[[R0:.*]] = cell.mvm {{.*}}tile "y.r0c0.tmr0" {{.*}} layer "y"
+// TMR:         %[[R1:.*]] = cell.mvm {{.*}}tile "y.r0c0.tmr1" {{.*}} layer "y"
+// TMR:         %[[R2:.*]] = cell.mvm {{.*}}tile "y.r0c0.tmr2" {{.*}} layer "y"
+// TMR-NEXT:    cell.vote %[[R0]], %[[R1]], %[[R2]] layer "y"

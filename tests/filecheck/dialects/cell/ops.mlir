@@ -10,8 +10,8 @@
 // ADC of LSB 2) voted by median. Level, column, row and fault maps are store
 // references; a fault-free array uses an all-zero splat.
 
-// GENERIC: "cell.mvm"(%x, %w, %lv0, %cm0, %rm0, %ok0) <{tile = "fc.r0c0", row_offset = 0 : i64,
-// GENERIC: "cell.vote"(%p1, %p1b, %p1) : (tensor<?x2xsi32>, tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
+// GENERIC: "cell.mvm"(%x, %w, %lv0, %cm0, %rm0, %ok0) <{tile = "fc.r0c0", geometry = #xbar.tile<3x2 at 0, 0>, layer = "fc", w_bits = 4 : i64, acc_bits = 10 : i64, array = #cell.array<3x13, bits_per_cell = 1, slices = 3, ref_col = 12, spare_rows = 0, spare_cols = 0>, adc = #cell.adc<bits = 2, shift = 0, dac_bits = 1>, analog = #cell.analog<v_read = 0.1, g_min = 0.0001, g_max = 0.0002>}>
+// GENERIC: "cell.vote"(%p1, %p1b, %p1) <{layer = "fc"}> : (tensor<?x2xsi32>, tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
 
 // CHECK-LABEL: func.func @design_example(%x: tensor<?x5xui4>) -> tensor<?x2xui8> {
 func.func @design_example(%x: tensor<?x5xui4>) -> tensor<?x2xui8> {
@@ -25,8 +25,8 @@ func.func @design_example(%x: tensor<?x5xui4>) -> tensor<?x2xui8> {
   %rm0 = ann.weight "fc.r0c0.rowmap" digest "3333333333333333" : tensor<3xsi32>
 // CHECK-NEXT:    %ok0 = ann.constant dense<0> : tensor<3x13xui8> : tensor<3x13xui8>
   %ok0 = ann.constant dense<0> : tensor<3x13xui8> : tensor<3x13xui8>
-// CHECK-NEXT:    %p0 = cell.mvm %x, %w, %lv0, %cm0, %rm0, %ok0 {tile = "fc.r0c0", row_offset = 0 : i64, col_offset = 0 : i64, rows = 3 : i64, cols = 2 : i64, w_bits = 4 : i64, array_rows = 3 : i64, array_cols = 13 : i64, bits_per_cell = 1 : i64, n_slices = 3 : i64, in_bits = 4 : i64, in_signed = 0 : i64, dac_bits = 1 : i64, adc_bits = 2 : i64, adc_shift = 0 : i64, ref_col = 12 : i64, spare_rows = 0 : i64, spare_cols = 0 : i64, v_read_v = 1.000000e-01 : f64, g_min_s = 1.000000e-04 : f64, g_max_s = 2.000000e-04 : f64} : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<3xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
-  %p0 = cell.mvm %x, %w, %lv0, %cm0, %rm0, %ok0 {tile = "fc.r0c0", row_offset = 0 : i64, col_offset = 0 : i64, rows = 3 : i64, cols = 2 : i64, w_bits = 4 : i64, array_rows = 3 : i64, array_cols = 13 : i64, bits_per_cell = 1 : i64, n_slices = 3 : i64, in_bits = 4 : i64, in_signed = 0 : i64, dac_bits = 1 : i64, adc_bits = 2 : i64, adc_shift = 0 : i64, ref_col = 12 : i64, spare_rows = 0 : i64, spare_cols = 0 : i64, v_read_v = 1.000000e-01 : f64, g_min_s = 1.000000e-04 : f64, g_max_s = 2.000000e-04 : f64} : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<3xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
+// CHECK-NEXT:    %p0 = cell.mvm %x, %w, %lv0, %cm0, %rm0, %ok0 tile "fc.r0c0" <3x2 at 0, 0> layer "fc" w_bits 4 acc_bits 10 array <3x13, bits_per_cell = 1, slices = 3, ref_col = 12, spare_rows = 0, spare_cols = 0> adc <bits = 2, shift = 0, dac_bits = 1> analog <v_read = 0.1, g_min = 0.0001, g_max = 0.0002> : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<3xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
+  %p0 = cell.mvm %x, %w, %lv0, %cm0, %rm0, %ok0 tile "fc.r0c0" <3x2 at 0, 0> layer "fc" w_bits 4 acc_bits 10 array <3x13, bits_per_cell = 1, slices = 3, ref_col = 12, spare_rows = 0, spare_cols = 0> adc <bits = 2, shift = 0, dac_bits = 1> analog <v_read = 0.1, g_min = 0.0001, g_max = 0.0002> : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<3xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
 // CHECK-NEXT:    %lv1 = ann.weight "fc.r1c0.levels" digest "4444444444444444" : tensor<3x13xui8>
   %lv1 = ann.weight "fc.r1c0.levels" digest "4444444444444444" : tensor<3x13xui8>
 // CHECK-NEXT:    %cm1 = ann.weight "fc.r1c0.colmap" digest "5555555555555555" : tensor<2x3x2xsi32>
@@ -35,26 +35,26 @@ func.func @design_example(%x: tensor<?x5xui4>) -> tensor<?x2xui8> {
   %rm1 = ann.weight "fc.r1c0.rowmap" digest "6666666666666666" : tensor<2xsi32>
 // CHECK-NEXT:    %fm1 = ann.weight "fc.r1c0.faults" digest "7777777777777777" : tensor<3x13xui8>
   %fm1 = ann.weight "fc.r1c0.faults" digest "7777777777777777" : tensor<3x13xui8>
-// CHECK-NEXT:    %p1 = cell.mvm %x, %w, %lv1, %cm1, %rm1, %fm1 {tile = "fc.r1c0", row_offset = 3 : i64, col_offset = 0 : i64, rows = 2 : i64, cols = 2 : i64, w_bits = 4 : i64, array_rows = 3 : i64, array_cols = 13 : i64, bits_per_cell = 1 : i64, n_slices = 3 : i64, in_bits = 4 : i64, in_signed = 0 : i64, dac_bits = 1 : i64, adc_bits = 2 : i64, adc_shift = 0 : i64, ref_col = 12 : i64, spare_rows = 0 : i64, spare_cols = 0 : i64, v_read_v = 1.000000e-01 : f64, g_min_s = 1.000000e-04 : f64, g_max_s = 2.000000e-04 : f64} : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
-  %p1 = cell.mvm %x, %w, %lv1, %cm1, %rm1, %fm1 {tile = "fc.r1c0", row_offset = 3 : i64, col_offset = 0 : i64, rows = 2 : i64, cols = 2 : i64, w_bits = 4 : i64, array_rows = 3 : i64, array_cols = 13 : i64, bits_per_cell = 1 : i64, n_slices = 3 : i64, in_bits = 4 : i64, in_signed = 0 : i64, dac_bits = 1 : i64, adc_bits = 2 : i64, adc_shift = 0 : i64, ref_col = 12 : i64, spare_rows = 0 : i64, spare_cols = 0 : i64, v_read_v = 1.000000e-01 : f64, g_min_s = 1.000000e-04 : f64, g_max_s = 2.000000e-04 : f64} : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
+// CHECK-NEXT:    %p1 = cell.mvm %x, %w, %lv1, %cm1, %rm1, %fm1 tile "fc.r1c0" <2x2 at 3, 0> layer "fc" w_bits 4 acc_bits 9 array <3x13, bits_per_cell = 1, slices = 3, ref_col = 12, spare_rows = 0, spare_cols = 0> adc <bits = 2, shift = 0, dac_bits = 1> analog <v_read = 0.1, g_min = 0.0001, g_max = 0.0002> : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
+  %p1 = cell.mvm %x, %w, %lv1, %cm1, %rm1, %fm1 tile "fc.r1c0" <2x2 at 3, 0> layer "fc" w_bits 4 acc_bits 9 array <3x13, bits_per_cell = 1, slices = 3, ref_col = 12, spare_rows = 0, spare_cols = 0> adc <bits = 2, shift = 0, dac_bits = 1> analog <v_read = 0.1, g_min = 0.0001, g_max = 0.0002> : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x13xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x13xui8>) -> tensor<?x2xsi32>
 // CHECK-NEXT:    %lv2 = ann.weight "fc.r1c0.tmr1.levels" digest "8888888888888888" : tensor<3x15xui8>
   %lv2 = ann.weight "fc.r1c0.tmr1.levels" digest "8888888888888888" : tensor<3x15xui8>
 // CHECK-NEXT:    %ok2 = ann.constant dense<0> : tensor<3x15xui8> : tensor<3x15xui8>
   %ok2 = ann.constant dense<0> : tensor<3x15xui8> : tensor<3x15xui8>
-// CHECK-NEXT:    %p1b = cell.mvm %x, %w, %lv2, %cm1, %rm1, %ok2 {tile = "fc.r1c0.tmr1", row_offset = 3 : i64, col_offset = 0 : i64, rows = 2 : i64, cols = 2 : i64, w_bits = 4 : i64, array_rows = 3 : i64, array_cols = 15 : i64, bits_per_cell = 1 : i64, n_slices = 3 : i64, in_bits = 4 : i64, in_signed = 0 : i64, dac_bits = 1 : i64, adc_bits = 1 : i64, adc_shift = 1 : i64, ref_col = 12 : i64, spare_rows = 0 : i64, spare_cols = 2 : i64, v_read_v = 1.000000e-01 : f64, g_min_s = 1.000000e-04 : f64, g_max_s = 2.000000e-04 : f64} : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x15xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x15xui8>) -> tensor<?x2xsi32>
-  %p1b = cell.mvm %x, %w, %lv2, %cm1, %rm1, %ok2 {tile = "fc.r1c0.tmr1", row_offset = 3 : i64, col_offset = 0 : i64, rows = 2 : i64, cols = 2 : i64, w_bits = 4 : i64, array_rows = 3 : i64, array_cols = 15 : i64, bits_per_cell = 1 : i64, n_slices = 3 : i64, in_bits = 4 : i64, in_signed = 0 : i64, dac_bits = 1 : i64, adc_bits = 1 : i64, adc_shift = 1 : i64, ref_col = 12 : i64, spare_rows = 0 : i64, spare_cols = 2 : i64, v_read_v = 1.000000e-01 : f64, g_min_s = 1.000000e-04 : f64, g_max_s = 2.000000e-04 : f64} : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x15xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x15xui8>) -> tensor<?x2xsi32>
-// CHECK-NEXT:    %v1 = cell.vote %p1, %p1b, %p1 : (tensor<?x2xsi32>, tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
-  %v1 = cell.vote %p1, %p1b, %p1 : (tensor<?x2xsi32>, tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
-// CHECK-NEXT:    %acc = xbar.accumulate %p0, %v1 : (tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
-  %acc = xbar.accumulate %p0, %v1 : (tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
+// CHECK-NEXT:    %p1b = cell.mvm %x, %w, %lv2, %cm1, %rm1, %ok2 tile "fc.r1c0.tmr1" <2x2 at 3, 0> layer "fc" w_bits 4 acc_bits 9 array <3x15, bits_per_cell = 1, slices = 3, ref_col = 12, spare_rows = 0, spare_cols = 2> adc <bits = 1, shift = 1, dac_bits = 1> analog <v_read = 0.1, g_min = 0.0001, g_max = 0.0002> : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x15xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x15xui8>) -> tensor<?x2xsi32>
+  %p1b = cell.mvm %x, %w, %lv2, %cm1, %rm1, %ok2 tile "fc.r1c0.tmr1" <2x2 at 3, 0> layer "fc" w_bits 4 acc_bits 9 array <3x15, bits_per_cell = 1, slices = 3, ref_col = 12, spare_rows = 0, spare_cols = 2> adc <bits = 1, shift = 1, dac_bits = 1> analog <v_read = 0.1, g_min = 0.0001, g_max = 0.0002> : (tensor<?x5xui4>, tensor<5x2xsi4>, tensor<3x15xui8>, tensor<2x3x2xsi32>, tensor<2xsi32>, tensor<3x15xui8>) -> tensor<?x2xsi32>
+// CHECK-NEXT:    %v1 = cell.vote %p1, %p1b, %p1 layer "fc" : (tensor<?x2xsi32>, tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
+  %v1 = cell.vote %p1, %p1b, %p1 layer "fc" : (tensor<?x2xsi32>, tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
+// CHECK-NEXT:    %acc = xbar.accumulate %p0, %v1 layer "fc" acc_bits 31 : (tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
+  %acc = xbar.accumulate %p0, %v1 layer "fc" acc_bits 31 : (tensor<?x2xsi32>, tensor<?x2xsi32>) -> tensor<?x2xsi32>
 // CHECK-NEXT:    %bias = ann.constant dense<[10, -4]> : tensor<2xsi32> : tensor<2xsi32>
   %bias = ann.constant dense<[10, -4]> : tensor<2xsi32> : tensor<2xsi32>
 // CHECK-NEXT:    %mult = ann.constant dense<[16384, 24576]> : tensor<2xsi32> : tensor<2xsi32>
   %mult = ann.constant dense<[16384, 24576]> : tensor<2xsi32> : tensor<2xsi32>
 // CHECK-NEXT:    %shift = ann.constant dense<16> : tensor<2xsi32> : tensor<2xsi32>
   %shift = ann.constant dense<16> : tensor<2xsi32> : tensor<2xsi32>
-// CHECK-NEXT:    %y = xbar.requant %acc, %bias, %mult, %shift {zero_point = 0 : i64, lo = 0 : i64, hi = 255 : i64, out_scale = 1.000000e+00 : f64} : (tensor<?x2xsi32>, tensor<2xsi32>, tensor<2xsi32>, tensor<2xsi32>) -> tensor<?x2xui8>
-  %y = xbar.requant %acc, %bias, %mult, %shift {zero_point = 0 : i64, lo = 0 : i64, hi = 255 : i64, out_scale = 1.000000e+00 : f64} : (tensor<?x2xsi32>, tensor<2xsi32>, tensor<2xsi32>, tensor<2xsi32>) -> tensor<?x2xui8>
+// CHECK-NEXT:    %y = xbar.requant %acc, %bias, %mult, %shift layer "fc" acc_bits 31 product_bits 62 {zero_point = 0 : i64, lo = 0 : i64, hi = 255 : i64, out_scale = 1.000000e+00 : f64} : (tensor<?x2xsi32>, tensor<2xsi32>, tensor<2xsi32>, tensor<2xsi32>) -> tensor<?x2xui8>
+  %y = xbar.requant %acc, %bias, %mult, %shift layer "fc" acc_bits 31 product_bits 62 {zero_point = 0 : i64, lo = 0 : i64, hi = 255 : i64, out_scale = 1.000000e+00 : f64} : (tensor<?x2xsi32>, tensor<2xsi32>, tensor<2xsi32>, tensor<2xsi32>) -> tensor<?x2xui8>
 // CHECK-NEXT:    func.return %y : tensor<?x2xui8>
   func.return %y : tensor<?x2xui8>
 // CHECK-NEXT:  }

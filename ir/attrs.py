@@ -1,0 +1,100 @@
+"""Attribute helpers shared by the `ann`, `xbar` and `cell` dialects.
+
+- `PROPS_IN_ATTR_DICT`, `UNARY_FORMAT`, `NARY_FORMAT`: the common IRDL options
+  and assembly formats;
+- `ints`, `ints_of`, `f64_attr`, `i64_attr`: building and reading attributes
+  (shared instances: attributes are immutable and slow to build);
+- `parse_record`, `print_record`, `float_text`: the keyed `<key = value, ...>`
+  form of typed attribute groups (`#cell.adc<bits = 8, shift = 0, dac_bits = 1>`);
+  floats print as the shortest text that parses back to the same double, always
+  with a `.` as the MLIR lexer wants.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from anncc.ir._xdsl import (
+    Attribute,
+    AttrParser,
+    DenseArrayBase,
+    FloatAttr,
+    IntAttr,
+    IntegerAttr,
+    ParsePropInAttrDict,
+    Printer,
+    f64,
+    i64,
+)
+
+PROPS_IN_ATTR_DICT = (ParsePropInAttrDict(),)
+UNARY_FORMAT = "$input attr-dict `:` type($input) `->` type($result)"
+NARY_FORMAT = "operands attr-dict `:` functional-type(operands, results)"
+
+
+def ints(values) -> DenseArrayBase:
+    """An `array<i64: ...>` property."""
+    return DenseArrayBase.from_list(i64, [int(v) for v in values])
+
+
+def ints_of(attr: DenseArrayBase) -> list[int]:
+    return [int(v) for v in attr.get_values()]
+
+
+@functools.lru_cache(maxsize=4096)
+def _f64_attr(value: float) -> FloatAttr:
+    return FloatAttr(value, f64)
+
+
+@functools.lru_cache(maxsize=4096)
+def _i64_attr(value: int) -> IntegerAttr:
+    return IntegerAttr(value, i64)
+
+
+def f64_attr(value: float) -> FloatAttr:
+    """An f64 attribute; shared instances (attributes are immutable, building one is slow)."""
+    return _f64_attr(float(value))
+
+
+def i64_attr(value: int) -> IntegerAttr:
+    """An i64 attribute; shared instances (attributes are immutable, building one is slow)."""
+    return _i64_attr(int(value))
+
+
+def float_text(v: float) -> str:
+    """`repr(v)` with a decimal point: `1e-10` -> `1.0e-10` (round-trips exactly)."""
+    s = repr(float(v))
+    if "." not in s and "e" in s:
+        s = s.replace("e", ".0e", 1)
+    elif "." not in s and "n" not in s:  # inf/nan are rejected by verifiers
+        s += ".0"
+    return s
+
+
+def parse_record(parser: AttrParser, what: str, keys: Sequence[tuple[str, type]]) -> list[Attribute]:
+    """Parse `key = value, ...` (inside the caller's angle brackets) in exactly the order of `keys`."""
+    out: list[Attribute] = []
+    for i, (key, kind) in enumerate(keys):
+        if i:
+            parser.parse_punctuation(",", f" in {what}")
+        parser.parse_keyword(key, f" in {what}")
+        parser.parse_punctuation("=", f" after '{key}' in {what}")
+        if kind is float:
+            out.append(f64_attr(float(parser.parse_number())))
+        else:
+            out.append(IntAttr(parser.parse_integer()))
+    return out
+
+
+def print_record(printer: Printer, keys: Sequence[tuple[str, type]], values: Sequence[Attribute],
+                 prefix: str = "") -> None:
+    parts = []
+    for (key, kind), v in zip(keys, values):
+        if kind is float:
+            assert isinstance(v, FloatAttr)
+            parts.append(f"{key} = {float_text(v.value.data)}")
+        else:
+            assert isinstance(v, IntAttr)
+            parts.append(f"{key} = {v.data}")
+    printer.print_string("<" + prefix + ", ".join(parts) + ">")

@@ -79,6 +79,28 @@ def chip_program_times(cm: Any, seeds: int) -> tuple[float, float, int]:
     return wall, cpu, n
 
 
+def reference_program_time(cm: Any) -> float:
+    """Seconds of the previous programming path: `devices.program_array` array by array
+    (per-cell float64 draws of every effect, polynomials per cell), same devices' law."""
+    from anncc.runtime import devices
+    from anncc.runtime.analog import array_target, operand_tensor
+    from anncc.runtime.chip import cell_ops
+    from anncc.runtime.interpreter import ExecContext
+
+    ctx = ExecContext(store=cm.store)
+    target = cm.target()
+    work = []
+    for op in cell_ops(cm.ir("cell")):
+        f = op.params()
+        work.append((f.tile, operand_tensor(op.levels, ctx), operand_tensor(op.faults, ctx),
+                     array_target(target, f.g_min_s, f.g_max_s)))
+    t0 = time.perf_counter()
+    for tile, lv, fm, tgt in work:
+        devices.program_array(lv.to(torch.int64), tgt, ctx.generator(tile, "program"), 0.0,
+                              fm.to(torch.uint8).expand(lv.shape))
+    return time.perf_counter() - t0
+
+
 def effective_weight_time(cm: Any, n_arrays: int) -> tuple[float, int]:
     """Seconds of the exact effective weights of the first `n_arrays` programmed arrays."""
     from anncc.runtime.analog import array_target
@@ -124,8 +146,10 @@ def report(name: str, cm: Any, model: torch.nn.Module, x: torch.Tensor, repeats:
     assert xbar is not None and ideal is not None
     print(f"  ideal cell / xbar: {ideal / xbar:.2f}x")
     wall, cpu, n = chip_program_times(cm, 3)
+    t_ref = reference_program_time(cm)
     print(f"  programming one chip ({n} arrays, target defaults): {wall:.3f} s wall, "
-          f"{cpu:.3f} s CPU (best of 3 seeds)")
+          f"{cpu:.3f} s CPU (best of 3 seeds); previous path (devices.program_array per "
+          f"array) {t_ref:.2f} s wall = {t_ref / wall:.1f}x the chip's")
     if irdrop_arrays > 0:
         t_eff, k = effective_weight_time(cm, irdrop_arrays)
         print(f"  exact effective weights (IR drop): {t_eff:.2f} s for {k} arrays, "

@@ -109,7 +109,7 @@ from anncc.runtime.interpreter import ExecContext
 Tensor = torch.Tensor
 
 #: Keys of `ctx.options` that are not analog effects and are ignored here.
-NON_EFFECT_OPTIONS = ("target", "read_salt")
+NON_EFFECT_OPTIONS = ("target", "read_salt", "irdrop_cache")
 
 
 @dataclass(frozen=True)
@@ -396,26 +396,31 @@ def shift_add_matrix(cols: int, n_slices: int, bits_per_cell: int, dtype: torch.
     return sa.reshape(cols * n_slices * 2, cols)
 
 
-def _effective(g: Tensor, target: Any) -> tuple[Tensor, Any]:
-    """G_eff of the array's mesh (IR drop), straight-through for gradients, and its α/β."""
-    from anncc.runtime.irdrop import MeshParams, alpha_beta, effective_weights
+def _effective(g: Tensor, target: Any, cache_dir: Any = None) -> tuple[Tensor, Any]:
+    """G_eff of the array's mesh (IR drop), straight-through for gradients, and its α/β.
+
+    `cache_dir`: where effective weights are cached (`chip.effective_weights_cached`).
+    """
+    from anncc.runtime.chip import effective_weights_cached
+    from anncc.runtime.irdrop import MeshParams, alpha_beta
 
     params = MeshParams(float(target.r_wire_ohm), float(target.r_contact_ohm))
     g_np = g.detach().to(torch.float64).numpy()
-    g_eff = torch.from_numpy(effective_weights(g_np, params)).to(g.dtype)
+    g_eff = effective_weights_cached(g, target, cache_dir).to(g.dtype)
     # The mesh solve is not differentiable: its deviation from G is held constant.
     return g + (g_eff - g).detach(), alpha_beta(g_np, params)
 
 
 def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, faults: Tensor,
                       target: Any, seed: int, opts: AnalogOptions,
-                      conductances: Tensor | None = None, prog: ProgrammedTile | None = None
-                      ) -> ArrayModel:
+                      conductances: Tensor | None = None, prog: ProgrammedTile | None = None,
+                      irdrop_cache: Any = None) -> ArrayModel:
     """Everything about one array that does not change from read to read.
 
     `conductances` replaces the programmed devices (hardware-aware training
     passes a tensor that requires grad; IR drop then acts straight-through);
-    `prog` gives the programmed array (from a `Chip`), else it is programmed here.
+    `prog` gives the programmed array (from a `Chip`), else it is programmed here;
+    `irdrop_cache` a directory caching effective weights (`chip.irdrop_cache_dir`).
     """
     from anncc.runtime import devices
 
@@ -424,7 +429,7 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
         prog = program_tile(op, levels, faults, target, seed, opts)
     tgt = prog.target
     g = prog.g_s if conductances is None else conductances.to(torch.float64)
-    g_read, figures = _effective(g, tgt) if opts.ir_drop else (g, None)
+    g_read, figures = _effective(g, tgt, irdrop_cache) if opts.ir_drop else (g, None)
     dac_top = (1 << f.dac_bits) - 1
     ref = f.ref_col
     rows_idx, cols_idx = rowmap.to(torch.int64), colmap.reshape(-1).to(torch.int64)
@@ -646,13 +651,13 @@ def array_model(op: Any, args: list[Tensor], ctx: ExecContext,
     key = ("analog-array", f.tile, ctx.seed, opts.key, id(target))
     model = ctx.cache.get(key)
     if model is None:
-        from anncc.runtime.chip import chip_of
+        from anncc.runtime.chip import chip_of, irdrop_cache_dir
 
         with torch.no_grad():
             chip = chip_of(ctx, op, target)
             prog = chip.read_tile(f.tile) if f.tile in chip.index else None
             model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts,
-                                      prog=prog)
+                                      prog=prog, irdrop_cache=irdrop_cache_dir(ctx))
         ctx.cache[key] = model
     return model
 

@@ -36,12 +36,17 @@ bit-exact).
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from anncc.runtime.interpreter import ExecContext
@@ -342,6 +347,56 @@ def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
 
 CHIP_KEY = "analog-chip"
 
+#: Build directories of loaded models, by weight store: where effective weights are cached.
+_BUILD_DIRS: weakref.WeakKeyDictionary[Any, Path] = weakref.WeakKeyDictionary()
+
+
+def register_build_dir(store: Any, directory: str | Path) -> None:
+    """Cache the effective weights of runs on `store` under `directory/cache/irdrop/`."""
+    _BUILD_DIRS[store] = Path(directory)
+
+
+def irdrop_cache_dir(ctx: ExecContext) -> Path | None:
+    """`ctx.options["irdrop_cache"]` if given (None or "" turns caching off), else the
+    registered build directory's `cache/irdrop/`, else None."""
+    if "irdrop_cache" in ctx.options:
+        v = ctx.options["irdrop_cache"]
+        return Path(v) if v else None
+    d = _BUILD_DIRS.get(ctx.store)
+    return None if d is None else d / "cache" / "irdrop"
+
+
+def effective_weights_cached(g: Tensor, target: Any, cache_dir: Path | None) -> Tensor:
+    """The exact effective conductances of one array (`irdrop.effective_weights`), float64.
+
+    With `cache_dir`, looked up by a digest of the devices themselves (their
+    conductances, shape and the mesh's resistances), so a chip of the same seed
+    and options, re-programmed by a later run or `anncc eval`, finds them;
+    written atomically, one `.npy` per array.
+    """
+    from anncc.runtime.irdrop import MeshParams, effective_weights
+
+    params = MeshParams(float(target.r_wire_ohm), float(target.r_contact_ohm))
+    g_np = np.ascontiguousarray(g.detach().to(torch.float64).numpy())
+    path = None
+    if cache_dir is not None:
+        h = hashlib.sha256(g_np.tobytes())
+        h.update(repr((g_np.shape, params.r_wire_ohm, params.r_contact_ohm)).encode())
+        path = cache_dir / f"{h.hexdigest()[:40]}.npy"
+        if path.exists():
+            try:
+                return torch.from_numpy(np.load(path))
+            except (OSError, ValueError):
+                pass  # a damaged entry is recomputed
+    out = effective_weights(g_np, params)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, out)
+        os.replace(tmp, path)
+    return torch.from_numpy(out)
+
 
 def chip_of(ctx: ExecContext, op: Any, target: Any) -> Chip:
     """The chip of this context (programmed on first use: every array of op's module at once).
@@ -365,4 +420,5 @@ def new_chip(model: Any, seed: int = 0, **options: Any) -> Chip:
 
 
 __all__ = ["CHIP_KEY", "Chip", "LevelTables", "ProgrammedGroup", "chip_of", "draw_fault_indices",
-           "level_tables", "new_chip", "program_chip", "program_group"]
+           "effective_weights_cached", "irdrop_cache_dir", "level_tables", "new_chip",
+           "program_chip", "program_group", "register_build_dir"]

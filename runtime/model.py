@@ -169,6 +169,9 @@ def load(directory: str | Path) -> Model:
     for level in manifest["levels"]:
         path = d / "ir" / f"{level}.mlir"
         levels[level] = parse_module(path.read_text(), str(path))
+    from anncc.runtime.chip import register_build_dir
+
+    register_build_dir(store, d)  # analog runs cache IR-drop effective weights in d/cache/irdrop
     return Model(levels, store)
 
 

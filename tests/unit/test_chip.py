@@ -94,3 +94,29 @@ def test_level_tables_are_the_device_models_at_each_level(name):
         want = devices.DEVICE_MODELS[t.cell_kind].program(g, t, torch.full_like(g, xi))
         torch.testing.assert_close((tab.base + tab.sigma * xi).clamp(min=0.0), want,
                                    rtol=1e-12, atol=0.0)
+
+
+def test_effective_weights_are_cached_in_the_build_directory(mlp, tmp_path, monkeypatch):
+    import anncc.runtime as R
+    from anncc.runtime import irdrop
+
+    cm, x = mlp
+    cm.save(tmp_path / "build")
+    loaded = R.load(tmp_path / "build")
+    opts = dict(IDEAL_OPTIONS, programming_noise=True, ir_drop=True)
+    first = loaded.run(x, level="cell", analog=True, seed=7, **opts)
+    cached = sorted((tmp_path / "build" / "cache" / "irdrop").glob("*.npy"))
+    assert len(cached) == sum(1 for _ in cell_ops(loaded.ir("cell")))
+
+    def refuse(*a, **k):
+        raise AssertionError("effective weights recomputed")
+
+    monkeypatch.setattr(irdrop, "effective_weights", refuse)
+    again = R.load(tmp_path / "build").run(x, level="cell", analog=True, seed=7, **opts)
+    assert torch.equal(first, again)
+    with pytest.raises(AssertionError, match="recomputed"):  # another chip: not in the cache
+        R.load(tmp_path / "build").run(x, level="cell", analog=True, seed=8, **opts)
+    monkeypatch.undo()  # an explicit cache directory for a model that has none
+    assert torch.equal(cm.run(x, level="cell", analog=True, seed=7, irdrop_cache=tmp_path / "b",
+                              **opts), first)
+    assert len(list((tmp_path / "b").glob("*.npy"))) == len(cached)

@@ -160,7 +160,7 @@ class AnalogOptions:
         `adc_noise_sigma_lsb` (or the given `adc_noise_sigma_lsb`); an unknown
         key raises AnnccError listing the known ones.
         """
-        known = {f.name for f in fields(cls)} | {"adc_noise"}
+        known = _option_names(cls)
         unknown = sorted(k for k in options if k not in known and k not in NON_EFFECT_OPTIONS)
         if unknown:
             raise AnnccError(f"unknown analog option(s) {', '.join(map(repr, unknown))}",
@@ -190,6 +190,11 @@ class AnalogOptions:
     @property
     def has_read_randomness(self) -> bool:
         return self.read_noise or self.adc_noise_sigma_lsb > 0 or self.dac_noise_sigma_lsb > 0
+
+
+@functools.lru_cache(maxsize=4)
+def _option_names(cls: type) -> frozenset[str]:
+    return frozenset({f.name for f in fields(cls)} | {"adc_noise"})
 
 
 #: Every effect off: the analog read then equals the ideal kernel exactly.

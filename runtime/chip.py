@@ -42,6 +42,7 @@ import os
 import time
 import weakref
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,9 +165,23 @@ class ProgrammedGroup:
 
 
 def _fill_normal(shape: tuple[int, ...], gens: list[torch.Generator]) -> Tensor:
+    """[n, *shape] standard normals in float32, array i from generator i.
+
+    The arrays are drawn on `torch.get_num_threads()` threads (each generator
+    by one thread, so the draws do not depend on the thread count).
+    """
     out = torch.empty((len(gens), *shape), dtype=torch.float32)
-    for i, g in enumerate(gens):
-        torch.randn(shape, generator=g, out=out[i])
+
+    def fill(i: int) -> None:
+        torch.randn(shape, generator=gens[i], out=out[i])
+
+    workers = min(torch.get_num_threads(), len(gens))
+    if workers <= 1:
+        for i in range(len(gens)):
+            fill(i)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(fill, range(len(gens)), chunksize=max(1, len(gens) // (4 * workers))))
     return out
 
 
@@ -245,8 +260,15 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
         else:
             grp.level_units = (g - target.g_min_s).mul_(1.0 / target.delta_g_s)
         if opts.read_noise:
-            sigma = devices.read_noise_sigma_s(g, target, opts.drift_time_s)
-            grp.read_var_units = sigma.mul_(1.0 / target.delta_g_s).square_().to(torch.float32)
+            if target.read_noise_sigma_rel == 0 and devices.DEVICE_MODELS[
+                    target.cell_kind].read_sigma is None:  # the same σ for every cell: no tensor
+                one = devices.read_noise_sigma_s(torch.zeros(1, dtype=torch.float64), target)
+                var = float((one[0] / target.delta_g_s) ** 2)
+                grp.read_var_units = torch.tensor(var, dtype=torch.float32).expand(g.shape)
+            else:
+                sigma = devices.read_noise_sigma_s(g, target, opts.drift_time_s)
+                grp.read_var_units = sigma.mul_(1.0 / target.delta_g_s).square_().to(
+                    torch.float32)
     return grp
 
 

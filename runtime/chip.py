@@ -249,9 +249,9 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
     if bits_per_cell is not None:
         from anncc.runtime import devices
 
-        eff = lv
+        eff = levels  # the caller's compact stack (uint8 for up to 256 levels), not int64
         if opts.faults and bool(fm.any()):
-            eff = lv.clone()
+            eff = levels.clone()
             eff.masked_fill_(fm == 1, 0)
             eff.masked_fill_(fm == 2, (1 << bits_per_cell) - 1)
         grp.levels = eff

@@ -339,7 +339,8 @@ class ArrayModel:
     counts: [n_digits, rows, ncols] count matrix per DAC digit value (`digits`),
         reference subtracted (`ncols = cols·n_slices·2`, columns in colmap order);
     read_var: [rows, ncols + 1] count variance per unit digit² (last column the
-        reference column's), or None without read noise;
+        reference column's), or None without read noise; [rows, 2] with
+        read_var_uniform (every cell, reference included, has the same σ);
     compensation: the drift-compensation factor α on ADC outputs;
     count_offset / count_range: cmos op-amp offset and rails in counts, or None;
     shift_add: [ncols, cols] slice and polarity weights (times α);
@@ -368,6 +369,7 @@ class ArrayModel:
     options: AnalogOptions
     irdrop: Any = None
     integer_output: bool = False
+    read_var_uniform: bool = False
 
 
 def _dtype(f: ArrayParams, opts: AnalogOptions) -> torch.dtype:
@@ -457,15 +459,20 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
             mats.append(count_matrix(g_read * ratio, prog, rowmap, colmap, ref))
     dtype = _dtype(f, opts)
 
-    read_var = None
+    read_var, uniform = None, False
     if opts.read_noise:
-        if prog.read_var_units is not None:
+        if prog.read_var_units is not None and prog.read_var_units.stride() == (0, 0):
+            v = float(prog.read_var_units[0, 0])  # the chip found one σ for every cell
+            uniform = v > 0
+            var = torch.full((rows_idx.numel(), 2), v, dtype=torch.float64)
+        elif prog.read_var_units is not None:
             var = prog.read_var_units[rows_idx]
         else:
             sigma = devices.read_noise_sigma_s(prog.g_s, tgt, opts.drift_time_s) / tgt.delta_g_s
             var = (sigma ** 2)[rows_idx]
         if bool((var > 0).any()):
-            read_var = torch.cat([var[:, cols_idx], var[:, ref:ref + 1]], 1).to(dtype).detach()
+            read_var = (var.to(dtype) if uniform else
+                        torch.cat([var[:, cols_idx], var[:, ref:ref + 1]], 1).to(dtype).detach())
 
     alpha = 1.0
     if opts.drift_compensation and opts.drift_time_s > 0:
@@ -495,7 +502,7 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
         read_var=read_var, compensation=alpha, count_offset=count_offset, count_range=count_range,
         shift_add=sa, combined=None, fast_offset=None, dtype=dtype, adc_sigma_counts=adc_sigma,
         dac_sigma=opts.dac_noise_sigma_lsb, binary_digits=dac_top == 1, options=opts,
-        irdrop=figures)
+        irdrop=figures, read_var_uniform=uniform)
     if opts.fast_path and _collapsible(model, f, opts):
         model.combined = counts[0] @ sa
         if count_offset is not None:
@@ -598,13 +605,16 @@ def _add_read_noise(counts: Tensor, d2: Tensor, model: ArrayModel,
     """counts + σ_j ξ_j − σ_ref ξ_ref: each column's own noise, the reference's shared by the read.
 
     σ_j² = d² @ σ²[:, j] (plus the ADC's input noise), σ_ref² = d² @ σ²[:, ref];
-    `torch.normal` draws and adds the columns' noise in one pass.
+    `torch.normal` draws and adds the columns' noise in one pass. With
+    `read_var_uniform` (every cell the same σ², `read_var` is [rows, 2]) every
+    column's variance is the one product `d² @ σ²` per read: the same draws,
+    without the [rows, ncols] variance product.
     """
     var_cols, var_ref = model.read_var[:, :-1], model.read_var[:, -1:]
-    var = d2 @ var_cols
+    var = d2 @ var_cols  # [P·M, 1] when every cell has the same σ (read_var_uniform)
     if model.adc_sigma_counts > 0:
         var.add_(model.adc_sigma_counts ** 2)
-    noisy = torch.normal(counts.detach(), var.sqrt_(), generator=generator)
+    noisy = torch.normal(counts.detach(), var.sqrt_().expand_as(counts), generator=generator)
     ref = torch.randn((counts.shape[0], 1), generator=generator, dtype=counts.dtype)
     noisy.sub_(ref.mul_((d2 @ var_ref).sqrt_()))
     if counts.requires_grad:  # the noise is additive: its gradient is the identity

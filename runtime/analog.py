@@ -73,7 +73,7 @@ one gather of digit planes from a table, the product `[P·M, rows] @ C`, two
 in-place ADC passes, a weighted sum over planes and a small shift-add product:
 about twice the bare products. Per-read noise adds a second product of the
 same size for the variances `d² @ σ²`, a square root and one fused
-`torch.normal` draw per column count: a further 3-5 times the bare products,
+`torch.randn` draw per column count: a further 3-5 times the bare products,
 the normal draws being the largest part.
 
 Options (`ctx.options`, defaults from the target; see `AnalogOptions`):
@@ -605,7 +605,7 @@ def _add_read_noise(counts: Tensor, d2: Tensor, model: ArrayModel,
     """counts + σ_j ξ_j − σ_ref ξ_ref: each column's own noise, the reference's shared by the read.
 
     σ_j² = d² @ σ²[:, j] (plus the ADC's input noise), σ_ref² = d² @ σ²[:, ref];
-    `torch.normal` draws and adds the columns' noise in one pass. With
+    One `torch.randn` draw scaled and shifted gives the columns' noise. With
     `read_var_uniform` (every cell the same σ², `read_var` is [rows, 2]) every
     column's variance is the one product `d² @ σ²` per read: the same draws,
     without the [rows, ncols] variance product.
@@ -614,7 +614,10 @@ def _add_read_noise(counts: Tensor, d2: Tensor, model: ArrayModel,
     var = d2 @ var_cols  # [P·M, 1] when every cell has the same σ (read_var_uniform)
     if model.adc_sigma_counts > 0:
         var.add_(model.adc_sigma_counts ** 2)
-    noisy = torch.normal(counts.detach(), var.sqrt_().expand_as(counts), generator=generator)
+    # ξ·σ + c with torch.randn (vectorized; about twice torch.normal's speed, a different
+    # but equally distributed stream than torch.normal(c, σ) gave before)
+    noisy = torch.randn(counts.shape, generator=generator, dtype=counts.dtype)
+    noisy.mul_(var.sqrt_()).add_(counts.detach())
     ref = torch.randn((counts.shape[0], 1), generator=generator, dtype=counts.dtype)
     noisy.sub_(ref.mul_((d2 @ var_ref).sqrt_()))
     if counts.requires_grad:  # the noise is additive: its gradient is the identity

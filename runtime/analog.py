@@ -4,9 +4,10 @@
 `ctx.analog` is True. It reads one physical array the way the hardware does
 (DESIGN.md sections 4 and 7):
 
-1. **Devices** (once per array, cached in `ctx.cache`): the levels of the IR
-   are programmed into conductances by `programmed_conductances` —
-   `anncc.runtime.devices.program_array`: programming noise, device-to-device
+1. **Devices** (once per chip, cached in `ctx.cache`): the levels of the IR
+   are programmed into conductances, every array of the module at once, by
+   `anncc.runtime.chip` (the same devices as `programmed_conductances` of one
+   array; the models of `anncc.runtime.devices`): programming noise, device-to-device
    variation, drift/relaxation to `drift_time_s`, stuck-at faults (the IR's
    fault map, plus random ones at `stuck_at_*_rate`). The reference column is
    part of the array and gets its own devices.
@@ -72,7 +73,7 @@ one gather of digit planes from a table, the product `[P·M, rows] @ C`, two
 in-place ADC passes, a weighted sum over planes and a small shift-add product:
 about twice the bare products. Per-read noise adds a second product of the
 same size for the variances `d² @ σ²`, a square root and one fused
-`torch.normal` draw per column count: a further 3-5 times the bare products,
+`torch.randn` draw per column count: a further 3-5 times the bare products,
 the normal draws being the largest part.
 
 Options (`ctx.options`, defaults from the target; see `AnalogOptions`):
@@ -108,7 +109,7 @@ from anncc.runtime.interpreter import ExecContext
 Tensor = torch.Tensor
 
 #: Keys of `ctx.options` that are not analog effects and are ignored here.
-NON_EFFECT_OPTIONS = ("target", "read_salt")
+NON_EFFECT_OPTIONS = ("target", "read_salt", "irdrop_cache")
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class AnalogOptions:
         `adc_noise_sigma_lsb` (or the given `adc_noise_sigma_lsb`); an unknown
         key raises AnnccError listing the known ones.
         """
-        known = {f.name for f in fields(cls)} | {"adc_noise"}
+        known = _option_names(cls)
         unknown = sorted(k for k in options if k not in known and k not in NON_EFFECT_OPTIONS)
         if unknown:
             raise AnnccError(f"unknown analog option(s) {', '.join(map(repr, unknown))}",
@@ -189,6 +190,11 @@ class AnalogOptions:
     @property
     def has_read_randomness(self) -> bool:
         return self.read_noise or self.adc_noise_sigma_lsb > 0 or self.dac_noise_sigma_lsb > 0
+
+
+@functools.lru_cache(maxsize=4)
+def _option_names(cls: type) -> frozenset[str]:
+    return frozenset({f.name for f in fields(cls)} | {"adc_noise"})
 
 
 #: Every effect off: the analog read then equals the ideal kernel exactly.
@@ -251,44 +257,60 @@ class ProgrammedTile:
     g_nominal_s: the ideal conductances of `levels` (stuck cells at g_min/g_max);
     levels: levels after stuck-at faults (what the ideal kernel reads);
     fault_map: the stuck cells (0 none, 1 low, 2 high); target: the array's target.
+    A `Chip`'s read view (`Chip.read_tile`) also carries, precomputed for the
+    whole chip: level_units, `(G − g_min)/ΔG` (exactly `levels` for
+    deterministic devices; then `g_nominal_s` may be None), and read_var_units,
+    the read noise variance per cell in level units² (None without read noise).
     """
 
     g_s: Tensor
     g_t0_s: Tensor
-    g_nominal_s: Tensor
+    g_nominal_s: Tensor | None
     levels: Tensor
     fault_map: Tensor
     target: Any
+    level_units: Tensor | None = None
+    read_var_units: Tensor | None = None
 
 
 def _generator(seed: int, *salt: int | str) -> torch.Generator:
     return ExecContext(seed=seed).generator(*salt)
 
 
+def nominal_and_levels(levels: Tensor, faults: Tensor, target: Any, bits_per_cell: int
+                       ) -> tuple[Tensor, Tensor]:
+    """The ideal conductances of `levels` with stuck cells at g_min/g_max, and the levels after faults."""
+    from anncc.runtime import devices
+
+    lv = torch.as_tensor(levels).to(torch.int64)
+    fm = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape)
+    nominal = devices.ideal_conductances(lv, target)
+    if bool(fm.any()):
+        nominal = devices.apply_stuck_at_faults(nominal, fm, target.g_min_s, target.g_max_s)
+    return nominal, effective_levels(lv, fm, bits_per_cell)
+
+
 def program_tile(op: Any, levels: Tensor, faults: Tensor, target: Any, seed: int,
                  options: AnalogOptions | Mapping[str, Any]) -> ProgrammedTile:
-    """Program one array (see `programmed_conductances`), keeping the nominal values too."""
-    from anncc.runtime import devices
+    """Program one array (see `programmed_conductances`), keeping the nominal values too.
+
+    The same devices as the array's in a whole programmed chip
+    (`anncc.runtime.chip.program_group` with one array: its draws are per tile).
+    """
+    from anncc.runtime.chip import program_group
 
     f = op.params()
     tgt = array_target(target, f.g_min_s, f.g_max_s)
     opts = options if isinstance(options, AnalogOptions) else AnalogOptions.resolve(options, tgt)
     lv = torch.as_tensor(levels).to(torch.int64)
-    fm = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape).clone()
-    if opts.faults and (opts.stuck_at_low_rate > 0 or opts.stuck_at_high_rate > 0):
-        drawn = devices.draw_fault_map(lv.shape, tgt, _generator(seed, f.tile, "faults"),
-                                       opts.stuck_at_low_rate, opts.stuck_at_high_rate)
-        fm = torch.where(fm != 0, fm, drawn)
-    if not opts.faults:
-        fm = torch.zeros_like(fm)
-    arr = devices.program_array(
-        lv, tgt, _generator(seed, f.tile, "program"), opts.drift_time_s, fm,
-        prog_noise=opts.programming_noise, d2d=opts.d2d, drift=opts.drift_time_s > 0,
-        faults=opts.faults)
-    nominal = devices.apply_stuck_at_faults(devices.ideal_conductances(lv, tgt), fm,
-                                            tgt.g_min_s, tgt.g_max_s)
-    eff = effective_levels(lv, fm, f.bits_per_cell)
-    return ProgrammedTile(arr.g_s, arr.g_t0_s, nominal, eff, fm, tgt)
+    fm0 = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape)
+    with torch.no_grad():
+        grp = program_group([f.tile], lv[None], fm0[None], tgt, seed, opts)
+    fm = grp.fault_map[0]
+    g = grp.g_s[0].to(torch.float64)
+    g_t0 = g if grp.g_t0_s is grp.g_s else grp.g_t0_s[0].to(torch.float64)
+    nominal, eff = nominal_and_levels(lv, fm, tgt, f.bits_per_cell)
+    return ProgrammedTile(g, g_t0, nominal, eff, fm, tgt)
 
 
 def programmed_conductances(op: Any, levels: Tensor, faults: Tensor, target: Any, seed: int,
@@ -296,10 +318,10 @@ def programmed_conductances(op: Any, levels: Tensor, faults: Tensor, target: Any
     """The conductances [array_rows, array_cols] (siemens) of one programmed array.
 
     The draw the runtime's reads use, so a SPICE netlist built from it simulates
-    the same devices: `devices.program_array` with the generator
-    `ExecContext(seed=seed).generator(tile, "program")`, the array's conductance
-    range (`array_target`), the IR's fault map plus random faults drawn from
-    `generator(tile, "faults")`, and the effects switched by `options` (a dict
+    the same devices: `anncc.runtime.chip.program_group` with the generators
+    `ExecContext(seed=seed).generator(tile, effect)` (its docstring gives the
+    stream), the array's conductance range (`array_target`), the IR's fault map
+    plus random faults, and the effects switched by `options` (a dict
     as `ctx.options`, or `AnalogOptions`). Covers every cell, the reference
     column and spare rows/columns included. Read noise and IR drop are not in
     it (they belong to a read, not to the devices).
@@ -317,7 +339,8 @@ class ArrayModel:
     counts: [n_digits, rows, ncols] count matrix per DAC digit value (`digits`),
         reference subtracted (`ncols = cols·n_slices·2`, columns in colmap order);
     read_var: [rows, ncols + 1] count variance per unit digit² (last column the
-        reference column's), or None without read noise;
+        reference column's), or None without read noise; [rows, 2] with
+        read_var_uniform (every cell, reference included, has the same σ);
     compensation: the drift-compensation factor α on ADC outputs;
     count_offset / count_range: cmos op-amp offset and rails in counts, or None;
     shift_add: [ncols, cols] slice and polarity weights (times α);
@@ -346,6 +369,7 @@ class ArrayModel:
     options: AnalogOptions
     irdrop: Any = None
     integer_output: bool = False
+    read_var_uniform: bool = False
 
 
 def _dtype(f: ArrayParams, opts: AnalogOptions) -> torch.dtype:
@@ -359,7 +383,11 @@ def _dtype(f: ArrayParams, opts: AnalogOptions) -> torch.dtype:
 def count_matrix(g_read: Tensor, prog: ProgrammedTile, rowmap: Tensor, colmap: Tensor,
                  ref_col: int) -> Tensor:
     """C[i, c] = (G_read[r_i, col_c] − G_read[r_i, ref]) / ΔG, exact integers for ideal devices."""
-    dev = (g_read - prog.g_nominal_s) / prog.target.delta_g_s
+    nominal = prog.g_nominal_s
+    if nominal is None:  # a chip's read view: stuck cells are at g_min/g_max of their level
+        nominal = nominal_and_levels(prog.levels, prog.fault_map, prog.target,
+                                     int(prog.target.bits_per_cell))[0]
+    dev = (g_read - nominal) / prog.target.delta_g_s
     m = prog.levels.to(dev.dtype) + dev
     sub = m[rowmap.to(torch.int64)]
     return sub[:, colmap.reshape(-1).to(torch.int64)] - sub[:, ref_col:ref_col + 1]
@@ -375,41 +403,55 @@ def shift_add_matrix(cols: int, n_slices: int, bits_per_cell: int, dtype: torch.
     return sa.reshape(cols * n_slices * 2, cols)
 
 
-def _effective(g: Tensor, target: Any) -> tuple[Tensor, Any]:
-    """G_eff of the array's mesh (IR drop), straight-through for gradients, and its α/β."""
+def _effective(g: Tensor, target: Any, cache_dir: Any = None) -> tuple[Tensor, Any]:
+    """G_eff of the array's mesh (IR drop), straight-through for gradients, and its α/β.
+
+    The mesh is `anncc.runtime.mesh.ArrayMesh`, the one description the SPICE netlists
+    are written from; `cache_dir`: where effective weights are cached
+    (`chip.effective_weights_cached`).
+    """
+    from anncc.runtime.chip import effective_weights_cached
     from anncc.runtime.irdrop import alpha_beta
     from anncc.runtime.mesh import ArrayMesh
 
-    # The one mesh description the SPICE netlists are written from (anncc.backends.spice).
     mesh = ArrayMesh.from_target(g, target)
     g_np = mesh.g_s
-    g_eff = torch.from_numpy(mesh.effective_weights()).to(g.dtype)
+    g_eff = effective_weights_cached(g, target, cache_dir).to(g.dtype)
     # The mesh solve is not differentiable: its deviation from G is held constant.
     return g + (g_eff - g).detach(), alpha_beta(g_np, mesh.params)
 
 
 def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, faults: Tensor,
                       target: Any, seed: int, opts: AnalogOptions,
-                      conductances: Tensor | None = None) -> ArrayModel:
+                      conductances: Tensor | None = None, prog: ProgrammedTile | None = None,
+                      irdrop_cache: Any = None) -> ArrayModel:
     """Everything about one array that does not change from read to read.
 
     `conductances` replaces the programmed devices (hardware-aware training
-    passes a tensor that requires grad; IR drop then acts straight-through).
+    passes a tensor that requires grad; IR drop then acts straight-through);
+    `prog` gives the programmed array (from a `Chip`), else it is programmed here;
+    `irdrop_cache` a directory caching effective weights (`chip.irdrop_cache_dir`).
     """
     from anncc.runtime import devices
 
     f = op.params()
-    prog = program_tile(op, levels, faults, target, seed, opts)
+    if prog is None:
+        prog = program_tile(op, levels, faults, target, seed, opts)
     tgt = prog.target
     g = prog.g_s if conductances is None else conductances.to(torch.float64)
-    g_read, figures = _effective(g, tgt) if opts.ir_drop else (g, None)
+    g_read, figures = _effective(g, tgt, irdrop_cache) if opts.ir_drop else (g, None)
     dac_top = (1 << f.dac_bits) - 1
     ref = f.ref_col
     rows_idx, cols_idx = rowmap.to(torch.int64), colmap.reshape(-1).to(torch.int64)
 
     digits = [1]
-    mats = [count_matrix(g_read, prog, rowmap, colmap, ref)]
-    if opts.tmr_bias and tgt.BIAS_DEPENDENT and dac_top > 1:
+    bias_dependent = opts.tmr_bias and tgt.BIAS_DEPENDENT and dac_top > 1
+    if prog.level_units is not None and conductances is None and not opts.ir_drop:
+        sub = prog.level_units[rows_idx]  # the chip's precomputed (G − g_min)/ΔG
+        mats = [sub[:, cols_idx] - sub[:, ref:ref + 1]]
+    else:
+        mats = [count_matrix(g_read, prog, rowmap, colmap, ref)]
+    if bias_dependent:
         digits = list(range(1, dac_top + 1))
         mats = []
         for d in digits:
@@ -420,12 +462,20 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
             mats.append(count_matrix(g_read * ratio, prog, rowmap, colmap, ref))
     dtype = _dtype(f, opts)
 
-    read_var = None
+    read_var, uniform = None, False
     if opts.read_noise:
-        sigma = devices.read_noise_sigma_s(prog.g_s, tgt, opts.drift_time_s) / tgt.delta_g_s
-        var = (sigma ** 2)[rows_idx]
+        if prog.read_var_units is not None and prog.read_var_units.stride() == (0, 0):
+            v = float(prog.read_var_units[0, 0])  # the chip found one σ for every cell
+            uniform = v > 0
+            var = torch.full((rows_idx.numel(), 2), v, dtype=torch.float64)
+        elif prog.read_var_units is not None:
+            var = prog.read_var_units[rows_idx]
+        else:
+            sigma = devices.read_noise_sigma_s(prog.g_s, tgt, opts.drift_time_s) / tgt.delta_g_s
+            var = (sigma ** 2)[rows_idx]
         if bool((var > 0).any()):
-            read_var = torch.cat([var[:, cols_idx], var[:, ref:ref + 1]], 1).to(dtype).detach()
+            read_var = (var.to(dtype) if uniform else
+                        torch.cat([var[:, cols_idx], var[:, ref:ref + 1]], 1).to(dtype).detach())
 
     alpha = 1.0
     if opts.drift_compensation and opts.drift_time_s > 0:
@@ -455,7 +505,7 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
         read_var=read_var, compensation=alpha, count_offset=count_offset, count_range=count_range,
         shift_add=sa, combined=None, fast_offset=None, dtype=dtype, adc_sigma_counts=adc_sigma,
         dac_sigma=opts.dac_noise_sigma_lsb, binary_digits=dac_top == 1, options=opts,
-        irdrop=figures)
+        irdrop=figures, read_var_uniform=uniform)
     if opts.fast_path and _collapsible(model, f, opts):
         model.combined = counts[0] @ sa
         if count_offset is not None:
@@ -558,13 +608,19 @@ def _add_read_noise(counts: Tensor, d2: Tensor, model: ArrayModel,
     """counts + σ_j ξ_j − σ_ref ξ_ref: each column's own noise, the reference's shared by the read.
 
     σ_j² = d² @ σ²[:, j] (plus the ADC's input noise), σ_ref² = d² @ σ²[:, ref];
-    `torch.normal` draws and adds the columns' noise in one pass.
+    One `torch.randn` draw scaled and shifted gives the columns' noise. With
+    `read_var_uniform` (every cell the same σ², `read_var` is [rows, 2]) every
+    column's variance is the one product `d² @ σ²` per read: the same draws,
+    without the [rows, ncols] variance product.
     """
     var_cols, var_ref = model.read_var[:, :-1], model.read_var[:, -1:]
-    var = d2 @ var_cols
+    var = d2 @ var_cols  # [P·M, 1] when every cell has the same σ (read_var_uniform)
     if model.adc_sigma_counts > 0:
         var.add_(model.adc_sigma_counts ** 2)
-    noisy = torch.normal(counts.detach(), var.sqrt_(), generator=generator)
+    # ξ·σ + c with torch.randn (vectorized; about twice torch.normal's speed, a different
+    # but equally distributed stream than torch.normal(c, σ) gave before)
+    noisy = torch.randn(counts.shape, generator=generator, dtype=counts.dtype)
+    noisy.mul_(var.sqrt_()).add_(counts.detach())
     ref = torch.randn((counts.shape[0], 1), generator=generator, dtype=counts.dtype)
     noisy.sub_(ref.mul_((d2 @ var_ref).sqrt_()))
     if counts.requires_grad:  # the noise is additive: its gradient is the identity
@@ -616,8 +672,13 @@ def array_model(op: Any, args: list[Tensor], ctx: ExecContext,
     key = ("analog-array", f.tile, ctx.seed, opts.key, id(target))
     model = ctx.cache.get(key)
     if model is None:
+        from anncc.runtime.chip import chip_of, irdrop_cache_dir
+
         with torch.no_grad():
-            model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts)
+            chip = chip_of(ctx, op, target)
+            prog = chip.read_tile(f.tile) if f.tile in chip.index else None
+            model = build_array_model(op, levels, colmap, rowmap, faults, target, ctx.seed, opts,
+                                      prog=prog, irdrop_cache=irdrop_cache_dir(ctx))
         ctx.cache[key] = model
     return model
 
@@ -682,7 +743,7 @@ def column_currents(model: ArrayModel, voltages: Tensor) -> Tensor:
     `V @ G_eff`: with `ir_drop` the exact mesh (what SPICE computes for the same
     devices), else the ideal crossbar.
     """
-    return voltages.to(torch.float64) @ model.g_read_s.detach()
+    return voltages.to(torch.float64) @ model.g_read_s.detach().to(torch.float64)
 
 
 __all__ = [
@@ -699,6 +760,7 @@ __all__ = [
     "column_currents",
     "count_matrix",
     "digit_planes",
+    "nominal_and_levels",
     "operand_tensor",
     "program_tile",
     "programmed_conductances",

@@ -62,10 +62,26 @@ class Model:
         return self._targets["cell"]
 
     def run(self, x: Any, level: str | None = None, analog: bool = False, seed: int = 0,
-            **options: Any) -> torch.Tensor:
-        """Outputs of `level` (default the last) for inputs `x` (any batch size)."""
+            chip: Any = None, **options: Any) -> torch.Tensor:
+        """Outputs of `level` (default the last) for inputs `x` (any batch size).
+
+        `chip` (from `program`) reads that chip's devices (analog cell level);
+        else `analog=True` programs a new chip from `seed` for this call.
+        """
+        if chip is not None:
+            if options or (level or self.final_level) != "cell":
+                raise AnnccError("run(chip=...) reads the cell level; give options to program()")
+            outs, _ = self._run(x, "cell", True, chip.seed, False, {}, chip.ctx)
+            return outs[0]
         outs, _ = self._run(x, level or self.final_level, analog, seed, False, options)
         return outs[0]
+
+    def program(self, seed: int = 0, **options: Any) -> Any:
+        """One simulated chip (`anncc.runtime.chip.Chip`): every array programmed now, read by
+        `run(x, level="cell", chip=chip)` as often as wanted (same devices, new read noise)."""
+        from anncc.runtime.chip import new_chip
+
+        return new_chip(self, seed, **options)
 
     def context(self, analog: bool = False, seed: int = 0, **options: Any):
         """One simulated chip: an ExecContext whose programmed arrays persist across runs."""
@@ -156,6 +172,9 @@ def load(directory: str | Path) -> Model:
     levels = {}
     for level, path in files.items():
         levels[level] = parse_module(read_text_file(path, f"level '{level}' IR"), str(path))
+    from anncc.runtime.chip import register_build_dir
+
+    register_build_dir(store, Path(directory))  # analog runs cache IR-drop effective weights in cache/irdrop
     return Model(levels, store)
 
 

@@ -231,7 +231,8 @@ def test_pcm_drift_follows_the_power_law_device_by_device():
     r2 = torch.log(g[3.15e7][on] / g[0.0][on])
     t0 = t.drift_t0_s
     want = math.log((3.15e7 + t0) / t0) / math.log((3600.0 + t0) / t0)
-    torch.testing.assert_close(r2 / r1, torch.full_like(r1, want), rtol=1e-9, atol=0)
+    # devices are drawn in float32 (anncc.runtime.chip): the law holds to float32 rounding
+    torch.testing.assert_close(r2 / r1, torch.full_like(r1, want), rtol=1e-5, atol=0)
     nu = -r2 / math.log((3.15e7 + t0) / t0)
     assert 0.03 < float(nu.mean()) < 0.1  # aihwkit's fit: mean nu 0.049..0.1 by level
 

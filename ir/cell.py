@@ -59,6 +59,7 @@ from anncc.ir.xbar import (
     ACC_BITS,
     TILE_FORMAT,
     TileAttr,
+    TileBounds,
     int_info,
     verify_acc_bits,
     verify_tile_bounds,
@@ -187,7 +188,7 @@ class ArrayParams:
 
 
 @irdl_op_definition
-class MvmOp(IRDLOperation):
+class MvmOp(TileBounds, IRDLOperation):
     """One physical array reading one logical tile; result equals xbar.mvm when ideal and lossless.
 
         %p = cell.mvm %x, %w, %levels, %colmap, %rowmap, %faults
@@ -253,18 +254,6 @@ class MvmOp(IRDLOperation):
             dac_bits=adc.dac_bits.data, adc_bits=adc.bits.data, adc_shift=adc.shift.data,
             v_read_v=an.v_read_v.value.data, g_min_s=an.g_min_s.value.data,
             g_max_s=an.g_max_s.value.data)
-
-    @property
-    def rows(self) -> int:
-        return self.geometry.rows.data
-
-    @property
-    def cols(self) -> int:
-        return self.geometry.cols.data
-
-    def bounds(self) -> tuple[int, int, int, int]:
-        """(row_offset, col_offset, rows, cols)."""
-        return self.geometry.bounds()
 
     def verify_(self) -> None:
         verify_tile_bounds(self, self.input, self.weight, self.result, *self.bounds(),

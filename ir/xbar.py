@@ -138,6 +138,33 @@ LAYER = "(`layer` $layer^)?"
 # --------------------------------------------------------------------------- float <-> int
 
 
+class TileBounds:
+    """`rows`, `cols`, offsets and `bounds()` of an op whose `geometry` property is a `#xbar.tile`.
+
+    Shared by `xbar.mvm` and `cell.mvm`, which hold the same logical tile.
+    """
+
+    @property
+    def rows(self) -> int:
+        return self.geometry.rows.data  # type: ignore[attr-defined]
+
+    @property
+    def cols(self) -> int:
+        return self.geometry.cols.data  # type: ignore[attr-defined]
+
+    @property
+    def row_offset(self) -> int:
+        return self.geometry.row_offset.data  # type: ignore[attr-defined]
+
+    @property
+    def col_offset(self) -> int:
+        return self.geometry.col_offset.data  # type: ignore[attr-defined]
+
+    def bounds(self) -> tuple[int, int, int, int]:
+        """(row_offset, col_offset, rows, cols)."""
+        return self.geometry.bounds()  # type: ignore[attr-defined]
+
+
 @irdl_op_definition
 class QuantizeOp(IRDLOperation):
     """q = clamp(round(x / scale), lo, hi) of the result's integer type (zero point 0)."""
@@ -258,7 +285,7 @@ TILE_FORMAT = "`tile` $tile $geometry `layer` $layer `w_bits` $w_bits `acc_bits`
 
 
 @irdl_op_definition
-class MvmOp(IRDLOperation):
+class MvmOp(TileBounds, IRDLOperation):
     """One logical tile: psum[..., j] = Σ_{i<rows} x[..., row_offset+i] · W[row_offset+i, col_offset+j].
 
     `weight` is the layer's integer matrix `[K, N]`; `x` its full input `[..., K]`.
@@ -295,26 +322,6 @@ class MvmOp(IRDLOperation):
             "layer": StringAttr(layer), "w_bits": _i64(w_bits), "acc_bits": _i64(acc_bits)})
 
     # typed accessors (ints) of the tile geometry
-    @property
-    def rows(self) -> int:
-        return self.geometry.rows.data
-
-    @property
-    def cols(self) -> int:
-        return self.geometry.cols.data
-
-    @property
-    def row_offset(self) -> int:
-        return self.geometry.row_offset.data
-
-    @property
-    def col_offset(self) -> int:
-        return self.geometry.col_offset.data
-
-    def bounds(self) -> tuple[int, int, int, int]:
-        """(row_offset, col_offset, rows, cols)."""
-        return self.geometry.bounds()
-
     def verify_(self) -> None:
         verify_tile_bounds(self, self.input, self.weight, self.result, *self.bounds(),
                            self.w_bits.value.data)

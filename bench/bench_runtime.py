@@ -44,9 +44,10 @@ ANCHORS = ("anchors: IBM aihwkit 1.2.0 measured 40x slower than float on a digit
            "on a digits CNN; CrossSim reports about 3x")
 
 
-def best_of(fn: Callable[[], Any], repeats: int) -> float:
-    """Best wall time in seconds of `repeats` calls after one warm-up call."""
-    fn()
+def best_of(fn: Callable[[], Any], repeats: int, warmup: bool = True) -> float:
+    """Best wall time in seconds of `repeats` calls (after one warm-up call if `warmup`)."""
+    if warmup:
+        fn()
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()

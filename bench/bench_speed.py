@@ -32,22 +32,10 @@ import argparse
 import platform
 import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import torch
-
-
-def best_of(fn: Callable[[], Any], repeats: int, warmup: bool = True) -> float:
-    """Best wall time in seconds of `repeats` calls (after one warm-up call if `warmup`)."""
-    if warmup:
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from bench_runtime import best_of  # bench/ is on sys.path when run as a script
 
 
 def aihwkit_time(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[float | None, str]:

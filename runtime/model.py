@@ -141,7 +141,7 @@ class Model:
 
         d = Path(directory)
         keys = sorted({k for m in self.levels.values() for k in referenced_keys(m)})
-        self.store.subset(keys).save(d / WEIGHTS_FILE)
+        self.store.subset(keys).save(d / WEIGHTS_FILE, pack=True)  # integer codes bit-packed
         atomic_write_text(d / "model.mlir", print_module(self.ir(self.final_level)))
         for level, m in self.levels.items():
             atomic_write_text(d / "ir" / f"{level}.mlir", print_module(m))

@@ -16,6 +16,11 @@ A store file is untrusted input, so it may hold only plain numeric arrays:
   before safetensors and for users' files, through the same checks. `save`
   writes `.npz` only when the path ends in `.npz`.
 
+A build (`Model.save`) writes integer arrays bit-packed at the bits their
+values need (`pack_codes`; the reserved tensor `anncc.packed` says how), so
+1-bit level maps and 4-bit weight codes are not stored a byte per value.
+Stores without that entry (every build before it) read as they always did.
+
 Checks made before any array is created, in both formats: the dtype is one of
 `ALLOWED_DTYPES` (booleans, integers and floats of 1 to 8 bytes, little-endian;
 never object, string, structured or big-endian), the shape is a tuple of
@@ -84,6 +89,8 @@ def is_memory_mapped(arr: np.ndarray) -> bool:
 def _check_key(key: object, where: str) -> str:
     if not isinstance(key, str) or not key or "\x00" in key or len(key) > 1024:
         raise StoreError(f"weight key {key!r} is not a valid name", where=where)
+    if key == PACKED_METADATA:
+        raise StoreError(f"weight key '{key}' is reserved (it lists bit-packed tensors)", where=where)
     return key
 
 
@@ -171,10 +178,14 @@ class WeightStore:
         return out
 
     # -- files --------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str], pack: bool = False) -> Path:
         """Write the store atomically (temp file, then rename); keys sorted, byte-identical reruns.
 
         Safetensors, unless `path` ends in `.npz` (then an uncompressed `.npz`).
+        With `pack` (safetensors only), integer arrays whose values span fewer
+        bits than their dtype are stored bit-packed (`pack_codes`): a build's
+        1-bit level maps take 1/8 of their bytes, 4-bit weight codes 1/2. Loading
+        unpacks them (as copies, not memory maps); the digests are the unpacked arrays'.
         """
         path = Path(path)
         for key, arr in self._arrays.items():
@@ -183,16 +194,26 @@ class WeightStore:
                                  "hold", where=str(path))
         if path.suffix.lower() == ".npz":
             return self._save_npz(path)
-        return self._save_safetensors(path)
+        return self._save_safetensors(path, pack)
 
-    def _save_safetensors(self, path: Path) -> Path:
+    def _save_safetensors(self, path: Path, pack: bool = False) -> Path:
         from safetensors.numpy import save
 
         from anncc.files import atomic_write_bytes
 
         # not ascontiguousarray: it makes 0-d arrays 1-d
         tensors = {k: np.asarray(self._arrays[k], order="C") for k in sorted(self._arrays)}
-        return atomic_write_bytes(path, save(tensors, metadata={"format": "anncc-weights"}))
+        metadata = {"format": "anncc-weights"}
+        if pack:
+            specs: dict[str, list] = {}
+            for k, arr in tensors.items():
+                packed = pack_codes(arr)
+                if packed is not None:
+                    tensors[k], specs[k] = packed
+            if specs:  # a tensor, not metadata: safetensors writes metadata in hash order
+                text = json.dumps(specs, sort_keys=True, separators=(",", ":")).encode()
+                tensors[PACKED_METADATA] = np.frombuffer(text, dtype=np.uint8)
+        return atomic_write_bytes(path, save(tensors, metadata=metadata))
 
     def _save_npz(self, path: Path) -> Path:
         from anncc.files import atomic_writer
@@ -231,6 +252,105 @@ class WeightStore:
                 zipfile.LargeZipFile, NotImplementedError, RuntimeError) as e:
             raise StoreError(f"weights file {path} is not a valid store: {_first_line(e)}") from None
         return store
+
+
+# --------------------------------------------------------------------------- bit packing
+
+#: The reserved tensor listing packed tensors: UTF-8 JSON `{key: [dtype, shape, bits, low]}` as U8.
+PACKED_METADATA = "anncc.packed"
+PACK_BITS = (1, 2, 4)
+_PACK_MIN_SIZE = 64  # smaller arrays are not worth a metadata entry
+
+
+def pack_codes(arr: np.ndarray) -> tuple[np.ndarray, list] | None:
+    """`(packed uint8 bytes, [dtype, shape, bits, low])` of an integer array whose values span
+    fewer bits than its dtype, else None.
+
+    Values `v` are stored as `v − low` in `bits` ∈ {1, 2, 4} bits, `8 / bits` per
+    byte, first element in the lowest bits. A ui8 level map of a 1-bit device
+    packs 8:1; si8 weight codes of `w_bits = 4` (−7..7) pack 2:1.
+    """
+    if arr.dtype.kind not in "iu" or arr.size < _PACK_MIN_SIZE or arr.dtype not in _NAME_OF:
+        return None
+    low, high = int(arr.min()), int(arr.max())
+    bits = next((b for b in PACK_BITS if high - low < (1 << b) and b < 8 * arr.dtype.itemsize), None)
+    if bits is None:
+        return None
+    per = 8 // bits
+    v = (arr.reshape(-1).astype(np.int64) - low).astype(np.uint8)
+    v = np.concatenate([v, np.zeros(-v.size % per, dtype=np.uint8)]).reshape(-1, per)
+    packed = np.zeros(v.shape[0], dtype=np.uint8)
+    for i in range(per):
+        packed |= v[:, i] << np.uint8(i * bits)
+    return packed, [_NAME_OF[arr.dtype], list(arr.shape), bits, low]
+
+
+def unpack_codes(packed: np.ndarray, dtype: np.dtype, shape: tuple, bits: int, low: int) -> np.ndarray:
+    """The array `pack_codes` packed (a new, read-only array)."""
+    per = 8 // bits
+    size = math.prod(shape)
+    mask = np.uint8((1 << bits) - 1)
+    v = np.empty((packed.size, per), dtype=np.uint8)
+    for i in range(per):
+        v[:, i] = (packed >> np.uint8(i * bits)) & mask
+    flat = v.reshape(-1)[:size]
+    out = (flat.astype(dtype) if low == 0 else (flat.astype(np.int64) + low).astype(dtype)).reshape(shape)
+    out.flags.writeable = False
+    return out
+
+
+def _packing_text(path: Path, header: dict, data_start: int) -> str | None:
+    """The packing tensor's JSON text, or None when the file has none (every older build)."""
+    spec = header.get(PACKED_METADATA)
+    if spec is None:
+        return None
+    offsets = spec.get("data_offsets") if isinstance(spec, dict) else None
+    if (not isinstance(spec, dict) or spec.get("dtype") != "U8" or not isinstance(offsets, list)
+            or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] or offsets[1] - offsets[0] > _SAFETENSORS_HEADER_MAX):
+        raise _invalid(path, f"'{PACKED_METADATA}' is not a U8 tensor")
+    with open(path, "rb") as f:
+        f.seek(data_start + offsets[0])
+        data = f.read(offsets[1] - offsets[0])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid(path, f"'{PACKED_METADATA}' is not UTF-8 JSON") from None
+
+
+def _packed_specs(path: Path, meta: Any, header: dict) -> dict[str, tuple[np.dtype, tuple, int, int]]:
+    """The checked packing metadata of a safetensors header (hostile input: every field checked)."""
+    if meta is None:
+        return {}
+    try:
+        raw = json.loads(meta) if isinstance(meta, str) else None
+    except (json.JSONDecodeError, RecursionError):
+        raw = None
+    if not isinstance(raw, dict):
+        raise _invalid(path, f"metadata '{PACKED_METADATA}' is not a JSON object")
+    out = {}
+    for key, spec in raw.items():
+        entry = header.get(key)
+        if (not isinstance(entry, dict) or entry.get("dtype") != "U8"
+                or not isinstance(entry.get("shape"), list) or len(entry["shape"]) != 1):
+            raise _invalid(path, f"packed tensor '{key}' is not a 1-D U8 tensor of the file")
+        if (not isinstance(spec, list) or len(spec) != 4 or spec[0] not in ALLOWED_DTYPES
+                or ALLOWED_DTYPES[spec[0]].kind not in "iu" or spec[2] not in PACK_BITS
+                or not isinstance(spec[3], int) or isinstance(spec[3], bool)
+                or not isinstance(spec[1], list) or len(spec[1]) > 32
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in spec[1])):
+            raise _invalid(path, f"packed tensor '{key}' has a malformed packing {spec!r}")
+        dtype, shape, bits, low = ALLOWED_DTYPES[spec[0]], tuple(spec[1]), spec[2], spec[3]
+        info = np.iinfo(dtype)
+        if not (info.min <= low and low + (1 << bits) - 1 <= info.max):
+            raise _invalid(path, f"packed tensor '{key}': values {low}..{low + (1 << bits) - 1} "
+                                 f"do not fit {dtype}")
+        need = -(-math.prod(shape) // (8 // bits))
+        if entry["shape"][0] != need:
+            raise _invalid(path, f"packed tensor '{key}' holds {entry['shape'][0]} bytes; "
+                                 f"{shape} at {bits} bits needs {need}")
+        out[key] = (dtype, shape, bits, low)
+    return out
 
 
 # --------------------------------------------------------------------------- checks
@@ -293,10 +413,11 @@ def _load_safetensors(store: WeightStore, path: Path, use_mmap: bool) -> None:
         raise _invalid(path, "safetensors header is not a JSON object")
     _validate_with_library(path)
     data_start = 8 + n
+    packed = _packed_specs(path, _packing_text(path, header, data_start), header)
     data_len = size - data_start
     entries: list[tuple[str, np.dtype, tuple, int, int]] = []
     for key, spec in header.items():
-        if key == "__metadata__":
+        if key in ("__metadata__", PACKED_METADATA):
             continue
         _check_key(key, str(path))
         if not isinstance(spec, dict):
@@ -312,8 +433,10 @@ def _load_safetensors(store: WeightStore, path: Path, use_mmap: bool) -> None:
                                  f"{data_len} data bytes")
         dtype, shp = _check_array_header(path, key, ALLOWED_DTYPES[name], shape, offsets[1] - offsets[0])
         entries.append((key, dtype, shp, data_start + offsets[0], offsets[1] - offsets[0]))
-    if not use_mmap:
-        _check_memory(path, sum(e[4] for e in entries), "reading the weights file")
+    unpacked = sum(math.prod(p[1]) * p[0].itemsize for p in packed.values())
+    if not use_mmap or unpacked:
+        _check_memory(path, unpacked + (0 if use_mmap else sum(e[4] for e in entries)),
+                      "reading the weights file")
     mm = _map(path) if size > 0 and entries else None
     if mm is not None:
         store._maps.append(mm)
@@ -325,6 +448,8 @@ def _load_safetensors(store: WeightStore, path: Path, use_mmap: bool) -> None:
             arr = np.frombuffer(mm, dtype=dtype, count=nbytes // dtype.itemsize, offset=start)
             arr = arr.reshape(shape) if use_mmap else arr.reshape(shape).copy()
         arr.flags.writeable = False
+        if key in packed:
+            arr = unpack_codes(arr, *packed[key])
         store._arrays[key] = arr
 
 

@@ -179,7 +179,11 @@ def tile_read(x: torch.Tensor, levels: torch.Tensor, colmap: torch.Tensor, rowma
     planes, weights = input_planes(xt.reshape(-1, rows), p.in_bits, p.in_signed, p.dac_bits)
     lv = effective_levels(levels, faults, b)
     cells = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)]  # [rows, cols·S·2]
-    counts = torch.matmul(planes.to(torch.int64), cells)  # [P, M, cols·S·2], integer, exact
+    # [P, M, cols·S·2]: integer counts, at most rows·(2^dac−1)·(2^b−1), so exact in float64 (< 2^53);
+    # torch has no BLAS for int64, and an int64 matmul was most of the golden recorder's time
+    bound = rows * ((1 << p.dac_bits) - 1) * ((1 << b) - 1)
+    assert bound < 2**53, bound
+    counts = torch.matmul(planes.to(torch.float64), cells.to(torch.float64)).round().to(torch.int64)
     read = _exact_int(adc_read(counts, p.adc_bits, shift))  # code << s, in count units
     acc = _exact_int(shift_add(read, weights, ns, b, cols))
     codes = read >> shift
@@ -292,7 +296,9 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
     fn = entry_function(module)
     ops = list(fn.body.block.ops)
     requants = [op for op in ops if isinstance(op, RequantOp)]
-    tiles_of = {id(rq): sorted(_partial_sum_tiles(rq.input), key=ops.index) for rq in requants}
+    position = {id(op): i for i, op in enumerate(ops)}  # ops.index per tile was quadratic
+    tiles_of = {id(rq): sorted(_partial_sum_tiles(rq.input), key=lambda t: position[id(t)])
+                for rq in requants}
     in_layer = {id(t) for ts in tiles_of.values() for t in ts}
     layers = [_record_layer(w, rq, tiles_of[id(rq)], values) for rq in requants]
     stray = [op for op in ops if isinstance(op, CellMvmOp) and id(op) not in in_layer]

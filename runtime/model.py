@@ -141,10 +141,11 @@ class Model:
 
         d = Path(directory)
         keys = sorted({k for m in self.levels.values() for k in referenced_keys(m)})
-        self.store.subset(keys).save(d / WEIGHTS_FILE)
-        atomic_write_text(d / "model.mlir", print_module(self.ir(self.final_level)))
-        for level, m in self.levels.items():
-            atomic_write_text(d / "ir" / f"{level}.mlir", print_module(m))
+        self.store.subset(keys).save(d / WEIGHTS_FILE, pack=True)  # integer codes bit-packed
+        texts = {level: print_module(m) for level, m in self.levels.items()}  # each level printed once
+        atomic_write_text(d / "model.mlir", texts[self.final_level])
+        for level, text in texts.items():
+            atomic_write_text(d / "ir" / f"{level}.mlir", text)
         atomic_write_text(d / "manifest.json", json.dumps(
             {"levels": list(self.levels), "final": self.final_level, "weights": WEIGHTS_FILE},
             indent=2, sort_keys=True) + "\n")

@@ -109,7 +109,7 @@ from anncc.runtime.interpreter import ExecContext
 Tensor = torch.Tensor
 
 #: Keys of `ctx.options` that are not analog effects and are ignored here.
-NON_EFFECT_OPTIONS = ("target", "read_salt", "irdrop_cache")
+NON_EFFECT_OPTIONS = ("target", "read_salt", "irdrop_cache", "layer_batch")
 
 
 @dataclass(frozen=True)
@@ -698,6 +698,12 @@ def analog_mvm(op: Any, args: list[Tensor], ctx: ExecContext) -> Tensor:
     codes; with drift compensation the scaled sum is rounded to an integer.
     """
     f = op.params()
+    if ctx.options.get("layer_batch", True):  # every array of the layer group at once
+        from anncc.runtime.layer_read import group_read_mvm
+
+        out = group_read_mvm(op, args, ctx, f)
+        if out is not None:
+            return out
     model = array_model(op, args, ctx, f)
     r0, rows = f.row_offset, f.rows
     xs = args[0][..., r0:r0 + rows]

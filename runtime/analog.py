@@ -68,6 +68,11 @@ matrix `W[i, j] = α Σ_k 2^(k·b) (C[i, (j,k,+)] − C[i, (j,k,−)])`, one pro
 the integer inputs per array. With real devices and a real ADC the ADC rounds
 every plane's count, so the faithful path runs.
 
+**Layer groups.** With per-read randomness, `analog_mvm` reads the arrays of a
+layer that share input and shape together (`anncc.runtime.layer_read`: one
+batched product over the arrays, the same noise streams, the same results);
+option `layer_batch=False` keeps the per-array path below.
+
 **Cost** (bench/bench_runtime.py). Per array and batch the faithful read is
 one gather of digit planes from a table, the product `[P·M, rows] @ C`, two
 in-place ADC passes, a weighted sum over planes and a small shift-add product:

@@ -9,7 +9,9 @@ compiled for --target, on one batch:
   else a line says it is skipped and why;
 - anncc at each level: xbar (integer contract), ideal cell level, analog
   cell level with the target's noise and a new chip per run (programming +
-  reads), reads of a kept chip (`cm.program(seed)` then `cm.run(x, chip=...)`);
+  reads; the arrays of a layer read together, `runtime/layer_read.py`, and the
+  per-array reads before it, `layer_batch=False`, for the ratio),
+  reads of a kept chip (`cm.program(seed)` then `cm.run(x, chip=...)`);
 - with IR drop (digits always, the ResNet with --resnet-irdrop): the first
   read of a kept chip (exact effective weights of every array) and its reads;
 - chip programming (wall and CPU seconds) and the IR-drop effective weights
@@ -120,6 +122,9 @@ def report(name: str, cm: Any, model: torch.nn.Module, x: torch.Tensor, repeats:
     seeds = iter(range(1000))
     rows.append(("anncc analog cell, target noise, new chip per run", best_of(
         lambda: cm.run(x, level="cell", analog=True, seed=next(seeds)), analog_repeats), ""))
+    rows.append(("anncc analog cell, new chip per run, per-array reads", best_of(
+        lambda: cm.run(x, level="cell", analog=True, seed=next(seeds), layer_batch=False),
+        analog_repeats), "the path before layer groups"))
     chip = cm.program(seed=0)
     cm.run(x, level="cell", chip=chip)  # builds the read models of this chip
     rows.append(("anncc analog cell, target noise, kept chip (reads)", best_of(

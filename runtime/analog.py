@@ -68,6 +68,11 @@ matrix `W[i, j] = α Σ_k 2^(k·b) (C[i, (j,k,+)] − C[i, (j,k,−)])`, one pro
 the integer inputs per array. With real devices and a real ADC the ADC rounds
 every plane's count, so the faithful path runs.
 
+**Layer groups.** With per-read randomness, `analog_mvm` reads the arrays of a
+layer that share input and shape together (`anncc.runtime.layer_read`: one
+batched product over the arrays, the same noise streams, the same results);
+option `layer_batch=False` keeps the per-array path below.
+
 **Cost** (bench/bench_runtime.py). Per array and batch the faithful read is
 one gather of digit planes from a table, the product `[P·M, rows] @ C`, two
 in-place ADC passes, a weighted sum over planes and a small shift-add product:
@@ -109,7 +114,7 @@ from anncc.runtime.interpreter import ExecContext
 Tensor = torch.Tensor
 
 #: Keys of `ctx.options` that are not analog effects and are ignored here.
-NON_EFFECT_OPTIONS = ("target", "read_salt", "irdrop_cache")
+NON_EFFECT_OPTIONS = ("target", "read_salt", "irdrop_cache", "layer_batch")
 
 
 @dataclass(frozen=True)
@@ -698,6 +703,12 @@ def analog_mvm(op: Any, args: list[Tensor], ctx: ExecContext) -> Tensor:
     codes; with drift compensation the scaled sum is rounded to an integer.
     """
     f = op.params()
+    if ctx.options.get("layer_batch", True):  # every array of the layer group at once
+        from anncc.runtime.layer_read import group_read_mvm
+
+        out = group_read_mvm(op, args, ctx, f)
+        if out is not None:
+            return out
     model = array_model(op, args, ctx, f)
     r0, rows = f.row_offset, f.rows
     xs = args[0][..., r0:r0 + rows]

@@ -327,15 +327,30 @@ def cell_ops(module: Any) -> Iterable[Any]:
     return (op for op in module.walk() if isinstance(op, MvmOp))
 
 
-def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
-    """Program every `cell.mvm` array of `module` with `ctx.seed` and `ctx.options`."""
+@dataclass
+class ChipLayout:
+    """What programming a chip of a module needs that no seed changes: the arrays grouped by
+    shape, target and options, their levels and fault maps stacked `[n, rows, cols]`
+    (uint8 up to 256 levels). Cached per (module, store, target, options) in `_LAYOUTS`,
+    so a new chip per run loads and stacks the weight store's level maps once."""
+
+    groups: dict[tuple[Any, ...], tuple[list[str], Tensor, Tensor, Any, Any]]
+    levels: dict[str, Tensor]
+    bits: dict[str, int]
+
+
+_LAYOUTS: dict[tuple[Any, ...], tuple[Any, Any, ChipLayout]] = {}
+_LAYOUT_SLOTS = 4  # the layouts of the last few (module, options) pairs
+
+
+def _chip_layout(module: Any, ctx: ExecContext, target: Any) -> ChipLayout:
     from anncc.errors import AnnccError
     from anncc.runtime.analog import AnalogOptions, array_target, operand_tensor
 
-    t0 = time.perf_counter()
-    chip = Chip(seed=ctx.seed, ctx=ctx)
     groups: dict[tuple[Any, ...], list[tuple[str, Tensor, Tensor]]] = {}
     meta: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+    levels: dict[str, Tensor] = {}
+    bits: dict[str, int] = {}
     for op in cell_ops(module):
         f = op.params()
         tgt = array_target(target, f.g_min_s, f.g_max_s)
@@ -348,16 +363,37 @@ def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
         key = (tuple(lv.shape), id(tgt), opts.key, f.bits_per_cell)
         groups.setdefault(key, []).append((f.tile, lv, fm))
         meta[key] = (tgt, opts)
-        chip.levels[f.tile] = lv
-        chip.bits[f.tile] = f.bits_per_cell
+        levels[f.tile] = lv
+        bits[f.tile] = f.bits_per_cell
+    out: dict[tuple[Any, ...], tuple[list[str], Tensor, Tensor, Any, Any]] = {}
+    for key, members in groups.items():
+        tgt, opts = meta[key]
+        small = torch.uint8 if tgt.levels <= 256 else torch.int32  # a compact stack
+        lv = torch.stack([torch.as_tensor(m[1]).to(small) for m in members])
+        fm = torch.stack([torch.as_tensor(m[2]).to(torch.uint8).expand(m[1].shape)
+                          for m in members])
+        out[key] = ([m[0] for m in members], lv, fm, tgt, opts)
+    return ChipLayout(out, levels, bits)
+
+
+def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
+    """Program every `cell.mvm` array of `module` with `ctx.seed` and `ctx.options`
+    (the module's stacked level maps from the `ChipLayout` cache)."""
+    t0 = time.perf_counter()
+    chip = Chip(seed=ctx.seed, ctx=ctx)
+    layout_key = (id(module), id(ctx.store), id(target), repr(sorted(
+        (k, repr(v)) for k, v in ctx.options.items() if k != "target")))
+    hit = _LAYOUTS.get(layout_key)
+    if hit is None or hit[0] is not module or hit[1] is not ctx.store:
+        hit = (module, ctx.store, _chip_layout(module, ctx, target))
+        _LAYOUTS[layout_key] = hit
+        while len(_LAYOUTS) > _LAYOUT_SLOTS:
+            _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    layout = hit[2]
+    chip.levels.update(layout.levels)
+    chip.bits.update(layout.bits)
     with torch.no_grad():
-        for key, members in groups.items():
-            tgt, opts = meta[key]
-            tiles = [m[0] for m in members]
-            small = torch.uint8 if tgt.levels <= 256 else torch.int32  # a compact stack
-            lv = torch.stack([torch.as_tensor(m[1]).to(small) for m in members])
-            fm = torch.stack([torch.as_tensor(m[2]).to(torch.uint8).expand(m[1].shape)
-                              for m in members])
+        for key, (tiles, lv, fm, tgt, opts) in layout.groups.items():
             grp = program_group(tiles, lv, fm, tgt, ctx.seed, opts, key[-1])
             gi = len(chip.groups)
             chip.groups.append(grp)

@@ -22,8 +22,9 @@ and scale takes it with no float step. Other digital ops (add, softmax, layer
 norm, pooling averages, attention) run in float between `xbar.dequantize` and
 `xbar.quantize`.
 
-Array size per layer (sized to the parasitics). Unless `rows`/`cols` fix it,
-each layer gets its own physical array size: powers of two from the target's
+Array size per layer (sized to the parasitics). Unless `rows`/`cols`, or the
+user's own `array_rows`/`array_cols` (a target override or target file), fix
+it, each layer gets its own physical array size: powers of two from the target's
 `array_rows × array_cols` (never above the target's maximum) down to 16
 (`_irdrop_sizing.MIN_SIDE`), preferring the fewest arrays, then the highest
 `g_max`, then the smaller array, among the sizes whose **exact** worst-column
@@ -238,6 +239,8 @@ class TilePass(ModulePass):
         array_rows, array_cols, bpc = self.geometry(op)
         tgt = target_of(op, self.target)
         budget = self.irdrop_budget or float(tgt.irdrop_budget)
+        fixed = _user_array_size(op, self.target)
+        fixed_rows, fixed_cols = self.rows or fixed[0], self.cols or fixed[1]
         sizing: dict[str, dict] = {}
         rw = Rewriter()
         layer_index = 0
@@ -255,7 +258,7 @@ class TilePass(ModulePass):
                     name = namer(o, layer_index)
                     wq = store.get(q.qweight, q.qweight_digest)
                     choice = self._size_layer(name, np.asarray(wq), groups_of(o), q, tgt, bpc,
-                                              array_rows, array_cols, budget)
+                                              array_rows, array_cols, budget, fixed_rows, fixed_cols)
                     sizing[name] = choice.to_json()
                     shape = TileShape.for_array(choice.array_rows, choice.array_cols, q.w_bits, bpc,
                                                 self.spare_rows, self.spare_cols)
@@ -267,7 +270,8 @@ class TilePass(ModulePass):
 
     # ----------------------------------------------------------------- array size
     def _size_layer(self, name: str, wq: np.ndarray, groups: int, q, tgt, bpc: int,
-                    nominal_rows: int, nominal_cols: int, budget: float):
+                    nominal_rows: int, nominal_cols: int, budget: float, fixed_rows: int = 0,
+                    fixed_cols: int = 0):
         """This layer's array size and g_max (module docstring; `_irdrop_sizing.choose_layer`)."""
         from anncc.passes import _irdrop_sizing as sz
 
@@ -302,9 +306,9 @@ class TilePass(ModulePass):
 
         need_cols = n * 2 * n_slices + 1 + self.spare_cols
         least_cols = 2 * n_slices + 1 + self.spare_cols
-        rows = sz.candidate_sides(nominal_rows, min(k, psum_rows) + self.spare_rows, self.rows,
+        rows = sz.candidate_sides(nominal_rows, min(k, psum_rows) + self.spare_rows, fixed_rows,
                                   self.spare_rows + 1)
-        cols = sz.candidate_sides(nominal_cols, need_cols, self.cols, least_cols)
+        cols = sz.candidate_sides(nominal_cols, need_cols, fixed_cols, least_cols)
         try:
             return sz.choose_layer([(r, c) for r in rows for c in cols], tiling, tgt, budget)
         except ValueError:
@@ -408,6 +412,19 @@ class TilePass(ModulePass):
         if act is not None:
             rw.erase_op(act)
         rw.erase_op(op)
+
+
+def _user_array_size(module: ModuleOp, target: str) -> tuple[int, int]:
+    """(rows, cols) the user set on the target (override or target file), 0 where not set."""
+    from anncc.passes._target import OVERRIDES_ATTR, TARGET_ATTR
+
+    ov = module.attributes.get(OVERRIDES_ATTR)
+    name = module.attributes.get(TARGET_ATTR)
+    if not isinstance(ov, StringAttr) or (target and isinstance(name, StringAttr)
+                                          and target != name.data):
+        return 0, 0
+    data = json.loads(ov.data)
+    return int(data.get("array_rows", 0) or 0), int(data.get("array_cols", 0) or 0)
 
 
 def _bias(op, store: WeightStore) -> np.ndarray:

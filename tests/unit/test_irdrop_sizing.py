@@ -123,3 +123,19 @@ def test_candidate_sides():
     assert sz.candidate_sides(64, 1000) == [64, 32, 16]
     assert sz.candidate_sides(64, 10, fixed=48) == [48]
     assert sz.candidate_sides(256, 9, least=9) == [16]
+
+
+@pytest.mark.parametrize("target", ["rram", "pcm", "sot-mtj"])
+def test_the_first_order_skip_never_drops_a_size_the_exact_solve_accepts(target):
+    """Sizes skipped by α/2 + 2β > HOPELESS·budget all fail the exact solve, down to a 1 % budget."""
+    t = get_target(target)
+    rng = np.random.default_rng(0)
+    for n, m in ((16, 16), (16, 64), (32, 32), (64, 32), (64, 64)):
+        levels = rng.integers(0, 1 << t.bits_per_cell, size=(n, m - 1)).astype(np.uint8)
+        levels[rng.random(levels.shape) < 0.5] = 0  # half the cells at level 0, as differential pairs
+        for g_max in sz.g_max_candidates(t):
+            exact = sz.array_error(sz.pattern_conductances(levels, n, m, t, g_max), n, t).worst
+            est = sz.first_order_error(levels, n, m, t, g_max)
+            for budget in (0.01, 0.02, 0.05, 0.1):
+                if est > sz.HOPELESS * budget:
+                    assert exact > budget, (n, m, g_max, est, exact)

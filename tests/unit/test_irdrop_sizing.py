@@ -139,3 +139,31 @@ def test_the_first_order_skip_never_drops_a_size_the_exact_solve_accepts(target)
             for budget in (0.01, 0.02, 0.05, 0.1):
                 if est > sz.HOPELESS * budget:
                     assert exact > budget, (n, m, g_max, est, exact)
+
+
+def test_ir_drop_is_on_by_default_and_the_flags_turn_it_off():
+    from types import SimpleNamespace
+
+    from anncc.cli import _compile_parser, _eval_parser
+    from anncc.evaluate import eval_conditions
+    from anncc.runtime.analog import IDEAL_OPTIONS, AnalogOptions
+
+    t = get_target("pcm")
+    assert AnalogOptions.resolve({}, t).ir_drop and not AnalogOptions.resolve(IDEAL_OPTIONS, t).ir_drop
+    on, off = (_eval_parser().parse_args(a) for a in (["b"], ["b", "--no-ir-drop"]))
+    assert on.ir_drop and not off.ir_drop
+    args = SimpleNamespace(level="cell", ideal=False, drift="1", no_compensation=True)
+    rows_on = eval_conditions(t, SimpleNamespace(**vars(args), ir_drop=True))
+    rows_off = eval_conditions(t, SimpleNamespace(**vars(args), ir_drop=False))
+    assert all("ir_drop" not in o for _, _, o in rows_on[1:])
+    assert all(o["ir_drop"] is False for _, _, o in rows_off[1:])
+    c = _compile_parser().parse_args(["--irdrop-budget", "0.1", "--strict"])
+    assert c.irdrop_budget == 0.1 and c.strict
+
+
+def test_a_bad_budget_is_one_line(capsys):
+    from anncc.cli import main
+
+    assert main(["--irdrop-budget", "2", "-o", "/nonexistent/x", "-q"]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("anncc: error: --irdrop-budget") and "Traceback" not in err

@@ -57,6 +57,11 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--redundancy", choices=("spares", "tmr"), default="spares")
     p.add_argument("--tmr-layers", default="", help="layers to triplicate with --redundancy tmr")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--irdrop-budget", type=float, default=0.0, metavar="FRACTION",
+                   help="largest exact worst-column IR-drop error of an array, e.g. 0.05 "
+                        "(default: the target's irdrop_budget)")
+    p.add_argument("--strict", action="store_true",
+                   help="an array over the IR-drop budget is an error, not a warning")
     p.add_argument("--eval-data", help=".npz with arrays x and y to measure accuracy at every level")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected failure")
@@ -75,7 +80,10 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--ideal", action="store_true", help="ideal devices (no physics)")
     p.add_argument("--drift", default="", help="PCM drift times, e.g. '1,86400,3.15e7' seconds")
     p.add_argument("--no-compensation", action="store_true", help="disable global drift compensation")
-    p.add_argument("--ir-drop", action="store_true", help="include IR drop (effective weights)")
+    p.add_argument("--ir-drop", action="store_true", default=True,
+                   help="include IR drop through each array's effective weights (the default)")
+    p.add_argument("--no-ir-drop", dest="ir_drop", action="store_false",
+                   help="leave IR drop out (ideal wires and contacts)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -175,7 +183,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         calib=calib, spare_rows=args.spare_rows, spare_cols=args.spare_cols,
         fault_rate=args.fault_rate, fault_map=args.fault_map, seed=args.seed,
         redundancy=args.redundancy, tmr_layers=args.tmr_layers, pipeline=args.pipeline,
-        progress=not args.quiet)
+        progress=not args.quiet, irdrop_budget=args.irdrop_budget, strict=args.strict)
     cm = compile_module(module, store, opts, example)
     accuracy = _level_accuracies(cm, eval_data) if eval_data is not None else None
     if accuracy is not None and opts.fault_rate > 0:

@@ -64,8 +64,10 @@ def eval_conditions(target: Any, args: argparse.Namespace) -> list[tuple[str, bo
     rows: list[tuple[str, bool, dict[str, Any]]] = [("ideal devices", False, {})]
     if args.ideal:
         return rows
-    base: dict[str, Any] = {"ir_drop": True} if args.ir_drop else {}
-    label = " + IR drop" if args.ir_drop else ""
+    # IR drop is on in every analog run (AnalogOptions.ir_drop); --no-ir-drop leaves it out
+    ir_drop = getattr(args, "ir_drop", True)
+    base: dict[str, Any] = {} if ir_drop else {"ir_drop": False}
+    label = " + IR drop" if ir_drop else ", no IR drop"
     times = _parse_times(args.drift) if args.drift else (
         list(target.DEFAULT_DRIFT_TIMES_S))
     rows.append((f"{target.name} devices{label}", True, dict(base)))

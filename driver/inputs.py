@@ -79,6 +79,9 @@ def check_compile_options(args: argparse.Namespace) -> None:
     if args.spare_rows > 4096 or args.spare_cols > 4096:
         raise InputError("--spare-rows and --spare-cols must be at most 4096 (an array's size)")
     check_seed(args.seed)
+    budget = getattr(args, "irdrop_budget", 0.0)
+    if not 0 <= budget <= 1:  # NaN fails both comparisons
+        raise InputError(f"--irdrop-budget must be a fraction in (0, 1], got {budget}")
     if not args.target:
         raise InputError("--target must name a target (see 'anncc targets')")
     for name in ("calib", "eval_data", "fault_map"):  # target files: anncc.targets

@@ -52,6 +52,10 @@ class CompileOptions:
     tmr_layers: str = ""
     pipeline: str | None = None
     progress: bool = False
+    #: IR-drop budget of array sizing (0 = the target's `irdrop_budget`); `strict`: a missed
+    #: budget is an error instead of a warning (passes/_irdrop_sizing.py)
+    irdrop_budget: float = 0.0
+    strict: bool = False
 
     def wants_redundancy(self) -> bool:
         return bool(self.spare_rows or self.spare_cols or self.fault_rate or self.fault_map
@@ -66,8 +70,9 @@ class CompileOptions:
                                  per_channel=self.per_channel, w_bits_per_layer=self.w_bits_per_layer,
                                  weight_clip=self.weight_clip, act_range=self.act_range,
                                  bias_correct=self.bias_correct),
-            get_pass("tile")(spare_rows=self.spare_rows, spare_cols=self.spare_cols),
-            get_pass("allocate-resistance")(),
+            get_pass("tile")(spare_rows=self.spare_rows, spare_cols=self.spare_cols,
+                             irdrop_budget=self.irdrop_budget),
+            get_pass("allocate-resistance")(irdrop_budget=self.irdrop_budget, strict=self.strict),
         ]
         if self.wants_redundancy():
             spares = (self.spare_rows, self.spare_cols) if self.use_spares else (0, 0)

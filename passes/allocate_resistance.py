@@ -11,27 +11,35 @@ Each `xbar.mvm` tile becomes one physical array (`cell.mvm`):
   shift is the smallest `s` with that count below `2^(adc_bits+s)`, so an ADC
   wide enough is lossless (s = 0) and a narrower one loses only LSBs, never
   saturates.
-- Conductance range and read voltage. What is optimized: the expected IR-drop
-  error `α/2 + 2β` (α = R_wire·Ḡ·N², β = R_contact·Ḡ·N, DESIGN.md section 7)
-  grows with the mean conductance Ḡ, while the signal above additive read noise
-  grows with the step ΔG. For multi-level devices whose top conductance can be
-  programmed lower (`rram`, `pcm`, `sot-mtj-dw`), the pass picks, per array, the
-  largest `g_max` among `g_max·2^−k` (k = 0..3, staying above the device's
-  `g_min`) whose expected IR-drop error is within `irdrop-budget`, so arrays
-  with dense, high levels are read at lower conductance. Binary MTJs have fixed
-  R_P / R_AP, so only α and β are checked. The read voltage is the target's
-  (`v_read_v`): lower would cut read power but also the current above the ADC's
-  noise floor, which the target sets. For `cmos`, levels become E96 resistors
-  in the runtime's device model; the relative weight error this introduces per
-  level is written to the module's `anncc.e96_error` attribute.
+- Conductance range, array size and IR drop. Each layer's arrays have the
+  size `tile` chose for it (module attribute `anncc.array_sizing`; else the
+  `rows`/`cols` options, else the target's). The top conductance is chosen per
+  layer: for devices whose top conductance can be programmed lower (`rram`,
+  `pcm`, `sot-mtj-dw`) the largest of `g_max·2^−k` (k = 0..3, staying above
+  1.5·`g_min`) whose **exact** worst-column IR-drop error is within the budget
+  (`irdrop-budget`, default the target's `irdrop_budget`); binary MTJs and
+  cmos keep their fixed range but are checked the same way. The error is that
+  of the layer's densest array at its programmed levels, every used row driven,
+  solved on the one mesh description (`passes/_irdrop_sizing.py`). Where no
+  choice meets the budget, the least error is kept and a warning names the
+  layer, its arrays and the figure; with `strict` it is an error. Every array's
+  size, g_max and figures are the module attribute `anncc.irdrop` (JSON:
+  `budget`, `pattern`, `arrays`: one row per array), shown in the report.
+  The read voltage is the target's (`v_read_v`): lower would cut read power but
+  also the current above the ADC's noise floor, which the target sets. For
+  `cmos`, levels become E96 resistors in the runtime's device model; the
+  relative weight error this introduces per level is written to the module's
+  `anncc.e96_error` attribute.
 
-Options: `rows`, `cols` (the physical array; 0 = target's), `adc-bits`,
-`dac-bits` (0 = target's), `irdrop-budget` (default 0.05), `target`.
+Options: `rows`, `cols` (the physical array; 0 = tile's choice, else the
+target's), `adc-bits`, `dac-bits` (0 = target's), `irdrop-budget` (0 = the
+target's `irdrop_budget`), `strict` (a missed budget is an error), `target`.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +51,6 @@ from anncc.ir.cell import ArrayParams
 from anncc.ir.cell import MvmOp as CellMvmOp
 from anncc.ir.contract import (
     adc_shift_for,
-    irdrop_alpha_beta,
-    irdrop_expected_error,
     max_column_count,
     n_slices_for,
     slice_levels,
@@ -58,6 +64,13 @@ from anncc.passes._util import ConstantPool
 
 UI8 = int_type(8, False)
 SI32 = int_type(32, True)
+
+#: Module attribute: every array's size, g_max and exact IR-drop figures (JSON).
+IRDROP_ATTR = "anncc.irdrop"
+
+
+class IRDropBudgetWarning(UserWarning):
+    """An array's exact IR-drop error exceeds the budget at every size and g_max tried."""
 
 
 @dataclass(frozen=True)
@@ -95,44 +108,92 @@ class AllocateResistancePass(ModulePass):
     cols: int = 0
     adc_bits: int = 0
     dac_bits: int = 0
-    irdrop_budget: float = 0.05
+    irdrop_budget: float = 0.0
+    strict: bool = False
     target: str = ""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from anncc.passes import _irdrop_sizing as sz
+        from anncc.passes.tile import SIZING_ATTR
+
         store = store_of(op)
         t = target_of(op, self.target)
-        array_rows, array_cols = self.rows or t.array_rows, self.cols or t.array_cols
+        budget = self.irdrop_budget or float(t.irdrop_budget)
+        sizing = json.loads(op.attributes[SIZING_ATTR].data) if SIZING_ATTR in op.attributes else {}
         adc_bits, dac_bits = self.adc_bits or t.adc_bits, self.dac_bits or t.dac_bits
         rw = Rewriter()
         pools: dict = {}
+        by_layer: dict[str, list[tuple[MvmOp, ArrayLayout, np.ndarray]]] = {}
         for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
-            block = mvm.parent_block()
-            pool = pools.setdefault(block, ConstantPool(store, block))
-            self._allocate(mvm, t, store, rw, pool, array_rows, array_cols, adc_bits, dac_bits)
+            layer = mvm.layer.data
+            chosen = sizing.get(layer, {})
+            array_rows = self.rows or chosen.get("array_rows") or t.array_rows
+            array_cols = self.cols or chosen.get("array_cols") or t.array_cols
+            layout, cell_levels = self._levels(mvm, t, store, array_rows, array_cols)
+            by_layer.setdefault(layer, []).append((mvm, layout, cell_levels))
+        rows_out: list[dict] = []
+        for layer, members in by_layer.items():
+            dense = max(members, key=lambda m: int(m[2].sum(dtype=np.int64)))
+            _, lay, lv = dense
+            g_max, fig, _ = sz.best_g_max(lv, lay.array_rows, lay.array_cols, t, budget)
+            g_min = float(t.g_min_s)
+            ok = fig.worst <= budget
+            for mvm, layout, cell_levels in members:
+                block = mvm.parent_block()
+                pool = pools.setdefault(block, ConstantPool(store, block))
+                rows_out.append({
+                    "tile": mvm.tile.data, "layer": layer, "array_rows": layout.array_rows,
+                    "array_cols": layout.array_cols, "g_max_s": g_max,
+                    "worst_error": fig.worst, "mean_error": fig.mean, "within_budget": ok,
+                    "densest": dense[0].tile.data})
+                self._allocate(mvm, t, store, rw, pool, layout, cell_levels, adc_bits, dac_bits,
+                               g_min, g_max)
+            if not ok:
+                tiles = [m[0].tile.data for m in members]
+                names = ", ".join(tiles[:4]) + (f" and {len(tiles) - 4} more" if len(tiles) > 4 else "")
+                msg = (f"allocate-resistance: layer '{layer}' ({len(tiles)} array(s) of "
+                       f"{lay.array_rows}x{lay.array_cols}: {names}): exact worst-column IR-drop "
+                       f"error {100 * fig.worst:.1f} % (mean {100 * fig.mean:.1f} %) at g_max "
+                       f"{g_max * 1e6:.3g} uS exceeds the budget {100 * budget:.1f} % at every "
+                       "size and g_max tried")
+                if self.strict:
+                    raise AnnccError(msg, hint="lower R_wire/R_contact, raise --irdrop-budget, or "
+                                               "pre-compensate")
+                warnings.warn(msg, IRDropBudgetWarning, stacklevel=2)
+        op.attributes[IRDROP_ATTR] = StringAttr(json.dumps(
+            {"budget": budget, "pattern": sz.PATTERN, "arrays": rows_out}, sort_keys=True))
         report = t.level_error_report()
         if report is not None:  # e.g. cmos: each level's error once its resistor is rounded to E96
             op.attributes["anncc.e96_error"] = StringAttr(json.dumps(report))
 
-    def _allocate(self, mvm: MvmOp, t, store: WeightStore, rw: Rewriter, pool: ConstantPool,
-                  array_rows: int, array_cols: int, adc_bits: int, dac_bits: int) -> None:
+    def _levels(self, mvm: MvmOp, t, store: WeightStore, array_rows: int, array_cols: int
+                ) -> tuple[ArrayLayout, np.ndarray]:
+        """The tile's layout on its array and its cell levels [rows, cols·n_slices·2]."""
         r0, c0, rows, cols = mvm.bounds()
-        w_bits = mvm.w_bits.value.data
         b = t.bits_per_cell
-        n_slices = n_slices_for(w_bits, b)
-        tile = mvm.tile.data
+        n_slices = n_slices_for(mvm.w_bits.value.data, b)
         layout = ArrayLayout(array_rows, array_cols, rows, cols, n_slices)
-        layout.check(tile)
+        layout.check(mvm.tile.data)
         wq_op = mvm.weight.owner
         assert isinstance(wq_op, WeightOp)
         w = np.asarray(store.get(wq_op.key.data, wq_op.digest.data))[r0:r0 + rows, c0:c0 + cols]
-        cell_levels = slice_levels(w, n_slices, b)
+        return layout, slice_levels(w, n_slices, b).reshape(rows, -1)
+
+    def _allocate(self, mvm: MvmOp, t, store: WeightStore, rw: Rewriter, pool: ConstantPool,
+                  layout: ArrayLayout, cell_levels: np.ndarray, adc_bits: int, dac_bits: int,
+                  g_min: float, g_max: float) -> None:
+        r0, c0, rows, cols = mvm.bounds()
+        w_bits = mvm.w_bits.value.data
+        b = t.bits_per_cell
+        n_slices = layout.n_slices
+        tile = mvm.tile.data
+        array_rows, array_cols = layout.array_rows, layout.array_cols
         levels = np.zeros((array_rows, array_cols), dtype=np.uint8)
-        levels[:rows, : layout.ref_col] = cell_levels.reshape(rows, -1)
+        levels[:rows, : layout.ref_col] = cell_levels
         in_info = int_info(mvm.input.type)
         assert in_info is not None
         in_bits, in_signed = in_info
         dac = min(dac_bits, in_bits)
-        g_min, g_max = self._conductance_range(t, levels, b)
 
         lv_key = store.unique_key(f"{tile}.levels")
         lv = WeightOp(lv_key, store.add(lv_key, levels), tensor(levels.shape, UI8))
@@ -152,27 +213,3 @@ class AllocateResistancePass(ModulePass):
                         mvm.result.type, params)
         new.results[0].name_hint = mvm.results[0].name_hint
         rw.replace_op(mvm, new)
-
-
-    def _conductance_range(self, t, levels: np.ndarray, b: int) -> tuple[float, float]:
-        """(g_min, g_max) of the array: the largest tunable g_max whose α/2 + 2β is within budget.
-
-        α and β are those of the whole physical array with unused cells at
-        level 0 (`contract.irdrop_alpha_beta`, the figure the runtime's trace
-        and the report compute from the programmed conductances).
-        """
-        g_min, g_max = float(t.g_min_s), float(t.g_max_s)
-        if not t.TUNABLE_G_MAX:
-            return g_min, g_max
-        top = (1 << b) - 1
-        best = g_max
-        for k in range(4):
-            cand = g_max / (1 << k)
-            if cand <= g_min * 1.5:
-                break
-            g = g_min + levels.astype(np.float64) * (cand - g_min) / top
-            best = cand
-            alpha, beta = irdrop_alpha_beta(g, t.r_wire_ohm, t.r_contact_ohm)
-            if irdrop_expected_error(alpha, beta) <= self.irdrop_budget:
-                break
-        return g_min, best

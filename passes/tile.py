@@ -22,13 +22,29 @@ and scale takes it with no float step. Other digital ops (add, softmax, layer
 norm, pooling averages, attention) run in float between `xbar.dequantize` and
 `xbar.quantize`.
 
-Options: `rows`, `cols` (the physical array; 0 = the target's),
+Array size per layer (sized to the parasitics). Unless `rows`/`cols`, or the
+user's own `array_rows`/`array_cols` (a target override or target file), fix
+it, each layer gets its own physical array size: powers of two from the target's
+`array_rows × array_cols` (never above the target's maximum) down to 16
+(`_irdrop_sizing.MIN_SIDE`), preferring the fewest arrays, then the highest
+`g_max`, then the smaller array, among the sizes whose **exact** worst-column
+IR-drop error (`passes/_irdrop_sizing.py`: the layer's densest array at its
+programmed levels, all its rows driven, solved on `runtime.mesh.ArrayMesh`) is
+within the budget (`irdrop-budget`, default the target's `irdrop_budget`). If no
+size meets it, the one with the least error; `allocate-resistance` then warns
+(or fails with `strict`). The choice per layer is the module attribute
+`anncc.array_sizing` (JSON: layer -> `LayerChoice`), which
+`allocate-resistance` reads.
+
+Options: `rows`, `cols` (the physical array; 0 = sized per layer as above),
 `bits-per-cell` (0 = the target's), `spare-rows`, `spare-cols` (reserved for
-`insert-redundancy`), `target` (default: the module's `anncc.target`).
+`insert-redundancy`), `irdrop-budget` (0 = the target's), `target` (default:
+the module's `anncc.target`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +58,7 @@ from anncc.ir._xdsl import (
     Operation,
     Rewriter,
     SSAValue,
+    StringAttr,
     dce,
 )
 from anncc.ir.ann import (
@@ -62,6 +79,7 @@ from anncc.ir.contract import (
     requant_multiplier,
     requant_product_bound,
     signed_bits,
+    slice_levels,
 )
 from anncc.ir.shapes import tensor
 from anncc.ir.store import WeightStore
@@ -155,6 +173,9 @@ class LayerBounds:
         return LayerBounds(array_rows, acc, acc_bits, 32 if acc_bits <= 32 else 64, mult_bits)
 
 
+#: Module attribute: each layer's chosen array size, g_max and IR-drop figures (JSON).
+SIZING_ATTR = "anncc.array_sizing"
+
 #: The largest partial sum of one array (si32).
 PSUM_MAX = (1 << 31) - 1
 #: Fewest multiplier bits tile accepts for requantization (relative error 2^-15).
@@ -195,6 +216,7 @@ class TilePass(ModulePass):
     bits_per_cell: int = 0
     spare_rows: int = 0
     spare_cols: int = 0
+    irdrop_budget: float = 0.0
     target: str = ""
 
     def geometry(self, module: ModuleOp) -> tuple[int, int, int]:
@@ -211,8 +233,15 @@ class TilePass(ModulePass):
         return rows, cols, bpc
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from anncc.passes._target import target_of
+
         store = store_of(op)
         array_rows, array_cols, bpc = self.geometry(op)
+        tgt = target_of(op, self.target)
+        budget = self.irdrop_budget or float(tgt.irdrop_budget)
+        fixed = _user_array_size(op, self.target)
+        fixed_rows, fixed_cols = self.rows or fixed[0], self.cols or fixed[1]
+        sizing: dict[str, dict] = {}
         rw = Rewriter()
         layer_index = 0
         namer = LayerNamer()
@@ -226,11 +255,65 @@ class TilePass(ModulePass):
                     if q is None:
                         raise AnnccError(f"tile: layer '{layer_name(o, layer_index)}' is not "
                                          "quantized; run 'quantize' first")
-                    shape = TileShape.for_array(array_rows, array_cols, q.w_bits, bpc,
+                    name = namer(o, layer_index)
+                    wq = store.get(q.qweight, q.qweight_digest)
+                    choice = self._size_layer(name, np.asarray(wq), groups_of(o), q, tgt, bpc,
+                                              array_rows, array_cols, budget, fixed_rows, fixed_cols)
+                    sizing[name] = choice.to_json()
+                    shape = TileShape.for_array(choice.array_rows, choice.array_cols, q.w_bits, bpc,
                                                 self.spare_rows, self.spare_cols)
-                    self._lower_layer(o, namer(o, layer_index), q, shape, pool, rw)
+                    self._lower_layer(o, name, q, shape, pool, rw)
                     layer_index += 1
+        if sizing:
+            op.attributes[SIZING_ATTR] = StringAttr(json.dumps(sizing, sort_keys=True))
         dce(op)  # xDSL: pure ops whose results are unused (stale quantizes, dequantizes)
+
+    # ----------------------------------------------------------------- array size
+    def _size_layer(self, name: str, wq: np.ndarray, groups: int, q, tgt, bpc: int,
+                    nominal_rows: int, nominal_cols: int, budget: float, fixed_rows: int = 0,
+                    fixed_cols: int = 0):
+        """This layer's array size and g_max (module docstring; `_irdrop_sizing.choose_layer`)."""
+        from anncc.passes import _irdrop_sizing as sz
+
+        k, n = wq.shape
+        n_slices = n_slices_for(q.w_bits, bpc)
+        per_row = accumulator_bound(1, q.in_bits, q.in_signed, q.w_bits)
+        psum_rows = max(1, PSUM_MAX // per_row)
+        # one level sum per weight, and 2-D prefix sums: any tile's total level in O(1)
+        lv_sum = slice_levels(wq, n_slices, bpc).sum(axis=(2, 3), dtype=np.int64)
+        pre = np.zeros((k + 1, n + 1), dtype=np.int64)
+        pre[1:, 1:] = lv_sum.cumsum(0).cumsum(1)
+
+        def tiling(r: int, c: int):
+            try:
+                shape = TileShape.for_array(r, c, q.w_bits, bpc, self.spare_rows, self.spare_cols)
+            except AnnccError:
+                return None
+            if shape.rows > psum_rows:
+                shape = TileShape(psum_rows, shape.cols, shape.n_slices)
+            best, count = None, 0
+            for ci, (c0, width, row_ranges) in enumerate(tile_ranges(k, n, groups, shape)):
+                for ri, (r0, h) in enumerate(row_ranges):
+                    count += 1
+                    tot = (pre[r0 + h, c0 + width] - pre[r0, c0 + width] - pre[r0 + h, c0]
+                           + pre[r0, c0])
+                    if best is None or tot > best[0]:
+                        best = (tot, r0, h, c0, width, f"{name}.r{ri}c{ci}")
+            assert best is not None
+            _, r0, h, c0, width, tile = best
+            levels = slice_levels(wq[r0:r0 + h, c0:c0 + width], n_slices, bpc).reshape(h, -1)
+            return count, levels, tile
+
+        need_cols = n * 2 * n_slices + 1 + self.spare_cols
+        least_cols = 2 * n_slices + 1 + self.spare_cols
+        rows = sz.candidate_sides(nominal_rows, min(k, psum_rows) + self.spare_rows, fixed_rows,
+                                  self.spare_rows + 1)
+        cols = sz.candidate_sides(nominal_cols, need_cols, fixed_cols, least_cols)
+        try:
+            return sz.choose_layer([(r, c) for r in rows for c in cols], tiling, tgt, budget)
+        except ValueError:
+            raise AnnccError(f"tile: layer '{name}': no array of at most {nominal_rows}x"
+                             f"{nominal_cols} holds one {q.w_bits}-bit weight") from None
 
     # ----------------------------------------------------------------- one layer
     def _lower_layer(self, op, name: str, q, shape: TileShape, pool: ConstantPool,
@@ -329,6 +412,19 @@ class TilePass(ModulePass):
         if act is not None:
             rw.erase_op(act)
         rw.erase_op(op)
+
+
+def _user_array_size(module: ModuleOp, target: str) -> tuple[int, int]:
+    """(rows, cols) the user set on the target (override or target file), 0 where not set."""
+    from anncc.passes._target import OVERRIDES_ATTR, TARGET_ATTR
+
+    ov = module.attributes.get(OVERRIDES_ATTR)
+    name = module.attributes.get(TARGET_ATTR)
+    if not isinstance(ov, StringAttr) or (target and isinstance(name, StringAttr)
+                                          and target != name.data):
+        return 0, 0
+    data = json.loads(ov.data)
+    return int(data.get("array_rows", 0) or 0), int(data.get("array_cols", 0) or 0)
 
 
 def _bias(op, store: WeightStore) -> np.ndarray:

@@ -130,7 +130,9 @@ class AnalogOptions:
     faults: stuck-at faults — the IR's fault map and random ones at the rates below.
     stuck_at_low_rate, stuck_at_high_rate: random extra faults per cell (target's rates).
     tmr_bias: bias-dependent MTJ TMR (matters with multi-bit DACs, MTJ targets).
-    ir_drop: wire and contact resistances through each array's effective weights.
+    ir_drop: wire, contact and access resistances through each array's exact effective
+        weights (on by default: every analog run reads the mesh; `ir_drop=False` or
+        `anncc eval --no-ir-drop` leaves it out).
     adc_noise_sigma_lsb: ADC input noise in ADC LSBs, per conversion (target's).
     dac_noise_sigma_lsb: DAC output noise in DAC LSBs, per row and read.
     opamp_offset, opamp_rails: cmos summers' input offset and output rails.
@@ -148,7 +150,7 @@ class AnalogOptions:
     stuck_at_low_rate: float = 0.0
     stuck_at_high_rate: float = 0.0
     tmr_bias: bool = True
-    ir_drop: bool = False
+    ir_drop: bool = True
     adc_noise_sigma_lsb: float = 0.0
     dac_noise_sigma_lsb: float = 0.0
     opamp_offset: bool = True

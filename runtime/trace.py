@@ -120,8 +120,9 @@ def array_figures(model, warn_threshold: float = 0.01) -> dict[str, list[dict[st
             f"IR drop: {len(above)} of {sum(map(len, by_layer.values()))} arrays are expected to "
             f"lose more than {100 * warn_threshold:g} % of column current (alpha/2 + 2 beta); "
             f"worst {worst['tile']}: {100 * worst['expected_error']:.1f} % "
-            f"(alpha={worst['alpha']:.3g}, beta={worst['beta']:.3g}); simulate with "
-            "ir_drop=True or pre-compensate the conductances", IRDropWarning, stacklevel=3)
+            f"(alpha={worst['alpha']:.3g}, beta={worst['beta']:.3g}); analog runs simulate it "
+            "(ir_drop is on by default); the exact per-array figures are the build's "
+            "anncc.irdrop (report: IR drop)", IRDropWarning, stacklevel=3)
     return by_layer
 
 

@@ -277,6 +277,20 @@ class Target(BaseModel):
         description=f"Contact resistance between a line driver/sense node and the array. {YI_LI_2022}.",
     )
 
+    irdrop_budget: float = Field(
+        0.05,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Largest exact worst-column IR-drop error (relative loss of column current, all used "
+            "rows driven, the layer's densest array) that `tile`/`allocate-resistance` accept when "
+            "sizing arrays and choosing g_max (`--irdrop-budget`). 5 %: about a third of the "
+            "relative step of a 4-bit weight's largest magnitude (1/7 = 14 %), so a column's sum "
+            "moves by under half a weight LSB; anncc rationale, see docs/physics.md for the "
+            "accuracies measured against it."
+        ),
+    )
+
     # -- variation and noise ------------------------------------------------------
     d2d_sigma_rel: float = d2d_field(0.0, "")
     prog_noise_scale: float = Field(

@@ -47,9 +47,11 @@ MTJ_READ_NOISE = (
     "bandwidth of a 10 ns read: sqrt(4kTG + 2qI)*sqrt(B) / I: 0.06 % and 0.09 % in quadrature, about 0.1 %."
 )
 MTJ_MAX_ARRAY = (
-    "anncc limit: IR drop grows as alpha = R_wire*G*N**2 and with an MTJ's 100-200 uS cells "
-    "already exceeds 1 at 64 rows; 256 keeps arrays where the solver's pre-compensation "
-    f"is meaningful. Demonstrated MRAM crossbars are 64x64 ({JUNG_2022})."
+    "anncc limit: IR drop grows as alpha = R_wire*G*N**2 and beta = R_contact*G*N, and with an "
+    "MTJ's 100-200 uS cells the exact worst-column loss is 30 % at 16x16 and 76 % at 64x64 "
+    "(R_wire 2.5 Ohm, R_contact 50 Ohm, all cells parallel; docs/physics.md); 256 is an upper "
+    "bound for the compiler's size search, not a recommended size. Demonstrated MRAM crossbars "
+    f"are 64x64 ({JUNG_2022})."
 )
 
 

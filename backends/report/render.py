@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from anncc.backends.report import figures
+from anncc.backends.report.irdrop import irdrop_lines
 from anncc.backends.report.verification import verification_lines
 from anncc.files import atomic_write_text
 
@@ -81,6 +82,7 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
         lines += ["## Faults and redundancy", "",
                   f"{faults} faulty cells in {len(red)} arrays; {before} of them change a stored "
                   f"level before remapping, {after} after remapping onto spares.", ""]
+    lines += irdrop_lines(summary.get("irdrop"))
     lines += verification_lines(summary.get("verification"))
     lines += ["## Layers", "", "| layer | arrays | weights | utilization |", "|---|---|---|---|"]
     for name, L in network_order(summary["layers"], summary.get("layer_order") or list(summary["layers"])):

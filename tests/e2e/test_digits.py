@@ -38,8 +38,11 @@ def test_spares_recover_most_of_the_stuck_at_loss(trained):
     from anncc.studies import fault_study
 
     _, model, calib, x, y = trained
+    # sot-mtj at its nominal 64x64: this test is about spares, and IR-drop sizing would pick
+    # 16x32 arrays (8 usable rows, 2 weights each) and several times the arrays to simulate
     opts = CompileOptions(target="sot-mtj", calib=calib, fault_rate=0.02, seed=1,
-                          spare_cols=16, spare_rows=8)
+                          spare_cols=16, spare_rows=8,
+                          target_overrides={"array_rows": 64, "array_cols": 64})
     acc = fault_study(lambda: import_model(model, x[:1]), opts, x[:1], (x, y))
     clean, faulty, spared = acc.values()
     assert faulty < clean  # 2 % stuck-at faults cost accuracy

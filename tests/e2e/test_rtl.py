@@ -33,8 +33,14 @@ def _build(trained, target, tmp_path):
 
     name, model, calib, x = trained
     if (name, target) not in _COMPILED:
+        # The MLP on rram keeps the per-layer array sizes IR-drop sizing chooses (64x64 and
+        # 32x64); the others stay at the targets' nominal sizes, since sizing would multiply
+        # their arrays (sot-mtj: 16x16) and the Icarus run time, and the RTL is the same per array.
+        nominal = {"sot-mtj": 64, "rram": 256}[target]
+        over = ({} if (name, target) == ("mlp", "rram")
+                else {"array_rows": nominal, "array_cols": nominal})
         _COMPILED[(name, target)] = anncc.compile(model, x[:1], target=target, w_bits=4, in_bits=8,
-                                                  calib=calib)
+                                                  calib=calib, target_overrides=over)
     cm = _COMPILED[(name, target)]
     emit_rtl(cm, tmp_path / "rtl")
     write_vectors(cm, x, tmp_path / "rtl")

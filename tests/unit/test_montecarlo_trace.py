@@ -87,21 +87,24 @@ def test_eval_command_reports_pcm_drift_with_and_without_compensation(tmp_path, 
     np.savez(data, x=x.numpy(), y=teacher_labels(cm, x).numpy())
     result = eval_command(cm, _args(data=str(data)))
     names = [c["condition"] for c in result["conditions"]]
-    assert names == ["ideal devices", "pcm devices",
-                     "drift 1 s, compensated", "drift 1 s, uncompensated",
-                     "drift 1 day, compensated", "drift 1 day, uncompensated",
-                     "drift 1 year, compensated", "drift 1 year, uncompensated"]
+    off = ", no IR drop"  # _args leaves IR drop out (--no-ir-drop): this test is about drift
+    assert names == ["ideal devices", "pcm devices" + off,
+                     "drift 1 s, compensated" + off, "drift 1 s, uncompensated" + off,
+                     "drift 1 day, compensated" + off, "drift 1 day, uncompensated" + off,
+                     "drift 1 year, compensated" + off, "drift 1 year, uncompensated" + off]
+    assert all(c["options"]["ir_drop"] is False for c in result["conditions"][1:])
     table = capsys.readouterr().out
     assert "95 % CI" in table and "drift 1 year, uncompensated" in table
     assert result["conditions"][0]["std"] == 0 and result["samples"] == 80
     year = {c["condition"]: c for c in result["conditions"]}
-    assert year["drift 1 year, uncompensated"]["options"]["drift_time_s"] == 3.15e7
+    assert year["drift 1 year, uncompensated" + off]["options"]["drift_time_s"] == 3.15e7
     json.dumps(result)  # the --json output is plain data
 
     only = eval_command(cm, _args(data=str(data), drift="3600", no_compensation=True, ir_drop=True,
                                   json=True))
     assert [c["condition"] for c in only["conditions"]] == [
         "ideal devices", "pcm devices + IR drop", "drift 1 h, uncompensated + IR drop"]
+    assert "ir_drop" not in only["conditions"][1]["options"]  # on by default in every analog run
     assert capsys.readouterr().out == ""
     ideal = eval_command(cm, _args(data=str(data), ideal=True, json=True))
     assert [c["condition"] for c in ideal["conditions"]] == ["ideal devices"]

@@ -119,7 +119,8 @@ class AnalogOptions:
     programming_noise: the technology's programming step (PCM/RRAM polynomial
         sigma, domain-wall pinning; E96 rounding for cmos; none for binary MTJ).
     d2d: device-to-device variation, log-normal in R (target.d2d_sigma_rel).
-    read_noise: cycle-to-cycle read noise, drawn per read (plane and vector).
+    read_noise: cycle-to-cycle read noise, drawn per read (plane and vector); for PCM the 1/f
+        noise accumulated up to drift_time_s, drawn once per chip (`devices.pcm_accumulated_noise`).
     drift_time_s: seconds since programming (PCM drift, RRAM relaxation); 0 = none.
     drift_compensation: global drift compensation per array (PCM default on).
     faults: stuck-at faults — the IR's fault map and random ones at the rates below.

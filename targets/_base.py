@@ -290,6 +290,16 @@ class Target(BaseModel):
     )
     read_noise_sigma_rel: float = read_noise_rel_field(0.0, "")
     read_noise_sigma_gmax_rel: float = read_noise_gmax_field(0.0, "")
+    noise_window_s: tuple[float, float] | None = Field(
+        None,
+        description=(
+            "(g_min, g_max) in siemens of the device window the noise models were measured on: "
+            "every noise model evaluates its sigma in absolute conductance against this window. "
+            "None = the target's own (g_min_s, g_max_s). `with_conductance_range` keeps the "
+            "device's window here, so an array whose g_max the compiler lowers keeps the "
+            "device's noise in siemens (a narrower window has larger relative noise)."
+        ),
+    )
 
     # -- faults ------------------------------------------------------------------
     stuck_at_low_rate: float = Field(
@@ -360,6 +370,11 @@ class Target(BaseModel):
                 "stuck_at_low_rate + stuck_at_high_rate must be <= 1 "
                 f"(got {fmt_number(self.stuck_at_low_rate + self.stuck_at_high_rate)})",
             )
+        if self.noise_window_s is not None and not 0.0 <= self.noise_window_s[0] < self.noise_window_s[1]:
+            raise field_error(
+                "noise_window_s",
+                f"must satisfy 0 <= g_min < g_max (got {self.noise_window_s})",
+            )
         if not self.g_max_s > self.g_min_s:
             raise field_error(
                 "g_max_s",
@@ -387,6 +402,25 @@ class Target(BaseModel):
     def delta_g_s(self) -> float:
         """The unit conductance step: (g_max - g_min) / (levels - 1)."""
         return (self.g_max_s - self.g_min_s) / (self.levels - 1)
+
+    @property
+    def noise_g_min_s(self) -> float:
+        """Bottom of the device window the noise models refer to (`noise_window_s`)."""
+        return self.g_min_s if self.noise_window_s is None else float(self.noise_window_s[0])
+
+    @property
+    def noise_g_max_s(self) -> float:
+        """Top of the device window the noise models refer to (`noise_window_s`)."""
+        return self.g_max_s if self.noise_window_s is None else float(self.noise_window_s[1])
+
+    @property
+    def noise_delta_g_s(self) -> float:
+        """The device window's level step, (noise_g_max_s - noise_g_min_s) / (levels - 1)."""
+        return (self.noise_g_max_s - self.noise_g_min_s) / (self.levels - 1)
+
+    def _keep_noise_window(self) -> dict[str, Any]:
+        """The override that pins the noise models to this target's device window."""
+        return {"noise_window_s": (self.noise_g_min_s, self.noise_g_max_s)}
 
     @property
     def v_lsb_v(self) -> float:
@@ -460,14 +494,16 @@ class Target(BaseModel):
     def with_conductance_range(self, g_min_s: float, g_max_s: float) -> Target:
         """A copy whose level-0 and top conductances are `g_min_s`, `g_max_s` (one array's range).
 
-        Targets whose range is derived from other fields override this.
+        Targets whose range is derived from other fields override this. The copy keeps
+        this target's device window for its noise models (`noise_window_s`): the noise
+        of a device is in siemens and does not shrink with the range the compiler uses.
         """
         if "g_max_s" in self.DERIVED_FIELDS or "g_min_s" in self.DERIVED_FIELDS:
             from anncc.errors import TargetError
 
             raise TargetError(f"cannot set the conductance range of target '{self.name}' to "
                               f"[{g_min_s:g}, {g_max_s:g}] S")
-        return self.with_overrides(g_min_s=g_min_s, g_max_s=g_max_s)
+        return self.with_overrides(g_min_s=g_min_s, g_max_s=g_max_s, **self._keep_noise_window())
 
     def level_error_report(self) -> dict[str, float] | None:
         """Relative conductance error per level that programming introduces (None: no such error)."""

@@ -113,7 +113,8 @@ class MtjTarget(Target):
         """R_P = 1/g_max, and R_AP(0) solved from 1/g_min = R_P + (R_AP(0) − R_P)/(1 + (V_read/V_h)²)."""
         r_p = 1.0 / g_max_s
         u2 = (self.v_read_v / self.tmr_v_half_v) ** 2
-        return self.with_overrides(r_p_ohm=r_p, r_ap_ohm=r_p + (1.0 / g_min_s - r_p) * (1 + u2))
+        return self.with_overrides(r_p_ohm=r_p, r_ap_ohm=r_p + (1.0 / g_min_s - r_p) * (1 + u2),
+                                   **self._keep_noise_window())
 
     def r_ap_at_bias_ohm(self, v: float) -> float:
         """R_AP(V) = R_P * (1 + TMR(V)), TMR(V) of `anncc.ir.contract.tmr_at_bias`."""

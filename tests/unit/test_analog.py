@@ -187,7 +187,7 @@ def test_bias_dependent_tmr_changes_multi_bit_dac_reads_only():
 
 
 def test_read_noise_is_drawn_per_read_and_reproducible_per_seed():
-    t = get_target("pcm")
+    t = get_target("rram")
     ca = cell_array(random_weights(48, 5), t)
     x = random_inputs(40, 48)
     opts = dict(A.IDEAL_OPTIONS, read_noise=True, target=t)
@@ -202,7 +202,7 @@ def test_read_noise_is_drawn_per_read_and_reproducible_per_seed():
 def test_read_noise_variance_is_the_sum_over_driven_cells():
     """Column noise of one read is Gaussian with variance Σ_i d_i² σ_ij² (independent cells),
     the reference column's noise is shared by every column of the read."""
-    t = get_target("pcm")
+    t = get_target("rram")
     ca = cell_array(random_weights(30, 3, seed=1), t)
     x = np.full((4000, 30), 255)  # every row on in every plane
     m = model_of(ca, x, t, **dict(A.IDEAL_OPTIONS, read_noise=True, precision="float64"))

@@ -24,7 +24,13 @@ from pydantic_core import PydanticCustomError
 # stuck low and 1 % stuck high.
 FAULT_STUDY_RATE = 0.01
 
-YI_LI_2022 = "Yi Li et al., Nature Electronics (2022), parasitics measured on a 706x706 RRAM array"
+# The 706x706 array this default was attributed to could not be found (no title or DOI):
+# the wire and contact resistances are anncc defaults until a measured source replaces them.
+WIRE_DEFAULT = (
+    "anncc default, not from a verified measurement (an earlier citation of a 706x706 RRAM "
+    "array had no title or DOI and could not be verified); set it from your process's "
+    "sheet resistance: R = rho * cell_pitch / (width * thickness)"
+)
 MURMANN_SURVEY = "B. Murmann, ADC Performance Survey 1997-2024 (Walden FOM band 10-100 fJ/step)"
 ISAAC_2016 = (
     "A. Shafiee et al., ISAAC, ISCA 2016, component table (8-bit 1.28 GS/s SAR ADC, 1-bit DACs)"
@@ -157,6 +163,20 @@ def read_noise_gmax_field(default: float, source: str) -> Any:
     )
 
 
+def r_access_field(default: float, source: str) -> Any:
+    return Field(
+        default,
+        ge=0.0,
+        le=1e7,
+        description=(
+            "Series resistance of each cell's access device (the on-resistance of a 1T1R / "
+            "1T1MTJ cell's transistor in its linear region at the read bias), in series with "
+            "the cell in the array mesh (`anncc.runtime.mesh.ArrayMesh`, the IR-drop solvers "
+            f"and the SPICE netlists); 0 = no access device. {source}"
+        ),
+    )
+
+
 def feature_size_field(default: float, source: str) -> Any:
     return Field(
         default, gt=0.0, le=1e-6, description=f"Technology feature size F in metres. {source}"
@@ -268,14 +288,19 @@ class Target(BaseModel):
         2.5,
         ge=0.0,
         le=1e4,
-        description=f"Word/bit-line wire resistance per cell pitch (one segment). {YI_LI_2022}.",
+        description=f"Word/bit-line wire resistance per cell pitch (one segment). {WIRE_DEFAULT}.",
     )
     r_contact_ohm: float = Field(
         50.0,
         ge=0.0,
         le=1e6,
-        description=f"Contact resistance between a line driver/sense node and the array. {YI_LI_2022}.",
+        description=(
+            "Contact resistance between a line driver/sense node and the array. "
+            f"{WIRE_DEFAULT}."
+        ),
     )
+
+    r_access_ohm: float = r_access_field(0.0, "Default 0: no access device.")
 
     # -- variation and noise ------------------------------------------------------
     d2d_sigma_rel: float = d2d_field(0.0, "")

@@ -110,3 +110,36 @@ def test_all_planes_of_one_pcm_read_see_the_same_1_over_f_error():
     assert torch.equal(first, A.analog_mvm(ca.op, ca.with_input(xs), ctx))  # static per chip
     other = ExecContext(analog=True, seed=5, options=ctx.options)
     assert not torch.equal(first, A.analog_mvm(ca.op, ca.with_input(xs), other))  # per chip
+
+
+# --------------------------------------------------------------------------- access device
+
+
+def test_every_target_names_its_access_resistance_and_its_source():
+    for name in ["sot-mtj", "sot-mtj-dw", "rram", "pcm"]:
+        t = get_target(name)
+        assert t.r_access_ohm > 0 and "not verified" in t.source_of("r_access_ohm")
+    assert get_target("cmos").r_access_ohm == 0.0  # resistor cells: no transistor
+
+
+def test_the_access_resistance_is_a_series_resistor_in_every_cell():
+    """With ideal wires the mesh's effective weights are exactly 1/(1/G + R_a) per cell; with
+    the target's wires the access device lowers every column current further."""
+    from anncc.runtime.mesh import ArrayMesh
+
+    t = get_target("sot-mtj")
+    g = 1.0 / np.random.default_rng(0).uniform(t.r_p_ohm, 13e3, (16, 12))
+    ideal_wires = t.with_overrides(r_wire_ohm=0.0, r_contact_ohm=0.0)
+    eff = ArrayMesh.from_target(g, ideal_wires).effective_weights()
+    np.testing.assert_allclose(eff, 1.0 / (1.0 / g + t.r_access_ohm), rtol=1e-12)
+    without = ArrayMesh.from_target(g, t.with_overrides(r_access_ohm=0.0)).effective_weights()
+    with_a = ArrayMesh.from_target(g, t).effective_weights()
+    v = np.ones((1, 16)) * t.v_read_v
+    assert np.all(v @ with_a < v @ without)
+    # the runtime's read (IR drop on) sees the same series combination
+    ca = cell_array(random_weights(16, 2, seed=3), ideal_wires, array_rows=16, array_cols=16)
+    opts = dict(A.IDEAL_OPTIONS, ir_drop=True, irdrop_cache="")
+    m = A.array_model(ca.op, ca.with_input(np.zeros((1, 16), np.int64)),
+                      ExecContext(analog=True, seed=0, options=dict(opts, target=ideal_wires)))
+    g_prog = m.programmed.g_s
+    torch.testing.assert_close(m.g_read_s, 1.0 / (1.0 / g_prog + t.r_access_ohm), rtol=1e-9, atol=0)

@@ -6,7 +6,11 @@
   takes the target's `stuck_at_low_rate` / `stuck_at_high_rate`) with `seed`.
   Stuck-at faults of 1 % each way are the customary default for fault studies.
 - A fault matters only where it changes a cell's level: a stuck-low cell that
-  should hold level 0 is harmless. Columns with harmful faults are remapped,
+  should hold level 0 is harmless. The reference column counts too: its cells
+  hold level 0, so a stuck-high reference cell on a driven row is harmful, and
+  worse than any other (the sense amplifier subtracts it from every column of
+  its row); it is repaired by moving that row to a spare row (whose reference
+  cell is healthy), else reported and warned about. Columns with harmful faults are remapped,
   worst first, to healthy spare columns (their weights are written there and
   `colmap` points at them); then rows that still hold harmful faults move to
   spare rows (`rowmap`). At most `spare-rows` / `spare-cols` spares are used per
@@ -16,7 +20,9 @@
   votes with the median (`cell.vote`).
 
 The module's `anncc.redundancy` attribute records, per array, the harmful
-faults before and after remapping, for the report.
+faults before and after remapping (reference-column cells included), and
+`reference_before` / `reference_after`, the harmful reference-column cells
+among them, for the report.
 
 Options: `spare-rows`, `spare-cols` (default 0), `fault-rate` (default 0.0),
 `fault-map` (default none), `seed` (default 0), `scheme` (`spares` or `tmr`),
@@ -26,6 +32,7 @@ Options: `spare-rows`, `spare-cols` (default 0), `fault-rate` (default 0.0),
 from __future__ import annotations
 
 import json
+import warnings
 import zlib
 from dataclasses import dataclass, replace
 
@@ -71,6 +78,17 @@ class Remap:
     rowmap: np.ndarray
     harmful_before: int
     harmful_after: int
+    reference_before: int = 0
+    reference_after: int = 0
+
+
+class RedundancyWarning(UserWarning):
+    """A harmful fault that the spares could not repair (e.g. in the reference column)."""
+
+
+def reference_harm(faults: np.ndarray, rows: np.ndarray, ref_col: int) -> np.ndarray:
+    """Per driven row: whether its reference cell is stuck high (it should hold level 0)."""
+    return faults[rows, ref_col] == STUCK_HIGH
 
 
 def remap_array(levels: np.ndarray, faults: np.ndarray, colmap: np.ndarray, rowmap: np.ndarray,
@@ -83,8 +101,9 @@ def remap_array(levels: np.ndarray, faults: np.ndarray, colmap: np.ndarray, rowm
     def bad_in_col(data: np.ndarray, col: int) -> int:
         return int(harmful(data, faults[used_rows, col], top).sum())
 
+    ref_before = int(reference_harm(faults, used_rows, ref_col).sum())
     before = int(harmful(levels[used_rows][:, colmap.ravel()], faults[used_rows][:, colmap.ravel()],
-                         top).sum())
+                         top).sum()) + ref_before
     free_cols = list(range(ref_col + 1, ref_col + 1 + spare_cols))
     flat = colmap.reshape(-1)
     damage = [(bad_in_col(levels[used_rows, c], c), slot) for slot, c in enumerate(flat)]
@@ -101,14 +120,18 @@ def remap_array(levels: np.ndarray, faults: np.ndarray, colmap: np.ndarray, rowm
             free_cols.remove(best)
     cols = flat.astype(np.int64)
     free_rows = [r for r in range(rows, rows + spare_rows)]
-    row_bad = harmful(levels[used_rows][:, cols], faults[used_rows][:, cols], top).sum(axis=1)
+    # a stuck-high reference cell corrupts every sensed column of its row: weigh it as all of them
+    ref_weight = cols.size
+    row_bad = (harmful(levels[used_rows][:, cols], faults[used_rows][:, cols], top).sum(axis=1)
+               + ref_weight * reference_harm(faults, used_rows, ref_col))
     for i in np.argsort(-row_bad, kind="stable"):
         if row_bad[i] == 0 or not free_rows:
             break
         data = levels[used_rows[i], cols]
 
         def bad_in_row(r: int) -> int:
-            return int(harmful(data, faults[r, cols], top).sum())
+            return (int(harmful(data, faults[r, cols], top).sum())
+                    + ref_weight * int(faults[r, ref_col] == STUCK_HIGH))
 
         best = min(free_rows, key=bad_in_row)
         if bad_in_row(best) < row_bad[i]:
@@ -117,8 +140,9 @@ def remap_array(levels: np.ndarray, faults: np.ndarray, colmap: np.ndarray, rowm
             rowmap[i] = best
             free_rows.remove(best)
     used_rows = rowmap.astype(np.int64)
-    after = int(harmful(levels[used_rows][:, cols], faults[used_rows][:, cols], top).sum())
-    return Remap(levels, colmap, rowmap, before, after)
+    ref_after = int(reference_harm(faults, used_rows, ref_col).sum())
+    after = int(harmful(levels[used_rows][:, cols], faults[used_rows][:, cols], top).sum()) + ref_after
+    return Remap(levels, colmap, rowmap, before, after, ref_before, ref_after)
 
 
 @dataclass(frozen=True)
@@ -207,7 +231,12 @@ class InsertRedundancyPass(ModulePass):
         r = remap_array(levels, faults, colmap, rowmap, top, f.ref_col, self.spare_rows,
                         self.spare_cols)
         report[tile] = {"faults": int((faults > 0).sum()), "harmful_before": r.harmful_before,
-                        "harmful_after": r.harmful_after}
+                        "harmful_after": r.harmful_after, "reference_before": r.reference_before,
+                        "reference_after": r.reference_after}
+        if r.reference_after:
+            warnings.warn(f"anncc: array '{tile}': {r.reference_after} reference-column cell(s) stuck "
+                          "high on driven rows, not repaired (no healthy spare row): every column "
+                          "of those rows reads low", RedundancyWarning, stacklevel=2)
 
         lv_key = store.unique_key(f"{tile}.levels")
         lv = WeightOp(lv_key, store.add(lv_key, r.levels), tensor(r.levels.shape, UI8))

@@ -42,10 +42,11 @@
 Where this is an approximation: the read noise of a column is drawn as one
 Gaussian of the summed variance (exact for independent Gaussian cells; the
 clipping of a negative conductance in `devices.read_conductances` is left
-out), its σ is the programmed cell's (IR drop does not reshape it), and a
-stuck cell in the reference column biases every column of its row — physical,
-but invisible to the ideal kernel, which has no reference column (so the
-analog read equals the ideal one when the reference column is healthy).
+out), and its σ is the programmed cell's (IR drop does not reshape it). A
+stuck cell in the reference column biases every column of its row; the ideal
+kernel subtracts the reference column too (`cell_kernels.sensed_levels`), so
+with every effect off the analog read equals the ideal one with or without
+reference-column faults.
 
 Bias-dependent TMR (MTJ targets): a cell's conductance at the read bias is the
 target's (`g_min_s = 1/R_AP(V_read)`), so bit-serial reads are exact without
@@ -124,7 +125,8 @@ class AnalogOptions:
     programming_noise: the technology's programming step (PCM/RRAM polynomial
         sigma, domain-wall pinning; E96 rounding for cmos; none for binary MTJ).
     d2d: device-to-device variation, log-normal in R (target.d2d_sigma_rel).
-    read_noise: cycle-to-cycle read noise, drawn per read (plane and vector).
+    read_noise: cycle-to-cycle read noise, drawn per read (plane and vector); for PCM the 1/f
+        noise accumulated up to drift_time_s, drawn once per chip (`devices.pcm_accumulated_noise`).
     drift_time_s: seconds since programming (PCM drift, RRAM relaxation); 0 = none.
     drift_compensation: global drift compensation per array (PCM default on).
     faults: stuck-at faults — the IR's fault map and random ones at the rates below.

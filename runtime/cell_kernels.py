@@ -3,7 +3,10 @@
 Ideal devices (`ExecContext.analog == False`) give the golden model of the RTL:
 bit-exact integer arithmetic of DESIGN.md section 4 — input planes of
 `dac_bits` bits, per plane/slice/polarity column counts of the programmed
-levels (stuck-at faults replace a cell's level by 0 or the top level), the ADC
+levels (stuck-at faults replace a cell's level by 0 or the top level) minus
+the reference column's count on the same rows (`sensed_levels`: a healthy
+reference column is level 0 and subtracts nothing; a stuck-high reference cell
+lowers every column's count of its row, and a negative count reads 0), the ADC
 transfer `code = min((c + 2^(s−1)) >> s, 2^adc_bits − 1)` read back as
 `code << s`, and shift-add. With a lossless ADC it equals `xbar.mvm` exactly.
 
@@ -34,6 +37,22 @@ def effective_levels(levels: torch.Tensor, faults: torch.Tensor, bits_per_cell: 
     lv[faults == 1] = 0
     lv[faults == 2] = (1 << bits_per_cell) - 1
     return lv
+
+
+def sensed_levels(levels: torch.Tensor, colmap: torch.Tensor, rowmap: torch.Tensor,
+                  faults: torch.Tensor, ref_col: int, bits_per_cell: int) -> torch.Tensor:
+    """[rows, cols·n_slices·2] int64: what each sensed column counts per unit input digit.
+
+    The level of the cell on each driven row (after stuck-at faults) minus the
+    level of the reference column's cell on that row, which the sense amplifier
+    subtracts before the ADC (DESIGN.md section 4). The ideal model of every
+    level that claims bit-exactness: this kernel, `anncc.runtime.golden` and the
+    RTL's behavioural crossbar; the analog read subtracts the reference
+    column's current the same way (`anncc.runtime.analog.count_matrix`).
+    """
+    lv = effective_levels(levels, faults, bits_per_cell)
+    sub = lv[rowmap.to(torch.int64)]
+    return sub[:, colmap.reshape(-1).to(torch.int64)] - sub[:, ref_col:ref_col + 1]
 
 
 def tile_inputs(op, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -91,8 +110,7 @@ class IdealRead:
         from anncc.ir.contract import plane_weights
         from anncc.runtime.analog import shift_add_matrix
 
-        lv = effective_levels(levels, faults, f.bits_per_cell)
-        sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)]
+        sel = sensed_levels(levels, colmap, rowmap, faults, f.ref_col, f.bits_per_cell)
         top = f.rows * ((1 << f.dac_bits) - 1) * ((1 << f.bits_per_cell) - 1)
         dtype = torch.float32 if top < (1 << 23) else torch.float64
         # after the ADC a code reads back below 2^(adc_bits + shift)
@@ -121,18 +139,18 @@ class IdealRead:
 def collapsed_weights(levels, colmap, rowmap, faults, f: ArrayParams) -> torch.Tensor | None:
     """The signed integer matrix `Σ_k 2^(k·b)(L⁺_k − L⁻_k)` when the ADC never alters a count.
 
-    With `adc_shift = 0` and every column's largest possible count (faults
-    included: a stuck-high cell adds to it) within `2^adc_bits − 1`, the ADC is the
+    With `adc_shift = 0`, no negative count possible (a stuck-high reference cell
+    makes some) and every column's largest possible count (faults included: a
+    stuck-high cell adds to it) within `2^adc_bits − 1`, the ADC is the
     identity, so planes, slices and polarities collapse exactly into one product
     `x @ W` — the same integers as the bit-serial read, at the cost of one matmul.
     Returns None when the ADC can round or clip (then the faithful read runs).
     """
     if f.adc_shift != 0:
         return None
-    lv = effective_levels(levels, faults, f.bits_per_cell)
-    sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)]
+    sel = sensed_levels(levels, colmap, rowmap, faults, f.ref_col, f.bits_per_cell)
     top_digit = (1 << f.dac_bits) - 1
-    if int(sel.sum(0).max()) * top_digit > (1 << f.adc_bits) - 1:
+    if bool((sel < 0).any()) or int(sel.sum(0).max()) * top_digit > (1 << f.adc_bits) - 1:
         return None
     v = sel.reshape(f.rows, f.cols, f.n_slices, 2)
     slice_w = torch.tensor(slice_weights(f.n_slices, f.bits_per_cell))
@@ -143,8 +161,7 @@ def ideal_tile(xt: torch.Tensor, levels: torch.Tensor, colmap: torch.Tensor, row
                faults: torch.Tensor, f: ArrayParams) -> torch.Tensor:
     """One array read with ideal devices: `[M, rows]` integer inputs -> `[M, cols]` shift-added sums."""
     planes, weights = input_planes(xt, f.in_bits, bool(f.in_signed), f.dac_bits)
-    lv = effective_levels(levels, faults, f.bits_per_cell)
-    sel = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)].double()
+    sel = sensed_levels(levels, colmap, rowmap, faults, f.ref_col, f.bits_per_cell).double()
     counts = torch.matmul(planes.double(), sel)  # [P, M, cols·ns·2], exact in float64
     read = adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
     acc = shift_add(read, weights, f.n_slices, f.bits_per_cell, f.cols)

@@ -25,9 +25,10 @@ conductance range and options are programmed together as one
 **The random stream** (a deliberate change from the per-cell float64 draws
 of `devices.program_array`, which stays the reference for one array): each
 array draws from its own generators `ExecContext(seed).generator(tile,
-effect)` with effect "program", "d2d", "time" and "faults"; each draws only
-when its effect is on, in float32. So a tile's devices do not depend on the
-other arrays of the chip (one tile can be programmed alone:
+effect)` with effect "program", "d2d", "time", "accumulated" (PCM's 1/f
+noise accumulated up to the inference time, one static draw per chip, switched
+by `read_noise`) and "faults"; each draws only when its effect is on, in
+float32. So a tile's devices do not depend on the other arrays of the chip (one tile can be programmed alone:
 `analog.program_tile`, used by SPICE, training and trace), and switching one
 effect off leaves the others' draws unchanged. With no random effect on, the
 conductances are the exact float64 nominal values (ideal reads stay
@@ -216,7 +217,10 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
     d2d = opts.d2d and target.d2d_sigma_rel > 0
     prog_random = opts.programming_noise and bool((tab.sigma != 0).any())
     age = tab.age_sigma is not None or tab.nu_mu is not None
-    deterministic = not (prog_random or d2d or age)
+    from anncc.runtime import devices
+
+    accumulated = devices.DEVICE_MODELS[target.cell_kind].accumulated if opts.read_noise else None
+    deterministic = not (prog_random or d2d or age or accumulated is not None)
     if deterministic:  # exact float64 nominal values (ideal reads stay exact)
         g = tab.base[lv]
         g_t0 = g
@@ -240,6 +244,9 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
                 nu = (tab.nu_mu.to(torch.float32)[lv] + tab.nu_sigma.to(torch.float32)[lv] * xi).abs_()
                 factor = math.log((opts.drift_time_s + target.drift_t0_s) / target.drift_t0_s)
                 g = g * nu.mul_(-factor).exp_()
+        if accumulated is not None:  # PCM 1/f: one static error per chip and inference time
+            xi = _fill_normal(shape, gens("accumulated"))
+            g = accumulated(g, g_t0, target, xi, opts.drift_time_s)
     if opts.faults and bool(fm.any()):
         low, high = fm == 1, fm == 2
         for t in (g,) if g is g_t0 else (g, g_t0):
@@ -247,8 +254,6 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
             t.masked_fill_(high, target.g_max_s)
     grp = ProgrammedGroup(tiles, g, g_t0, fm, target)
     if bits_per_cell is not None:
-        from anncc.runtime import devices
-
         eff = levels  # the caller's compact stack (uint8 for up to 256 levels), not int64
         if opts.faults and bool(fm.any()):
             eff = levels.clone()

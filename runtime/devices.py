@@ -7,11 +7,16 @@ composition the cell level uses:
     g = read_conductances(arr.g_s, target, gen_read, t_inference_s=3600.0)   # one read
     y = y * arr.drift_compensation_factor()                           # PCM outputs
 
-`program_array` draws, always and in this order, three standard-normal tensors and
-one uniform tensor of the levels' shape (programming, device-to-device, time,
-faults), whatever the target and whichever effects are switched off. So the same
+`program_array` draws, always and in this order, three standard-normal tensors,
+one uniform tensor and a fourth standard-normal tensor of the levels' shape
+(programming, device-to-device, time, faults, noise accumulated up to the read),
+whatever the target and whichever effects are switched off. So the same
 seed gives the same devices with an effect on or off, at any inference time, and
 the SPICE backend gets the runtime's devices by calling it with the same seed.
+
+Noise is in absolute conductance: every model's sigma is in siemens against the
+device window it was measured on (`target.noise_window_s`, default the target's
+own range), never against the g_max the compiler chose for an array.
 
 Conductances are in siemens; MTJ conductances are those at the read bias
 (`target.g_min_s` is 1/R_AP(v_read_v)); `mtj_conductance_at_bias` moves them to
@@ -97,7 +102,11 @@ def poly_sigma_s(
     """sigma(g) = (g_max/g_max_ref) * sum_i c_i (g/g_max)**i, clipped at 0.
 
     The polynomial form of IBM aihwkit's PCMLikeNoiseModel and ReRamWan2022NoiseModel
-    (coefficients fitted at g_max_ref and rescaled with g_max, as aihwkit does).
+    (coefficients fitted at g_max_ref and rescaled with g_max, as aihwkit does for a
+    device of another window). Callers pass the DEVICE's window top
+    (`target.noise_g_max_s`), never an array's compiler-chosen g_max: sigma is then a
+    function of the absolute conductance g, and an array using a narrower part of the
+    window sees the device's noise in siemens (larger relative to its range).
     """
     x = g_s / g_max_s
     sigma = torch.full_like(g_s, coeffs_s[0])
@@ -111,7 +120,7 @@ def poly_sigma_s(
 def pcm_programming_sigma_s(g_target_s: Tensor, target: PcmTarget) -> Tensor:
     """PCM programming noise sigma(g): aihwkit PCMLikeNoiseModel (Nandakumar et al. 2019)."""
     return poly_sigma_s(
-        g_target_s, target.prog_noise_poly_s, target.g_max_s, target.poly_g_max_ref_s
+        g_target_s, target.prog_noise_poly_s, target.noise_g_max_s, target.poly_g_max_ref_s
     )
 
 
@@ -125,7 +134,8 @@ def rram_sigma_at_time_s(g_target_s: Tensor, target: RramTarget, t_s: float) -> 
     fits = sorted(
         [(target.prog_noise_time_s, target.prog_noise_poly_s), *target.relaxation_poly_s.items()]
     )
-    sig = [poly_sigma_s(g_target_s, c, target.g_max_s, target.poly_g_max_ref_s) for _, c in fits]
+    sig = [poly_sigma_s(g_target_s, c, target.noise_g_max_s, target.poly_g_max_ref_s)
+           for _, c in fits]
     times = [t for t, _ in fits]
     if t_s <= times[0]:
         return sig[0]
@@ -143,7 +153,8 @@ def _program_identity(g_target: Tensor, target: Target, xi: Tensor) -> Tensor:
 
 def _program_domain_wall(g_target: Tensor, target: Target, xi: Tensor) -> Tensor:
     assert isinstance(target, SotMtjDwTarget)
-    sigma = target.prog_noise_scale * target.dw_level_sigma_steps * target.delta_g_s
+    # The wall's position error is a fraction of the device's window (absolute siemens).
+    sigma = target.prog_noise_scale * target.dw_level_sigma_steps * target.noise_delta_g_s
     return (g_target + sigma * xi).clamp(min=0.0)
 
 
@@ -205,7 +216,7 @@ def device_to_device_variation(g_s: Tensor, sigma_rel: float, generator: torch.G
 
 
 def _pcm_nu(g_target: Tensor, target: PcmTarget, xi: Tensor) -> Tensor:
-    g_rel = (g_target.abs() / target.g_max_s).clamp(min=_G_REL_FLOOR)
+    g_rel = (g_target.abs() / target.noise_g_max_s).clamp(min=_G_REL_FLOOR)
     a, b, lo, hi = target.drift_nu_mean_fit
     mu = (a * torch.log(g_rel) + b).clamp(min=lo, max=hi)
     a, b, lo, hi = target.drift_nu_sigma_fit
@@ -343,29 +354,60 @@ def apply_stuck_at_faults(g_s: Tensor, fault_map: Tensor, g_min_s: float, g_max_
 # ----------------------------------------------------------------------------
 
 
-def pcm_read_noise_sigma_s(g_s: Tensor, target: PcmTarget, t_inference_s: float) -> Tensor:
+def pcm_read_noise_sigma_s(
+    g_s: Tensor, target: PcmTarget, t_inference_s: float, g_prog_s: Tensor | None = None
+) -> Tensor:
     """Accumulated 1/f read noise of PCM: sigma = |g| Q_s sqrt(ln((t + t_read)/(2 t_read))).
 
-    Q_s = min(0.0088 / max((|g|/g_max)**0.65, 1e-3), 0.2) and t = t_inference + t0:
-    aihwkit PCMLikeNoiseModel.apply_drift_noise_to_conductance. aihwkit evaluates
-    Q_s at the programmed conductance; anncc at the conductance being read.
+    Q_s = min(0.0088 / max((|g_prog|/g_max)**0.65, 1e-3), 0.2) and t = t_inference + t0:
+    aihwkit PCMLikeNoiseModel.apply_drift_noise_to_conductance (Joshi et al., Nat.
+    Commun. 11, 2473 (2020), DOI 10.1038/s41467-020-16108-9). Q_s is evaluated at the
+    programmed conductance `g_prog_s` (default `g_s`), g_max is the device window's
+    (`target.noise_g_max_s`). It is the noise accumulated from programming up to the
+    read: `pcm_accumulated_noise` draws it once per chip and inference time.
     """
     t = t_inference_s + target.drift_t0_s
-    g_rel = (g_s.abs() / target.g_max_s) ** target.read_noise_q_exponent
+    g_q = g_s if g_prog_s is None else g_prog_s
+    g_rel = (g_q.abs() / target.noise_g_max_s) ** target.read_noise_q_exponent
     q_s = (target.read_noise_q_coeff / g_rel.clamp(min=_Q_FLOOR)).clamp(max=target.read_noise_q_max)
     growth = math.sqrt(math.log((t + target.t_read_s) / (2.0 * target.t_read_s)))
     return target.read_noise_scale * g_s.abs() * q_s * growth
+
+
+def _accumulate_pcm(g_t: Tensor, g_prog: Tensor, target: Target, xi: Tensor, t: float) -> Tensor:
+    assert isinstance(target, PcmTarget)
+    return (g_t + pcm_read_noise_sigma_s(g_t, target, t, g_prog) * xi).clamp(min=0.0)
+
+
+def pcm_accumulated_noise(
+    g_t_s: Tensor,
+    g_prog_s: Tensor,
+    target: PcmTarget,
+    generator: torch.Generator,
+    t_inference_s: float,
+) -> Tensor:
+    """The static conductance error PCM's 1/f noise has accumulated by `t_inference_s`.
+
+    g = clamp(g_t + sigma * xi, 0), sigma of `pcm_read_noise_sigma_s`, xi drawn ONCE
+    per device and inference time: aihwkit's `drift_analog_weights(t_inference)` adds
+    it to the weights once, and every later read (every input plane, every vector)
+    sees the same error until the next inference time. Drawing it afresh per
+    bit-plane read would average it away over the planes.
+    """
+    return _accumulate_pcm(g_t_s, g_prog_s, target, _randn(g_t_s, generator), t_inference_s)
 
 
 def read_noise_sigma_s(g_s: Tensor, target: Target, t_inference_s: float = 0.0) -> Tensor:
     """Per-read sigma of each cell's conductance (independent sources in quadrature).
 
     read_noise_sigma_rel * |g| (MTJ: thermal + shot noise, ~0.1 %), plus
-    read_noise_sigma_gmax_rel * g_max (RRAM: ~1 % of g_max, aihwkit's advice), plus
-    for PCM the 1/f noise of `pcm_read_noise_sigma_s`.
+    read_noise_sigma_gmax_rel * g_max of the device window (RRAM: ~1 % of g_max,
+    aihwkit's advice), plus a cell kind's own per-read term (`DeviceModel.read_sigma`).
+    PCM's 1/f noise is not per read: it is a static error drawn once per inference
+    time (`pcm_accumulated_noise`, `DeviceModel.accumulated`).
     """
     var = (target.read_noise_sigma_rel * g_s.abs()) ** 2 + (
-        target.read_noise_sigma_gmax_rel * target.g_max_s
+        target.read_noise_sigma_gmax_rel * target.noise_g_max_s
     ) ** 2
     extra = DEVICE_MODELS[target.cell_kind].read_sigma
     if extra is not None:
@@ -378,8 +420,9 @@ def read_conductances(
 ) -> Tensor:
     """The conductances one read sees: g + sigma_read(g)*xi, xi fresh per call, clipped at 0.
 
-    Call once per array read (cycle-to-cycle noise); `t_inference_s` sets the PCM
-    1/f term. One standard-normal tensor of g's shape is drawn per call.
+    Call once per array read (cycle-to-cycle noise). One standard-normal tensor of
+    g's shape is drawn per call. PCM's 1/f noise is already in `g_s` when it comes
+    from `program_array` (drawn once per inference time).
     """
     return (g_s + read_noise_sigma_s(g_s, target, t_inference_s) * _randn(g_s, generator)).clamp(
         min=0.0
@@ -499,15 +542,23 @@ ProgramFn = Callable[[Tensor, Target, Tensor], Tensor]
 # (g_prog, g_target, target, xi, t_inference_s) -> (g_t, nu or None)
 AgeFn = Callable[[Tensor, Tensor, Target, Tensor, float], tuple[Tensor, Tensor | None]]
 ReadSigmaFn = Callable[[Tensor, Target, float], Tensor]
+# (g_t, g_prog, target, xi, t_inference_s) -> g_t with the noise accumulated up to the read
+AccumulatedFn = Callable[[Tensor, Tensor, Target, Tensor, float], Tensor]
 
 
 @dataclass(frozen=True)
 class DeviceModel:
-    """How one cell kind is programmed, ages and adds read noise beyond the common terms."""
+    """How one cell kind is programmed, ages and adds read noise beyond the common terms.
+
+    `read_sigma`: a per-read sigma (drawn afresh on every read); `accumulated`: noise
+    accumulated from programming up to the inference time, a static error drawn once
+    per chip and inference time (PCM's 1/f noise), switched by the `read_noise` option.
+    """
 
     program: ProgramFn
     age: AgeFn | None = None
     read_sigma: ReadSigmaFn | None = None
+    accumulated: AccumulatedFn | None = None
 
 
 def _age_pcm(
@@ -525,16 +576,11 @@ def _age_rram(
     return _rram_relax(g_prog, g_target, target, xi, t), None
 
 
-def _read_sigma_pcm(g: Tensor, target: Target, t: float) -> Tensor:
-    assert isinstance(target, PcmTarget)
-    return pcm_read_noise_sigma_s(g, target, t)
-
-
 DEVICE_MODELS: dict[str, DeviceModel] = {
     "binary-mtj": DeviceModel(program=_program_identity),
     "domain-wall-mtj": DeviceModel(program=_program_domain_wall),
     "rram": DeviceModel(program=_program_rram, age=_age_rram),
-    "pcm": DeviceModel(program=_program_pcm, age=_age_pcm, read_sigma=_read_sigma_pcm),
+    "pcm": DeviceModel(program=_program_pcm, age=_age_pcm, accumulated=_accumulate_pcm),
     "resistor": DeviceModel(program=_program_resistor),
 }
 
@@ -577,6 +623,7 @@ def program_array(
     d2d: bool = True,
     drift: bool = True,
     faults: bool = True,
+    read_noise: bool = True,
     dtype: torch.dtype = torch.float64,
     g_range_s: tuple[float, float] | None = None,
 ) -> ProgrammedArray:
@@ -584,14 +631,17 @@ def program_array(
 
     Composition, in order: the technology's programming step (`programming_noise`),
     device-to-device variation (`device_to_device_variation`, d2d_sigma_rel),
-    time (PCM drift with per-device nu, RRAM relaxation), stuck-at faults
+    time (PCM drift with per-device nu, RRAM relaxation), the noise accumulated
+    up to the read (PCM 1/f, `pcm_accumulated_noise`: drawn once, so every read of
+    these devices sees it; switched by `read_noise`), stuck-at faults
     (`fault_map` if given, else one drawn from the target's rates). Each switch
     turns one effect off (`faults=False` ignores `fault_map` too) without
-    changing the random draws of the others.
+    changing the random draws of the others. The accumulated noise's draw is a
+    fourth standard-normal tensor, after the uniform one.
 
     `g_range_s` places the levels in the array's own conductance range (see
-    `ideal_conductances`); the noise models stay those of the device (their
-    polynomials are in absolute siemens), and stuck cells take the device's
+    `ideal_conductances`); the noise models stay those of the device (in absolute
+    siemens against `target.noise_window_s`), and stuck cells take the device's
     g_min_s / g_max_s.
     """
     g_target = ideal_conductances(levels, target, dtype, g_range_s)
@@ -601,6 +651,7 @@ def program_array(
         torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype) for _ in range(3)
     )
     u_fault = torch.rand(shape, generator=generator, dtype=torch.float64)
+    xi_accum = torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype)
 
     model = DEVICE_MODELS[target.cell_kind]
     g = model.program(g_target, target, xi_prog) if prog_noise else g_target.clone()
@@ -610,6 +661,8 @@ def program_array(
     nu = None
     if drift and model.age is not None:
         g, nu = model.age(g_t0, g_target, target, xi_time, t_inference_s)
+    if read_noise and model.accumulated is not None:
+        g = model.accumulated(g, g_t0, target, xi_accum, t_inference_s)
 
     if not faults:
         fm = torch.zeros(shape, dtype=torch.uint8)
@@ -636,6 +689,7 @@ def program_conductances(
     d2d: bool = True,
     drift: bool = True,
     faults: bool = True,
+    read_noise: bool = True,
     dtype: torch.dtype = torch.float64,
     g_range_s: tuple[float, float] | None = None,
 ) -> Tensor:
@@ -650,6 +704,7 @@ def program_conductances(
         d2d=d2d,
         drift=drift,
         faults=faults,
+        read_noise=read_noise,
         dtype=dtype,
         g_range_s=g_range_s,
     ).g_s
@@ -674,6 +729,7 @@ __all__ = [
     "mtj_conductance_at_bias",
     "opamp_counts",
     "opamp_output_v",
+    "pcm_accumulated_noise",
     "pcm_drift_nu",
     "pcm_programming_sigma_s",
     "pcm_read_noise_sigma_s",

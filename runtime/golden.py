@@ -15,7 +15,7 @@ compares against these bit for bit; the SPICE comparison (`backends/spice`)
 drives its DACs with the recorded inputs and compares column counts and codes.
 
 Codes come from the contract's own functions (`anncc.ir.contract`: `input_planes`,
-`adc_read`, `shift_add`; the runtime's `effective_levels` for stuck-at faults,
+`adc_read`, `shift_add`; the runtime's `sensed_levels` for stuck-at faults and the reference column,
 imported in one place below), and the
 recorder refuses to write a tile whose shift-added codes differ from what the
 runtime's `cell.mvm` kernel returned for it: the files cannot drift from the
@@ -66,8 +66,9 @@ array's partial sum is
                  · ((codes[.., t, j, k, 0] − codes[.., t, j, k, 1]) << s)
 
 `counts` and `codes` include stuck-at faults of the array's fault map (a
-faulty cell counts as level 0 or the top level), and the reference column is
-not in them (the sense amplifier subtracts it before the ADC). Replicas of a
+faulty cell counts as level 0 or the top level), and are the counts after the
+sense amplifier subtracted the reference column's (level-0 cells: nothing,
+unless a reference cell is stuck high; a negative count reads code 0). Replicas of a
 triplicated array (`<tile>.tmr<i>`) are tiles of their own; their vote is a
 `values/` entry.
 
@@ -122,7 +123,7 @@ from anncc.ir.cell import ArrayParams
 from anncc.ir.cell import MvmOp as CellMvmOp
 from anncc.ir.contract import adc_read, input_planes, shift_add  # the one import of the contract
 from anncc.ir.xbar import RequantOp, int_info
-from anncc.runtime.cell_kernels import effective_levels  # stuck-at faults on the levels
+from anncc.runtime.cell_kernels import sensed_levels  # stuck-at faults, reference column
 
 FORMAT = "anncc-golden"
 VERSION = 1
@@ -177,8 +178,7 @@ def tile_read(x: torch.Tensor, levels: torch.Tensor, colmap: torch.Tensor, rowma
     xt = x[..., r0:r0 + rows].to(torch.int64)
     lead = tuple(xt.shape[:-1])
     planes, weights = input_planes(xt.reshape(-1, rows), p.in_bits, p.in_signed, p.dac_bits)
-    lv = effective_levels(levels, faults, b)
-    cells = lv[rowmap.to(torch.int64)][:, colmap.reshape(-1).to(torch.int64)]  # [rows, cols·S·2]
+    cells = sensed_levels(levels, colmap, rowmap, faults, p.ref_col, b)  # [rows, cols·S·2]
     # [P, M, cols·S·2]: integer counts, at most rows·(2^dac−1)·(2^b−1), so exact in float64 (< 2^53);
     # torch has no BLAS for int64, and an int64 matmul was most of the golden recorder's time
     bound = rows * ((1 << p.dac_bits) - 1) * ((1 << b) - 1)

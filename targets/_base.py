@@ -24,7 +24,13 @@ from pydantic_core import PydanticCustomError
 # stuck low and 1 % stuck high.
 FAULT_STUDY_RATE = 0.01
 
-YI_LI_2022 = "Yi Li et al., Nature Electronics (2022), parasitics measured on a 706x706 RRAM array"
+# The 706x706 array this default was attributed to could not be found (no title or DOI):
+# the wire and contact resistances are anncc defaults until a measured source replaces them.
+WIRE_DEFAULT = (
+    "anncc default, not from a verified measurement (an earlier citation of a 706x706 RRAM "
+    "array had no title or DOI and could not be verified); set it from your process's "
+    "sheet resistance: R = rho * cell_pitch / (width * thickness)"
+)
 MURMANN_SURVEY = "B. Murmann, ADC Performance Survey 1997-2024 (Walden FOM band 10-100 fJ/step)"
 ISAAC_2016 = (
     "A. Shafiee et al., ISAAC, ISCA 2016, component table (8-bit 1.28 GS/s SAR ADC, 1-bit DACs)"
@@ -157,6 +163,20 @@ def read_noise_gmax_field(default: float, source: str) -> Any:
     )
 
 
+def r_access_field(default: float, source: str) -> Any:
+    return Field(
+        default,
+        ge=0.0,
+        le=1e7,
+        description=(
+            "Series resistance of each cell's access device (the on-resistance of a 1T1R / "
+            "1T1MTJ cell's transistor in its linear region at the read bias), in series with "
+            "the cell in the array mesh (`anncc.runtime.mesh.ArrayMesh`, the IR-drop solvers "
+            f"and the SPICE netlists); 0 = no access device. {source}"
+        ),
+    )
+
+
 def feature_size_field(default: float, source: str) -> Any:
     return Field(
         default, gt=0.0, le=1e-6, description=f"Technology feature size F in metres. {source}"
@@ -268,13 +288,16 @@ class Target(BaseModel):
         2.5,
         ge=0.0,
         le=1e4,
-        description=f"Word/bit-line wire resistance per cell pitch (one segment). {YI_LI_2022}.",
+        description=f"Word/bit-line wire resistance per cell pitch (one segment). {WIRE_DEFAULT}.",
     )
     r_contact_ohm: float = Field(
         50.0,
         ge=0.0,
         le=1e6,
-        description=f"Contact resistance between a line driver/sense node and the array. {YI_LI_2022}.",
+        description=(
+            "Contact resistance between a line driver/sense node and the array. "
+            f"{WIRE_DEFAULT}."
+        ),
     )
 
     irdrop_budget: float = Field(
@@ -291,6 +314,8 @@ class Target(BaseModel):
         ),
     )
 
+    r_access_ohm: float = r_access_field(0.0, "Default 0: no access device.")
+
     # -- variation and noise ------------------------------------------------------
     d2d_sigma_rel: float = d2d_field(0.0, "")
     prog_noise_scale: float = Field(
@@ -304,6 +329,16 @@ class Target(BaseModel):
     )
     read_noise_sigma_rel: float = read_noise_rel_field(0.0, "")
     read_noise_sigma_gmax_rel: float = read_noise_gmax_field(0.0, "")
+    noise_window_s: tuple[float, float] | None = Field(
+        None,
+        description=(
+            "(g_min, g_max) in siemens of the device window the noise models were measured on: "
+            "every noise model evaluates its sigma in absolute conductance against this window. "
+            "None = the target's own (g_min_s, g_max_s). `with_conductance_range` keeps the "
+            "device's window here, so an array whose g_max the compiler lowers keeps the "
+            "device's noise in siemens (a narrower window has larger relative noise)."
+        ),
+    )
 
     # -- faults ------------------------------------------------------------------
     stuck_at_low_rate: float = Field(
@@ -374,6 +409,11 @@ class Target(BaseModel):
                 "stuck_at_low_rate + stuck_at_high_rate must be <= 1 "
                 f"(got {fmt_number(self.stuck_at_low_rate + self.stuck_at_high_rate)})",
             )
+        if self.noise_window_s is not None and not 0.0 <= self.noise_window_s[0] < self.noise_window_s[1]:
+            raise field_error(
+                "noise_window_s",
+                f"must satisfy 0 <= g_min < g_max (got {self.noise_window_s})",
+            )
         if not self.g_max_s > self.g_min_s:
             raise field_error(
                 "g_max_s",
@@ -401,6 +441,25 @@ class Target(BaseModel):
     def delta_g_s(self) -> float:
         """The unit conductance step: (g_max - g_min) / (levels - 1)."""
         return (self.g_max_s - self.g_min_s) / (self.levels - 1)
+
+    @property
+    def noise_g_min_s(self) -> float:
+        """Bottom of the device window the noise models refer to (`noise_window_s`)."""
+        return self.g_min_s if self.noise_window_s is None else float(self.noise_window_s[0])
+
+    @property
+    def noise_g_max_s(self) -> float:
+        """Top of the device window the noise models refer to (`noise_window_s`)."""
+        return self.g_max_s if self.noise_window_s is None else float(self.noise_window_s[1])
+
+    @property
+    def noise_delta_g_s(self) -> float:
+        """The device window's level step, (noise_g_max_s - noise_g_min_s) / (levels - 1)."""
+        return (self.noise_g_max_s - self.noise_g_min_s) / (self.levels - 1)
+
+    def _keep_noise_window(self) -> dict[str, Any]:
+        """The override that pins the noise models to this target's device window."""
+        return {"noise_window_s": (self.noise_g_min_s, self.noise_g_max_s)}
 
     @property
     def v_lsb_v(self) -> float:
@@ -474,14 +533,16 @@ class Target(BaseModel):
     def with_conductance_range(self, g_min_s: float, g_max_s: float) -> Target:
         """A copy whose level-0 and top conductances are `g_min_s`, `g_max_s` (one array's range).
 
-        Targets whose range is derived from other fields override this.
+        Targets whose range is derived from other fields override this. The copy keeps
+        this target's device window for its noise models (`noise_window_s`): the noise
+        of a device is in siemens and does not shrink with the range the compiler uses.
         """
         if "g_max_s" in self.DERIVED_FIELDS or "g_min_s" in self.DERIVED_FIELDS:
             from anncc.errors import TargetError
 
             raise TargetError(f"cannot set the conductance range of target '{self.name}' to "
                               f"[{g_min_s:g}, {g_max_s:g}] S")
-        return self.with_overrides(g_min_s=g_min_s, g_max_s=g_max_s)
+        return self.with_overrides(g_min_s=g_min_s, g_max_s=g_max_s, **self._keep_noise_window())
 
     def level_error_report(self) -> dict[str, float] | None:
         """Relative conductance error per level that programming introduces (None: no such error)."""

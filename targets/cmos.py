@@ -226,7 +226,8 @@ class CmosTarget(Target):
 
     def with_conductance_range(self, g_min_s: float, g_max_s: float) -> Target:
         """The top conductance sets the unit resistor, r_unit = (levels − 1)/g_max (g_min is 0)."""
-        return self.with_overrides(r_unit_ohm=(self.levels - 1) / g_max_s)
+        return self.with_overrides(r_unit_ohm=(self.levels - 1) / g_max_s,
+                                   **self._keep_noise_window())
 
     def level_error_report(self) -> dict[str, float] | None:
         """|E96 rounding error| of each level's conductance, levels 1..levels−1."""

@@ -34,14 +34,36 @@ from anncc.targets._base import (
     fmt_number,
     max_array_cols_field,
     max_array_rows_field,
+    r_access_field,
     read_noise_rel_field,
     t_read_field,
     v_read_field,
 )
 
-SPINTRON_NN_KIT = "SpinTron-NN-Kit defaults (spintron_nn/core/mtj_models.py, MTJConfig)"
-ZHANG_2012 = "Y. Zhang et al., IEEE TED 59(3), 819 (2012), CoFeB/MgO MTJ compact model"
-JUNG_2022 = "S. Jung et al., Nature 601, 211 (2022): a 64x64 MRAM crossbar for in-memory computing"
+ALAMDAR_2021 = (
+    "M. Alamdar et al., 'Domain wall-magnetic tunnel junction spin-orbit torque devices and "
+    "circuits for in-memory computing', Appl. Phys. Lett. 118, 112401 (2021), DOI "
+    "10.1063/5.0038521: SOT-switched perpendicular CoFeB/MgO junctions, measured average TMR "
+    "171 % and resistance-area product RA 29 Ohm um^2"
+)
+ZHANG_2012 = (
+    "Y. Zhang et al., 'Compact modeling of perpendicular-anisotropy CoFeB/MgO magnetic tunnel "
+    "junctions', IEEE TED 59(3), 819-826 (2012) (DOI not verified)"
+)
+JUNG_2022 = (
+    "S. Jung et al., 'A crossbar array of magnetoresistive memory devices for in-memory "
+    "computing', Nature 601, 211 (2022), DOI 10.1038/s41586-021-04196-6: a 64x64 MRAM array "
+    "that sums RESISTANCES (cells in series) because current summation at MRAM's low "
+    "resistance costs too much power; anncc models current summation, which that paper does "
+    "not demonstrate (its array size only)"
+)
+# R_P = RA / A: Alamdar 2021's RA over an 86 nm-diameter junction (A = 0.0058 um^2, anncc's choice).
+MTJ_R_P = f"5 kOhm: RA = 29 Ohm um^2 ({ALAMDAR_2021}) over an 86 nm-diameter junction (anncc's choice)"
+MTJ_ACCESS = (
+    "1 kOhm: anncc estimate, not verified against a published measurement: a 28 nm read "
+    "transistor of a 1T1MTJ / 2T1MTJ cell in its linear region at a 0.1 V read is of order "
+    "1 kOhm; 20 % of R_P, so it compresses the window (R_P + R_a vs R_AP + R_a)"
+)
 MTJ_READ_NOISE = (
     "Thermal plus shot noise of a 100-200 uS junction at 0.1 V over the 1/(2 t_read) = 50 MHz "
     "bandwidth of a 10 ns read: sqrt(4kTG + 2qI)*sqrt(B) / I: 0.06 % and 0.09 % in quadrature, about 0.1 %."
@@ -68,15 +90,16 @@ class MtjTarget(Target):
         5e3,
         gt=0.0,
         le=1e9,
-        description=f"Parallel-state (low) resistance, bias independent. 5 kOhm: {SPINTRON_NN_KIT}.",
+        description=f"Parallel-state (low) resistance, bias independent. {MTJ_R_P}.",
     )
     r_ap_ohm: float = Field(
-        10e3,
+        13.55e3,
         gt=0.0,
         le=1e9,
         description=(
             "Antiparallel-state (high) resistance at zero bias; TMR0 = r_ap_ohm/r_p_ohm - 1. "
-            f"10 kOhm (TMR0 = 100 %): {SPINTRON_NN_KIT}."
+            f"13.55 kOhm = R_P (1 + 1.71): the measured TMR of {ALAMDAR_2021}, taken as the "
+            "zero-bias TMR."
         ),
     )
     tmr_v_half_v: float = Field(
@@ -85,7 +108,7 @@ class MtjTarget(Target):
         le=10.0,
         description=(
             "Bias at which the TMR has fallen to half its zero-bias value: "
-            f"TMR(V) = TMR0/(1+(V/tmr_v_half_v)**2). 0.5 V: {ZHANG_2012}."
+            f"TMR(V) = TMR0/(1+(V/tmr_v_half_v)**2). 0.5 V: the fit of {ZHANG_2012}."
         ),
     )
     v_switch_v: float = Field(
@@ -94,13 +117,15 @@ class MtjTarget(Target):
         le=10.0,
         description=(
             "Switching (write) voltage; reads must stay below it to avoid read disturb. "
-            f"0.3 V: {SPINTRON_NN_KIT}."
+            "0.3 V: anncc assumption (not from a verified measurement): the bias at which spin-"
+            "transfer torque through the junction could disturb a read."
         ),
     )
 
     v_read_v: float = v_read_field(
-        0.1, f"0.1 V, the read voltage of {SPINTRON_NN_KIT} (MTJDevice.read_current)."
+        0.1, "0.1 V: anncc choice, a low read bias that keeps most of the TMR (TMR(V) above)."
     )
+    r_access_ohm: float = r_access_field(1e3, MTJ_ACCESS)
     t_read_s: float = t_read_field(
         10e-9, "10 ns: an MTJ read is a fast resistive sense (DESIGN.md section 5)."
     )
@@ -115,7 +140,8 @@ class MtjTarget(Target):
         """R_P = 1/g_max, and R_AP(0) solved from 1/g_min = R_P + (R_AP(0) − R_P)/(1 + (V_read/V_h)²)."""
         r_p = 1.0 / g_max_s
         u2 = (self.v_read_v / self.tmr_v_half_v) ** 2
-        return self.with_overrides(r_p_ohm=r_p, r_ap_ohm=r_p + (1.0 / g_min_s - r_p) * (1 + u2))
+        return self.with_overrides(r_p_ohm=r_p, r_ap_ohm=r_p + (1.0 / g_min_s - r_p) * (1 + u2),
+                                   **self._keep_noise_window())
 
     def r_ap_at_bias_ohm(self, v: float) -> float:
         """R_AP(V) = R_P * (1 + TMR(V)), TMR(V) of `anncc.ir.contract.tmr_at_bias`."""
@@ -170,7 +196,7 @@ class SotMtjTarget(MtjTarget):
     d2d_sigma_rel: float = d2d_field(
         0.04,
         "4 %, the middle of the 3-5 % sigma(R)/R of MgO MTJ arrays (DESIGN.md section 5; "
-        "SpinTron-NN-Kit's 10 % resistance_variation is a pessimistic bound).",
+        "anncc assumption, not from a verified measurement).",
     )
 
     feature_size_m: float = feature_size_field(
@@ -194,8 +220,8 @@ class SotMtjDwTarget(MtjTarget):
     bits_per_cell: int = bits_per_cell_field(
         2,
         3,
-        "2 bits (4 states) default, up to 3 bits (8 states) (DESIGN.md section 5; "
-        "SpinTron-NN-Kit's DomainWallDevice offers 2-4 bit precision).",
+        "2 bits (4 states) default, up to 3 bits (8 states) (DESIGN.md section 5; anncc "
+        "choice: pinning notches along the track, not from a verified multi-level measurement).",
     )
 
     r_p_ohm: float = Field(
@@ -203,17 +229,17 @@ class SotMtjDwTarget(MtjTarget):
         gt=0.0,
         le=1e9,
         description=(
-            "Resistance with the whole free layer parallel (wall at the far end). 5 kOhm: "
-            "SpinTron-NN-Kit DomainWallDevice r_min."
+            "Resistance with the whole free layer parallel (wall at the far end). "
+            f"{MTJ_R_P}."
         ),
     )
     r_ap_ohm: float = Field(
-        20e3,
+        13.55e3,
         gt=0.0,
         le=1e9,
         description=(
-            "Resistance with the whole free layer antiparallel, at zero bias. 20 kOhm: "
-            "SpinTron-NN-Kit DomainWallDevice r_max."
+            "Resistance with the whole free layer antiparallel, at zero bias. 13.55 kOhm = "
+            f"R_P (1 + 1.71): the measured TMR of the domain-wall MTJs of {ALAMDAR_2021}."
         ),
     )
     dw_level_sigma_steps: float = Field(

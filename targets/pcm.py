@@ -32,12 +32,16 @@ from anncc.targets._base import (
     fmt_number,
     max_array_cols_field,
     max_array_rows_field,
+    r_access_field,
     t_read_field,
     v_read_field,
 )
 
 AIHWKIT_PCM = "IBM aihwkit PCMLikeNoiseModel (Nandakumar et al., ICECS 2019)"
-JOSHI_2020 = "V. Joshi et al., Nat. Commun. 11, 2473 (2020)"
+JOSHI_2020 = (
+    "V. Joshi et al., 'Accurate deep neural network inference using computational phase-change "
+    "memory', Nat. Commun. 11, 2473 (2020), DOI 10.1038/s41467-020-16108-9"
+)
 HERMES_2023 = "M. Le Gallo et al., Nature Electronics 6, 680 (2023): 64 cores of 256x256 PCM, 14 nm"
 
 
@@ -121,6 +125,13 @@ class PcmTarget(Target):
             f"read right after programming to the same read at inference ({JOSHI_2020}; aihwkit "
             "GlobalDriftCompensation)."
         ),
+    )
+
+    r_access_ohm: float = r_access_field(
+        1e3,
+        "1 kOhm: anncc estimate, not verified against a published measurement: a 14 nm access "
+        "transistor wide enough for a ~100 uA RESET current is of order 1 kOhm in its linear "
+        "region. 2.5 % of a 25 uS cell's 40 kOhm.",
     )
 
     read_noise_q_coeff: float = Field(

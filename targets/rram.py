@@ -27,14 +27,22 @@ from anncc.targets._base import (
     fmt_number,
     max_array_cols_field,
     max_array_rows_field,
+    r_access_field,
     read_noise_gmax_field,
     t_read_field,
     v_read_field,
 )
 
-WAN_2022 = "W. Wan et al., Nature 608, 504 (2022) (NeuRRAM: 48 cores of 256x256 1T1R, 130 nm)"
+WAN_2022 = (
+    "W. Wan et al., 'A compute-in-memory chip based on resistive random-access memory', "
+    "Nature 608, 504 (2022), DOI 10.1038/s41586-022-04992-8 (NeuRRAM: 48 cores of 256x256 "
+    "1T1R, 130 nm)"
+)
 AIHWKIT_WAN = "IBM aihwkit ReRamWan2022NoiseModel (fit to the data of Wan et al. 2022)"
-YI_LI = "Yi Li et al., Nature Electronics (2022), a 706x706 RRAM array"
+YI_LI = (
+    "claim not verified (it was attributed to Yi Li et al., Nature Electronics 2022, without a "
+    "title or DOI, and no such paper was found); 1024 is an anncc limit"
+)
 
 # sigma(g) = sum_i c_i * (g/g_max)**i, siemens, at g_max = 40 uS (aihwkit's coefficients, uS).
 WAN_SIGMA_1S = (0.348e-6, 16.030e-6, -43.853e-6, 45.393e-6, -16.815e-6)
@@ -102,6 +110,12 @@ class RramTarget(Target):
         ),
     )
 
+    r_access_ohm: float = r_access_field(
+        2e3,
+        "2 kOhm: anncc estimate, not verified against a published measurement: a 130 nm NMOS "
+        "(the node of Wan et al. 2022) sized to carry a ~100-200 uA SET/forming current is "
+        "roughly 1-3 kOhm in its linear region at a 0.2 V read. 5 % of a 40 uS cell's 25 kOhm.",
+    )
     read_noise_sigma_gmax_rel: float = read_noise_gmax_field(
         0.01,
         "About 1 % of g_max short-term read noise, as aihwkit's ReRAM noise models advise "

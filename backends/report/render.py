@@ -27,6 +27,16 @@ def network_order(per_layer: dict[str, Any], order: list[str]) -> list[tuple[str
     return sorted(per_layer.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
 
 
+def _reference_note(red: dict[str, Any]) -> str:
+    """The stuck-high reference-column cells among the harmful faults (insert-redundancy)."""
+    ref_b = sum(v.get("reference_before", 0) for v in red.values())
+    ref_a = sum(v.get("reference_after", 0) for v in red.values())
+    if not ref_b:
+        return ""
+    return (f" (of which {ref_b} reference-column cells stuck high before, {ref_a} after: "
+            "each lowers every column of its row)")
+
+
 def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
     lines = ["# anncc report", ""]
     t = summary.get("target")
@@ -81,7 +91,8 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
         faults = sum(v["faults"] for v in red.values())
         lines += ["## Faults and redundancy", "",
                   f"{faults} faulty cells in {len(red)} arrays; {before} of them change a stored "
-                  f"level before remapping, {after} after remapping onto spares.", ""]
+                  f"level before remapping, {after} after remapping onto spares"
+                  + _reference_note(red) + ".", ""]
     lines += irdrop_lines(summary.get("irdrop"))
     lines += verification_lines(summary.get("verification"))
     lines += ["## Layers", "", "| layer | arrays | weights | utilization |", "|---|---|---|---|"]

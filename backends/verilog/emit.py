@@ -92,9 +92,10 @@ def lane_width(t) -> int:
 
     f = t.fields
     eff = effective_levels(torch.as_tensor(t.levels), torch.as_tensor(t.faults), f["bits_per_cell"]).numpy()
+    ref_eff = eff[:, f["ref_col"]].copy()  # the reference column after faults (sensed_levels)
     eff[:, f["ref_col"]] = 0
     col_max = int(eff.sum(0).max(initial=0))
-    if f["adc_shift"] == 0 and col_max <= (1 << f["adc_bits"]) - 1 and not t.levels[:, f["ref_col"]].any():
+    if f["adc_shift"] == 0 and col_max <= (1 << f["adc_bits"]) - 1 and not ref_eff.any():
         return f["adc_bits"]
     return max(1, col_max.bit_length())
 

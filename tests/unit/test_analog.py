@@ -187,7 +187,7 @@ def test_bias_dependent_tmr_changes_multi_bit_dac_reads_only():
 
 
 def test_read_noise_is_drawn_per_read_and_reproducible_per_seed():
-    t = get_target("pcm")
+    t = get_target("rram")
     ca = cell_array(random_weights(48, 5), t)
     x = random_inputs(40, 48)
     opts = dict(A.IDEAL_OPTIONS, read_noise=True, target=t)
@@ -202,7 +202,7 @@ def test_read_noise_is_drawn_per_read_and_reproducible_per_seed():
 def test_read_noise_variance_is_the_sum_over_driven_cells():
     """Column noise of one read is Gaussian with variance Σ_i d_i² σ_ij² (independent cells),
     the reference column's noise is shared by every column of the read."""
-    t = get_target("pcm")
+    t = get_target("rram")
     ca = cell_array(random_weights(30, 3, seed=1), t)
     x = np.full((4000, 30), 255)  # every row on in every plane
     m = model_of(ca, x, t, **dict(A.IDEAL_OPTIONS, read_noise=True, precision="float64"))
@@ -351,7 +351,8 @@ def test_ir_drop_read_through_effective_weights_equals_the_direct_mesh_solve():
     v = torch.zeros(planes.shape[0] * 6, 24, dtype=torch.float64)
     v[:, :20] = planes.reshape(-1, 20) * t.v_read_v
     params = MeshParams(t.r_wire_ohm, t.r_contact_ohm)
-    exact = torch.from_numpy(solve_direct(g.numpy(), v.T.numpy(), params))
+    g_cells = 1.0 / (1.0 / g + t.r_access_ohm)  # each cell in series with its access device
+    exact = torch.from_numpy(solve_direct(g_cells.numpy(), v.T.numpy(), params))
     torch.testing.assert_close(A.column_currents(m, v), exact, rtol=1e-10, atol=1e-15)
     ref = ca.op.params().ref_col
     cols = ca.args[3].reshape(-1)
@@ -371,9 +372,10 @@ def test_ir_drop_model_is_built_once_per_array_and_cached():
     analog(ca, x, t, ctx=ctx)
     assert len(models) == 1
     assert [v for k, v in ctx.cache.items() if k[0] == "analog-array"] == models
+    g_cells = 1.0 / (1.0 / models[0].programmed.g_s.numpy() + t.r_access_ohm)  # access in series
     torch.testing.assert_close(
         models[0].g_read_s, torch.from_numpy(effective_weights(
-            models[0].programmed.g_s.numpy(), MeshParams(t.r_wire_ohm, t.r_contact_ohm))))
+            g_cells, MeshParams(t.r_wire_ohm, t.r_contact_ohm))))
 
 
 def test_unknown_option_is_named():
@@ -398,7 +400,8 @@ def test_runtime_column_currents_match_ngspice_on_a_32x32_array(tmp_path):
     g = A.programmed_conductances(ca.op, ca.args[2], ca.args[5], t, 5, opts)
     planes, _ = A.digit_planes(torch.from_numpy(x), 8, False, 1, torch.float64)
     v = (planes.reshape(-1, 32) * t.v_read_v)[:12]
-    spice = torch.from_numpy(run_mesh(g.numpy(), v.T.numpy(),
+    g_cells = 1.0 / (1.0 / g.numpy() + t.r_access_ohm)  # the access device in series
+    spice = torch.from_numpy(run_mesh(g_cells, v.T.numpy(),
                                       MeshParams(t.r_wire_ohm, t.r_contact_ohm), workdir=tmp_path))
     rel = ((A.column_currents(m, v) - spice).abs() / spice.abs().clamp(min=1e-12)).max()
     assert float(rel) <= 1e-6

@@ -69,7 +69,8 @@ def test_all_effects_off_gives_the_ideal_conductances():
         t = get_target(name).with_fault_study_rates()
         lv = random_levels(t)
         g = dev.program_conductances(
-            lv, t, gen(), 1e5, prog_noise=False, d2d=False, drift=False, faults=False
+            lv, t, gen(), 1e5, prog_noise=False, d2d=False, drift=False, faults=False,
+            read_noise=False,
         )
         torch.testing.assert_close(g, dev.ideal_conductances(lv, t), rtol=0, atol=0)
 
@@ -93,7 +94,7 @@ def test_pcm_programming_noise_has_the_aihwkit_sigma(level):
     t = get_target("pcm")
     lv = full(level)
     g_target = dev.ideal_conductances(lv, t)
-    g = dev.program_conductances(lv, t, gen(level), d2d=False, drift=False)
+    g = dev.program_conductances(lv, t, gen(level), d2d=False, drift=False, read_noise=False)
     x = g_target[0].item() / t.g_max_s
     c0, c1, c2 = t.prog_noise_poly_s
     sigma = c0 + c1 * x + c2 * x * x  # uS polynomial of aihwkit, g_max = reference
@@ -165,7 +166,7 @@ def test_pcm_drift_follows_the_power_law_with_each_device_s_nu():
     t = get_target("pcm")
     lv = random_levels(t, (32, 32))
     times = [0.0, 100.0, 1e3, 1e4, 1e5, 1e6]
-    arrs = [dev.program_array(lv, t, gen(5), ti) for ti in times]
+    arrs = [dev.program_array(lv, t, gen(5), ti, read_noise=False) for ti in times]
     g0 = arrs[0].g_s
     for ti, a in zip(times[1:], arrs[1:]):
         expected = g0 * ((ti + t.drift_t0_s) / t.drift_t0_s) ** (-a.nu)
@@ -228,13 +229,28 @@ def test_pcm_read_noise_is_aihwkit_s_1_over_f_law():
     t = get_target("pcm")
     g = torch.full((200_000,), 12.5e-6, dtype=torch.float64)
     t_inf = 3600.0
-    reads = dev.read_conductances(g, t, gen(), t_inference_s=t_inf)
+    noisy = dev.pcm_accumulated_noise(g, g, t, gen(), t_inference_s=t_inf)
     q_s = min(0.0088 / max(0.5**0.65, 1e-3), 0.2)
     t_total = t_inf + 20.0
     sigma = 12.5e-6 * q_s * math.sqrt(math.log((t_total + 250e-9) / (2 * 250e-9)))
-    assert float((reads - g).std()) == pytest.approx(sigma, rel=0.01)
-    later = dev.read_noise_sigma_s(g[:1], t, 1e6)
+    assert float((noisy - g).std()) == pytest.approx(sigma, rel=0.01)
+    later = dev.pcm_read_noise_sigma_s(g[:1], t, 1e6)
     assert float(later) > sigma  # accumulated 1/f noise grows with time
+    # it is not per-read noise: a read of the devices adds nothing (PCM has no other term)
+    assert torch.equal(dev.read_conductances(noisy, t, gen(1), t_inf), noisy)
+
+
+def test_pcm_1_over_f_noise_is_one_static_error_per_inference_time():
+    """aihwkit (Joshi et al. 2020) draws the accumulated 1/f noise once per inference time:
+    the programmed array carries it, and it does not change the other effects' draws."""
+    t = get_target("pcm")
+    lv = random_levels(t)
+    with_n = dev.program_array(lv, t, gen(3), 3600.0)
+    without = dev.program_array(lv, t, gen(3), 3600.0, read_noise=False)
+    assert torch.equal(with_n.g_t0_s, without.g_t0_s)  # programming, d2d: the same devices
+    assert torch.equal(with_n.nu, without.nu)
+    rel = (with_n.g_s - without.g_s)[lv > 0] / without.g_s[lv > 0]
+    assert 0.02 < float(rel.std()) < 0.2  # Q_s ~ 1-3 % times sqrt(ln(t/2t_read)) ~ 4.5
 
 
 def test_each_read_draws_fresh_noise_of_the_given_sigma():

@@ -34,7 +34,7 @@ def contract_acc(x, w, rows_per_array, adc_bits, adc_shift, in_bits=4, in_signed
         levels[:rows, :lay.ref_col] = slice_levels(tile, n_slices, bits_per_cell).reshape(rows, -1)
         f = SimpleNamespace(in_bits=in_bits, in_signed=in_signed, dac_bits=dac_bits, adc_bits=adc_bits,
                             adc_shift=adc_shift, n_slices=n_slices, bits_per_cell=bits_per_cell,
-                            cols=cols)
+                            cols=cols, ref_col=lay.ref_col)
         xt = torch.tensor([x[r0:r0 + rows]], dtype=torch.int64)
         acc += ideal_tile(xt, torch.from_numpy(levels), torch.from_numpy(lay.colmap()),
                           torch.arange(rows), torch.zeros_like(torch.from_numpy(levels)), f)
@@ -95,8 +95,10 @@ def test_collapsed_read_equals_bit_serial_read_when_the_adc_is_lossless(in_signe
     levels = np.zeros((lay.array_rows, lay.array_cols), dtype=np.uint8)
     levels[:rows, :lay.ref_col] = slice_levels(w, ns, b).reshape(rows, -1)
     faults = (rng.random(levels.shape) < 0.1).astype(np.uint8) * rng.integers(1, 3, levels.shape)
+    faults[:, lay.ref_col] = 0  # a stuck-high reference cell makes negative counts: no collapse
     f = SimpleNamespace(rows=rows, cols=cols, n_slices=ns, bits_per_cell=b, in_bits=6,
-                        in_signed=in_signed, dac_bits=dac_bits, adc_bits=8, adc_shift=0)
+                        in_signed=in_signed, dac_bits=dac_bits, adc_bits=8, adc_shift=0,
+                        ref_col=lay.ref_col)
     args = [torch.from_numpy(a) for a in (levels, lay.colmap(), np.arange(rows), faults.astype(np.uint8))]
     w_eff = collapsed_weights(*args, f)
     assert w_eff is not None
@@ -105,3 +107,7 @@ def test_collapsed_read_equals_bit_serial_read_when_the_adc_is_lossless(in_signe
     np.testing.assert_array_equal((x @ w_eff).numpy(), ideal_tile(x, *args, f).numpy())
     # a 2-bit ADC can clip a column of 12 cells: the faithful read must run
     assert collapsed_weights(*args, SimpleNamespace(**dict(vars(f), adc_bits=2))) is None
+    # so must it when a stuck-high reference cell can push a count below 0 (the ADC reads 0)
+    faults[2, lay.ref_col] = 2
+    ref_args = [*args[:3], torch.from_numpy(faults.astype(np.uint8))]
+    assert collapsed_weights(*ref_args, f) is None

@@ -82,16 +82,17 @@ def test_levels_are_linear_in_conductance():
         t.levels_to_conductance(np.array([t.levels]))
 
 
-def test_sot_mtj_defaults_follow_spintron_nn_kit_and_the_tmr_bias_law():
+def test_sot_mtj_defaults_follow_the_measured_tmr_and_the_tmr_bias_law():
     t = get_target("sot-mtj")
-    assert (t.r_p_ohm, t.r_ap_ohm, t.v_switch_v) == (5e3, 10e3, 0.3)
+    assert (t.r_p_ohm, t.r_ap_ohm, t.v_switch_v) == (5e3, 13.55e3, 0.3)
     assert (t.v_read_v, t.t_read_s, t.bits_per_cell) == (0.1, 10e-9, 1)
     assert 0.03 <= t.d2d_sigma_rel <= 0.05
-    assert t.tmr0 == pytest.approx(1.0)
-    assert t.r_ap_at_bias_ohm(0.5) / t.r_p_ohm - 1 == pytest.approx(0.5)  # half at V_h = 0.5 V
+    assert t.tmr0 == pytest.approx(1.71)  # Alamdar et al., APL 118, 112401 (2021)
+    assert "10.1063/5.0038521" in t.source_of("r_ap_ohm")
+    assert t.r_ap_at_bias_ohm(0.5) / t.r_p_ohm - 1 == pytest.approx(1.71 / 2)  # half at V_h
     assert t.g_max_s == pytest.approx(1 / 5e3)
-    # "off" at the read bias: R_AP(0.1 V) = R_P (1 + 1/(1 + 0.04))
-    assert 1 / t.g_min_s == pytest.approx(5e3 * (1 + 1 / 1.04))
+    # "off" at the read bias: R_AP(0.1 V) = R_P (1 + 1.71/(1 + 0.04))
+    assert 1 / t.g_min_s == pytest.approx(5e3 * (1 + 1.71 / 1.04))
     assert t.unit_current_a == pytest.approx((t.g_max_s - t.g_min_s) * 0.1)
 
 

@@ -83,6 +83,9 @@ def _eval_parser() -> argparse.ArgumentParser:
     from anncc.evaluate import add_scale_out_arguments
 
     add_scale_out_arguments(p)
+    from anncc.compensation import add_compensation_arguments
+
+    add_compensation_arguments(p)
     return p
 
 
@@ -253,6 +256,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         in_shape, n_classes = inputs.model_io_shapes(model.ir(next(iter(model.levels))))
         inputs.read_eval_data(args.data, in_shape, n_classes)
     result = eval_command(model, args)
+    if args.compensation:  # IR-drop pre-compensation and column calibration (anncc.compensation)
+        from anncc.compensation import compensation_command
+
+        result["compensation"] = compensation_command(model, args)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=float))
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from anncc.backends.report import figures
+from anncc.backends.report.compensation import compensation_figure, compensation_lines
 from anncc.backends.report.verification import verification_lines
 from anncc.files import atomic_write_text
 
@@ -82,6 +83,7 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
                   f"{faults} faulty cells in {len(red)} arrays; {before} of them change a stored "
                   f"level before remapping, {after} after remapping onto spares.", ""]
     lines += verification_lines(summary.get("verification"))
+    lines += compensation_lines(summary.get("compensation"), figs.pop("compensation", None))
     lines += ["## Layers", "", "| layer | arrays | weights | utilization |", "|---|---|---|---|"]
     for name, L in network_order(summary["layers"], summary.get("layer_order") or list(summary["layers"])):
         u = L.get("utilization")
@@ -150,7 +152,8 @@ def write_report(summary: dict[str, Any], directory: Path) -> dict[str, Path]:
     figs: dict[str, str] = {}
     for title, fn, name in (("utilization", figures.utilization_figure, "utilization.png"),
                             ("energy", figures.energy_figure, "energy.png"),
-                            ("accuracy", figures.accuracy_figure, "accuracy.png")):
+                            ("accuracy", figures.accuracy_figure, "accuracy.png"),
+                            ("compensation", compensation_figure, "compensation.png")):
         if fn(summary, directory / "figures" / name) is not None:
             figs[title] = f"figures/{name}"
     md_text = markdown(summary, figs)

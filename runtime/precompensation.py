@@ -95,7 +95,7 @@ class Precompensation:
     initial_mean_lsb / residual_mean_lsb: the same, mean over cells;
     initial_column_loss / column_loss: mean over columns of |Σ_i G_eff − Σ_i T| / Σ_i T
         (every row driven: the column-current loss of DESIGN.md §7), before / after;
-    clipped: cells held at the window's edge by the last step.
+    clipped: cells at an edge of the window that would need to go beyond it.
     """
 
     g_program_s: NDArray[np.float64]
@@ -154,7 +154,7 @@ def precompensate_array(g_target_s: Any, r_wire_ohm: float, r_contact_ohm: float
     g = t.copy()
     e = solve(g)
     first = _errors(e, t, delta_g_s)
-    best_g, best = g, first
+    best_g, best_e, best = g, e, first
     history = [first[0]]
     iterations = 0
     for _ in range(max_iter):
@@ -169,11 +169,12 @@ def precompensate_array(g_target_s: Any, r_wire_ohm: float, r_contact_ohm: float
         history.append(now[0])
         improved = now[1] < best[1] * 0.99 or now[0] < best[0] * 0.99
         if now[1] <= best[1]:
-            best_g, best = g, now
+            best_g, best_e, best = g, e, now
         if not improved:
             break
-    clipped = int(np.count_nonzero(~hold & ((best_g <= g_lo_s) | (best_g >= g_hi_s))
-                                   & (best_g != t)))
+    # cells at an edge of the window that would need to go beyond it
+    clipped = int(np.count_nonzero(~hold & (((best_g >= g_hi_s) & (best_e < t))
+                                            | ((best_g <= g_lo_s) & (best_e > t)))))
     return Precompensation(best_g, iterations, first[0], best[0], first[1], best[1], first[2],
                            best[2], clipped, tuple(history))
 

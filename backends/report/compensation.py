@@ -65,8 +65,8 @@ def compensation_figure(summary: dict[str, Any], path: Path) -> Path | None:
     rows = record["conditions"]
     names = [c["condition"] for c in rows]
     means = [100 * c["mean"] for c in rows]
-    err = [[100 * (c["mean"] - c["ci95"][0]) for c in rows],
-           [100 * (c["ci95"][1] - c["mean"]) for c in rows]]
+    err = [[max(0.0, 100 * (c["mean"] - c["ci95"][0])) for c in rows],
+           [max(0.0, 100 * (c["ci95"][1] - c["mean"])) for c in rows]]
     colors = ["#aa3377" if "calibration" in n else "#228833" if "pre-compensation" in n
               else "#bbbbbb" for n in names]
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(names) + 1.2))

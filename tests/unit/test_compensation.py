@@ -179,7 +179,7 @@ def test_report_section_shows_rows_residuals_and_fits(tmp_path):
     record = {"seeds": [0, 1, 2], "calibration_seeds": [1000000], "calibration_data": "digits",
               "target": "rram", "tunable": True,
               "conditions": [row, dict(row, condition="rram devices + IR drop + pre-compensation",
-                                       mean=0.95)],
+                                       mean=0.95, ci95=[0.94, 0.96])],
               "precompensation": [{"tile": "fc1.r0c0", "array": "64x64", "initial_lsb": 0.5,
                                    "residual_lsb": 1e-4, "initial_column_loss": 0.12,
                                    "column_loss": 1e-5, "iterations": 5, "clipped": 0}],

@@ -9,22 +9,23 @@ For every layer, in network order, the analog accumulators `a` (each
 chips (seeds `seed, seed + 1, …`: choose them apart from the evaluation
 seeds, which start at 0), and the intended ones `acc` on the ideal cell level
 of the uncalibrated model (the RTL's golden model). Per output channel j, the
-least-squares line through all chips' samples,
+least-squares response line through all chips' samples (a Monte-Carlo mean
+over chips: every chip's samples enter one fit) is inverted,
 
-    acc_j ≈ c_j · a_j + d_j,   c_j = cov(a_j, acc_j) / var(a_j),   d_j = mean(acc_j) − c_j·mean(a_j),
+    a_j ≈ g_j · acc_j + o_j,   g_j = cov(a_j, acc_j) / var(acc_j),
+    acc_j ≈ c_j · a_j + d_j,   c_j = 1 / g_j,   d_j = mean(acc_j) − c_j·mean(a_j)
 
-is the correction that minimises the expected squared error of a chip drawn
-from the same population (a Monte-Carlo mean over chips: every chip's samples
-enter one fit). It is folded into the layer's bias, multiplier and shift
+(classical calibration: the read noise is in `a`, so `g` is not attenuated by
+it). It is folded into the layer's bias, multiplier and shift
 (`anncc.passes.column_calibration`), and the next layer is fitted on the
 partly calibrated model, so each fit sees the inputs its layer will see.
 With IR drop and deterministic devices (binary MTJs without variation) one
 chip is the whole population; for PCM pass `drift_time_s` to calibrate at a
 read time (the correction then holds for reads near it).
 
-Guards: a channel whose analog accumulator does not vary over the
-calibration set (var(a) = 0) gets gain 1 and the mean offset; a gain outside
-[1/8, 8] (a fit dominated by noise) is clipped into it and its offset refitted.
+Guards: a channel whose intended accumulator does not vary over the
+calibration set (var(acc) = 0) gets gain 1 and the mean offset; a gain outside
+[1/8, 8] (a fit dominated by noise) is clipped into it, the offset fitted for the clipped gain.
 
 Sources: per-column affine calibration of crossbar outputs as in IBM's aihwkit
 (`InferenceRPUConfig` output scaling and the drift compensation it cites,
@@ -68,18 +69,26 @@ class ColumnCalibration:
 
 
 def fit_affine(analog: np.ndarray, ideal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column least squares `ideal ≈ c·analog + d` over rows; [S, C] → gain c, offset d [C]."""
+    """Per-column correction `ideal ≈ c·analog + d` over rows; [S, C] → gain c, offset d [C].
+
+    Classical calibration: the response `analog ≈ g·ideal + o` is fitted by least
+    squares (the noise is in the analog reads, so g is not attenuated by it) and
+    inverted, `c = 1/g`, `d = −o/g`. (Regressing ideal on analog instead would
+    shrink each column's gain by its own noise-to-signal ratio, which distorts
+    the relative scale of the columns a classifier compares.)
+    """
     a = np.asarray(analog, dtype=np.float64)
     t = np.asarray(ideal, dtype=np.float64)
     if a.shape != t.shape or a.ndim != 2:
         raise AnnccError(f"fit_affine needs two [samples, channels] arrays, got {a.shape}, {t.shape}")
     ma, mt = a.mean(0), t.mean(0)
     da, dt = a - ma, t - mt
-    var = (da * da).mean(0)
+    var = (dt * dt).mean(0)
     cov = (da * dt).mean(0)
-    flat = var <= 1e-12 * np.maximum(1.0, ma * ma)
-    c = np.where(flat, 1.0, cov / np.where(flat, 1.0, var))
-    c = np.clip(np.where(c > 0, c, 1.0), *_GAIN_RANGE)
+    flat = var <= 1e-12 * np.maximum(1.0, mt * mt)
+    g = np.where(flat, 1.0, cov / np.where(flat, 1.0, var))
+    g = np.clip(np.where(g > 0, g, 1.0), 1.0 / _GAIN_RANGE[1], 1.0 / _GAIN_RANGE[0])
+    c = 1.0 / g
     d = mt - c * ma
     return c, d
 

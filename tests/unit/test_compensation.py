@@ -111,22 +111,23 @@ def test_calibrated_constants_apply_the_correction_through_the_contract():
 
 @pytest.fixture(scope="module")
 def calibrated():
-    cm, x = mlp_model([16, 16, 4], target="sot-mtj", n_calib=160, seed=1,
+    cm, x = mlp_model([16, 16, 4], target="sot-mtj", n_calib=400, seed=1,
                       target_overrides={"array_rows": 32, "array_cols": 32})
     cal = calibrate_columns(cm, x[:64], chips=1, seed=99, **QUIET)
     return cm, x[64:], cal
 
 
 def test_calibration_improves_a_small_model_under_ir_drop(calibrated):
+    """336 held-out inputs: the calibrated chip agrees with the xbar level's class more often."""
     cm, xe, cal = calibrated
-    ref = cm.run(xe, level="xbar")
+    ref = cm.run(xe, level="xbar").argmax(-1)
     before = cm.run(xe, level="cell", analog=True, seed=0, **QUIET)
     after = cal.model.run(xe, level="cell", analog=True, seed=0, **QUIET)
-    rms = lambda y: float((y - ref).pow(2).mean().sqrt())  # noqa: E731
-    assert rms(after) < 0.95 * rms(before)
-    agree = lambda y: float((y.argmax(-1) == ref.argmax(-1)).float().mean())  # noqa: E731
-    assert agree(after) > agree(before)
-    assert all(r["rms_error_after"] < r["rms_error_before"] for r in cal.report)
+    agree = lambda y: float((y.argmax(-1) == ref).float().mean())  # noqa: E731
+    assert agree(before) < 0.8  # IR drop on 32×32 sot-mtj arrays costs this model a lot
+    assert agree(after) > agree(before) + 0.03
+    # IR drop loses current: every column's fitted gain is above 1
+    assert all(r["gain_min"] > 1.0 for r in cal.report)
 
 
 def test_calibrated_constants_stay_bit_exact_in_the_golden_vectors(calibrated, tmp_path):

@@ -191,3 +191,24 @@ def test_report_section_shows_rows_residuals_and_fits(tmp_path):
     assert "| fc1.r0c0 | 64x64 | 0.5 | 0.0001 |" in text and "| x | fc1 | 1–1.2 |" in text
     assert compensation_lines(None) == []
     assert compensation_figure({"compensation": record}, tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_spice_netlists_get_the_precompensated_devices(rram):
+    """The SPICE backend programs through the runtime: with `precompensate` its meshes hold the
+    pre-compensated conductances, whose effective weights are the levels' nominal ones."""
+    from anncc.backends.spice.arrays import collect_arrays
+    from anncc.runtime.analog import nominal_and_levels
+
+    cm, _ = rram
+    quiet = {k: v for k, v in QUIET.items() if k != "ir_drop"}
+    plain = collect_arrays(cm, 0, options=quiet)
+    comp = collect_arrays(cm, 0, options=dict(quiet, precompensate=True))
+    for p, c in zip(plain, comp):
+        nominal, _ = nominal_and_levels(p.model.programmed.levels, p.model.programmed.fault_map,
+                                        p.target, p.params.bits_per_cell)
+        t = nominal.numpy()
+        dg = p.target.delta_g_s
+        assert np.array_equal(p.mesh.g_s, t)
+        e_plain = np.abs(p.mesh.effective_weights() - t).mean() / dg
+        e_comp = np.abs(c.mesh.effective_weights() - t).mean() / dg
+        assert e_comp < e_plain / 4  # mean over cells (an array clipped at the top keeps its max)

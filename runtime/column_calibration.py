@@ -33,7 +33,8 @@ Joshi et al., "Accurate deep neural network inference using computational
 phase-change memory", Nat. Commun. 11, 2473 (2020), DOI 10.1038/s41467-020-16108-9),
 and folding affine corrections into fixed-point requantization as in
 Jacob et al., "Quantization and training of neural networks for efficient
-integer-arithmetic-only inference", CVPR 2018 (DOI 10.1109/CVPR.2018.00286).
+integer-arithmetic-only inference", CVPR 2018 (DOI 10.1109/CVPR.2018.00286,
+arXiv:1712.05877).
 """
 
 from __future__ import annotations

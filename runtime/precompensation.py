@@ -59,10 +59,8 @@ correction is the per-column calibration folded into the requantization.
 
 Sources: the effective-weight solve, `anncc.runtime.irdrop` (exact against
 ngspice to ≤ 4.4e-13); the idea of programming conductances through an IR-drop
-model, Chen et al., "Mitigating effects of non-ideal synaptic device
-characteristics for on-chip learning", ICCAD 2015 (DOI 10.1109/ICCAD.2015.7372570)
-and Liu et al., "Reduction and IR-drop compensations techniques for reliable
-neuromorphic computing systems", ICCAD 2014 (DOI 10.1109/ICCAD.2014.7001346).
+model: Liu et al., "Reduction and IR-drop compensations techniques for reliable
+neuromorphic computing systems", ICCAD 2014 (DOI 10.1109/ICCAD.2014.7001330).
 """
 
 from __future__ import annotations

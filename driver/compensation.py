@@ -146,6 +146,36 @@ def compensation_command(model: Any, args: argparse.Namespace) -> dict[str, Any]
     return record
 
 
+def calibrate_compiled(cm: Any, x: Any, chips: int, quiet: bool = False) -> list[dict[str, Any]]:
+    """`anncc --calibrate-columns CHIPS`: calibrate a compiled model's cell level in place.
+
+    Fitted on `chips` chips (IR drop on; pre-compensated programming where the
+    target's cells can be tuned) and the calibration inputs `x`; the build then
+    holds the calibrated constants, so its golden vectors, RTL and SPICE use them.
+    """
+    import warnings
+
+    from anncc.runtime.column_calibration import CALIBRATION_SEED, calibrate_columns
+    from anncc.runtime.precompensation import precompensable
+
+    if not 1 <= int(chips) <= 1000:
+        raise AnnccError(f"--calibrate-columns must be in [1, 1000] chips, got {chips}")
+    if len(x) < 32:
+        warnings.warn(f"column calibration on {len(x)} inputs; give at least 32 with --calib",
+                      stacklevel=2)
+    opts: dict[str, Any] = {"ir_drop": True}
+    if precompensable(cm.target()):
+        opts["precompensate"] = True
+    cal = calibrate_columns(cm, x, chips=int(chips), seed=CALIBRATION_SEED, **opts)
+    cm.levels["cell"] = cal.model.ir("cell")
+    if not quiet:
+        for r in cal.report:
+            print(f"anncc: column calibration {r['layer']}: gains {r['gain_min']:.3g}–"
+                  f"{r['gain_max']:.3g}, accumulator RMS error {100 * r['rms_error_before']:.1f} % -> "
+                  f"{100 * r['rms_error_after']:.1f} % ({r['samples']} samples)")
+    return cal.report
+
+
 def update_report(build_dir: Path, record: dict[str, Any]) -> None:
     """Put the study into BUILD/report.{json,md,html} (section "IR-drop compensation")."""
     report = build_dir / "report.json"
@@ -158,5 +188,5 @@ def update_report(build_dir: Path, record: dict[str, Any]) -> None:
     write_report(summary, build_dir)
 
 
-__all__ = ["add_compensation_arguments", "calibration_inputs", "compensation_command",
+__all__ = ["add_compensation_arguments", "calibrate_compiled", "calibration_inputs", "compensation_command",
            "compensation_study", "update_report"]

@@ -110,8 +110,8 @@ def fold_column_calibration(module: Any, store: Any, corrections: Mapping[str, C
     Returns per layer the largest |change| of bias and of the real multiplier.
     An unknown layer name is an error.
     """
-    from anncc.ir._xdsl import FuncOp, IntegerAttr
-    from anncc.ir.xbar import RequantOp
+    from anncc.ir._xdsl import FuncOp, IntegerAttr, Operation
+    from anncc.ir.xbar import ACC_BITS, RequantOp, int_type
     from anncc.passes._util import ConstantPool, const_array
 
     requants = {op.layer.data: op for op in module.walk() if isinstance(op, RequantOp)}
@@ -123,11 +123,10 @@ def fold_column_calibration(module: Any, store: Any, corrections: Mapping[str, C
     pools: dict[int, Any] = {}
     for layer, corr in corrections.items():
         rq = requants[layer]
-        arrays = [const_array(v, store) for v in (rq.bias, rq.multiplier, rq.shift)]
-        if any(a is None for a in arrays):
+        b, m, s = (const_array(v, store) for v in (rq.bias, rq.multiplier, rq.shift))
+        if b is None or m is None or s is None:
             raise AnnccError(f"column calibration of layer '{layer}': its requant constants "
                              "are not constants")
-        b, m, s = arrays
         nb, nm, ns = calibrated_constants(b, m, s, corr, layer)
         acc_bound = 1 << (int(rq.acc_bits.value.data) - 1)
         bias_bound = int(np.abs(nb.astype(np.int64)).max(initial=0))
@@ -143,7 +142,7 @@ def fold_column_calibration(module: Any, store: Any, corrections: Mapping[str, C
             raise AnnccError(f"column calibration of layer '{layer}': requant outside a function")
         pool = pools.setdefault(id(fn), ConstantPool(store, fn.body.block))
         old = list(rq.operands)
-        si32 = rq.bias.type.element_type
+        si32 = int_type(ACC_BITS, True)
         new = [pool.get(arr, si32, f"{layer}.{what}.calibrated")
                for what, arr in (("bias_q", nb), ("multiplier", nm), ("shift", ns))]
         rq.operands = [old[0], *new]
@@ -151,9 +150,10 @@ def fold_column_calibration(module: Any, store: Any, corrections: Mapping[str, C
         bits = max(int(rq.product_bits.value.data), signed_bits(product))
         rq.product_bits = IntegerAttr(bits, rq.product_bits.type)
         for v in old[1:]:
-            if not v.uses and v.owner is not None:
-                v.owner.detach()
-                v.owner.erase()
+            owner = v.owner
+            if not v.uses and isinstance(owner, Operation):
+                owner.detach()
+                owner.erase()
         real_old = m.astype(np.float64) * np.exp2(-s.astype(np.float64))
         real_new = nm.astype(np.float64) * np.exp2(-ns.astype(np.float64))
         out[layer] = {"max_bias_change": int(np.abs(nb.astype(np.int64) - b.astype(np.int64)).max()),

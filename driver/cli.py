@@ -67,6 +67,9 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected failure")
     p.add_argument("--golden-vectors", type=int, default=16, metavar="N",
                    help="golden vectors to record in BUILD/golden/ (default 16; 0: none)")
+    p.add_argument("--calibrate-columns", type=int, default=0, metavar="CHIPS",
+                   help="fit per-column gain/offset on CHIPS simulated chips (IR drop on) and fold "
+                        "them into the requant constants (docs/calibration.md; default 0: off)")
     return p
 
 
@@ -91,6 +94,9 @@ def _eval_parser() -> argparse.ArgumentParser:
     from anncc.evaluate import add_scale_out_arguments
 
     add_scale_out_arguments(p)
+    from anncc.compensation import add_compensation_arguments
+
+    add_compensation_arguments(p)
     return p
 
 
@@ -185,6 +191,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
         redundancy=args.redundancy, tmr_layers=args.tmr_layers, pipeline=args.pipeline,
         progress=not args.quiet, irdrop_budget=args.irdrop_budget, strict=args.strict)
     cm = compile_module(module, store, opts, example)
+    if args.calibrate_columns:  # per-column calibration in the requant (anncc.compensation)
+        from anncc.compensation import calibrate_compiled
+
+        calibrate_compiled(cm, calib if calib is not None else example, args.calibrate_columns,
+                           quiet=args.quiet)
     accuracy = _level_accuracies(cm, eval_data) if eval_data is not None else None
     if accuracy is not None and opts.fault_rate > 0:
         from anncc.studies import fault_study
@@ -261,6 +272,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         in_shape, n_classes = inputs.model_io_shapes(model.ir(next(iter(model.levels))))
         inputs.read_eval_data(args.data, in_shape, n_classes)
     result = eval_command(model, args)
+    if args.compensation:  # IR-drop pre-compensation and column calibration (anncc.compensation)
+        from anncc.compensation import compensation_command
+
+        result["compensation"] = compensation_command(model, args)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=float))
     return 0

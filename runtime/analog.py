@@ -140,6 +140,8 @@ class AnalogOptions:
     opamp_offset, opamp_rails: cmos summers' input offset and output rails.
     ideal_adc: the ADC passes counts through (no rounding, no saturation).
     fast_path: allow the collapsed product when it is exact (module docstring).
+    precompensate: program tunable cells (rram, pcm, cmos) to their IR-drop
+        pre-compensated conductances (`anncc.runtime.precompensation`); needs ir_drop.
     precision: "auto" (float32 while every exact count fits 24 bits), "float32", "float64".
     """
 
@@ -160,6 +162,7 @@ class AnalogOptions:
     ideal_adc: bool = False
     fast_path: bool = True
     precision: str = "auto"
+    precompensate: bool = False
 
     @classmethod
     def resolve(cls, options: Mapping[str, Any], target: Any) -> AnalogOptions:
@@ -187,6 +190,9 @@ class AnalogOptions:
         if out.precision not in ("auto", "float32", "float64"):
             raise AnnccError("precision must be 'auto', 'float32' or 'float64', "
                              f"got {out.precision!r}")
+        if out.precompensate and not out.ir_drop:
+            raise AnnccError("precompensate needs ir_drop: pre-compensation inverts the wire mesh",
+                             hint="pass ir_drop=True with precompensate=True")
         if out.drift_time_s < 0:
             raise AnnccError(f"drift_time_s must be >= 0, got {out.drift_time_s}")
         return out
@@ -314,7 +320,8 @@ def program_tile(op: Any, levels: Tensor, faults: Tensor, target: Any, seed: int
     lv = torch.as_tensor(levels).to(torch.int64)
     fm0 = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape)
     with torch.no_grad():
-        grp = program_group([f.tile], lv[None], fm0[None], tgt, seed, opts)
+        grp = program_group([f.tile], lv[None], fm0[None], tgt, seed, opts,
+                            device_g_max_s=target.g_max_s)
     fm = grp.fault_map[0]
     g = grp.g_s[0].to(torch.float64)
     g_t0 = g if grp.g_t0_s is grp.g_s else grp.g_t0_s[0].to(torch.float64)

@@ -93,8 +93,18 @@ def level_tables(target: Any, t_inference_s: float, prog_noise: bool) -> LevelTa
     hit = _TABLES.get(key)
     if hit is not None:
         return hit
+    out = device_tables(devices.ideal_conductances(torch.arange(target.levels), target), target,
+                        t_inference_s, prog_noise)
+    _TABLES[key] = out
+    return out
+
+
+def device_tables(g: Tensor, target: Any, t_inference_s: float, prog_noise: bool) -> LevelTables:
+    """`level_tables` for any vector of target conductances `g` (one entry per level, or per
+    cell when the targets are not on the level grid: IR-drop pre-compensation)."""
+    from anncc.runtime import devices
+
     model = devices.DEVICE_MODELS[target.cell_kind]
-    g = devices.ideal_conductances(torch.arange(target.levels), target)
     zero, one = torch.zeros_like(g), torch.ones_like(g)
     if prog_noise:
         base = model.program(g, target, zero)
@@ -114,9 +124,7 @@ def level_tables(target: Any, t_inference_s: float, prog_noise: bool) -> LevelTa
             nu_sigma = devices._pcm_nu(g, target, one) - nu_mu
         else:
             raise NotImplementedError(f"aging of '{target.cell_kind}' has no per-level form")
-    out = LevelTables(g, base, sigma, age_sigma, nu_mu, nu_sigma)
-    _TABLES[key] = out
-    return out
+    return LevelTables(g, base, sigma, age_sigma, nu_mu, nu_sigma)
 
 
 # ------------------------------------------------------------------ programming a group
@@ -187,7 +195,8 @@ def _fill_normal(shape: tuple[int, ...], gens: list[torch.Generator]) -> Tensor:
 
 
 def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any, seed: int,
-                  opts: Any, bits_per_cell: int | None = None) -> ProgrammedGroup:
+                  opts: Any, bits_per_cell: int | None = None,
+                  device_g_max_s: float | None = None) -> ProgrammedGroup:
     """Program arrays sharing a target and options: levels/faults `[n, rows, cols]`.
 
     Random effects per the module docstring's stream; conductances float32 when
@@ -195,6 +204,9 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
     `bits_per_cell`, also what reads need, for the whole group at once: the
     levels after faults, `level_units = (G − g_min)/ΔG` (exactly the levels
     for deterministic devices) and, with read noise, its variance in level units².
+    With the option `precompensate` (and IR drop), each cell is programmed to its
+    IR-drop pre-compensated target (`anncc.runtime.precompensation`; `device_g_max_s`
+    the device's top conductance, default the array's) instead of its level's.
     """
     lv = levels.to(torch.int64)
     if lv.numel() and (int(lv.min()) < 0 or int(lv.max()) > target.levels - 1):
@@ -214,6 +226,15 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
 
     drift = opts.drift_time_s > 0
     tab = level_tables(target, opts.drift_time_s if drift else 0.0, opts.programming_noise)
+    idx = lv  # which row of the tables each cell reads: its level, or itself (pre-compensated)
+    if getattr(opts, "precompensate", False) and getattr(opts, "ir_drop", False):
+        from anncc.runtime.precompensation import precompensable, programming_targets
+
+        if precompensable(target):
+            g_cells = programming_targets(lv, faults, target, device_g_max_s or target.g_max_s)
+            tab = device_tables(g_cells.reshape(-1), target, opts.drift_time_s if drift else 0.0,
+                                opts.programming_noise)
+            idx = torch.arange(g_cells.numel()).view(lv.shape)
     d2d = opts.d2d and target.d2d_sigma_rel > 0
     prog_random = opts.programming_noise and bool((tab.sigma != 0).any())
     age = tab.age_sigma is not None or tab.nu_mu is not None
@@ -222,15 +243,15 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
     accumulated = devices.DEVICE_MODELS[target.cell_kind].accumulated if opts.read_noise else None
     deterministic = not (prog_random or d2d or age or accumulated is not None)
     if deterministic:  # exact float64 nominal values (ideal reads stay exact)
-        g = tab.base[lv]
+        g = tab.base[idx]
         g_t0 = g
     else:
         def gens(effect: str) -> list[torch.Generator]:
             return [ExecContext(seed=seed).generator(t, effect) for t in tiles]
 
-        g = tab.base.to(torch.float32)[lv]
+        g = tab.base.to(torch.float32)[idx]
         if prog_random:
-            g.addcmul_(tab.sigma.to(torch.float32)[lv], _fill_normal(shape, gens("program")))
+            g.addcmul_(tab.sigma.to(torch.float32)[idx], _fill_normal(shape, gens("program")))
             g.clamp_(min=0.0)
         if d2d:
             xi = _fill_normal(shape, gens("d2d"))
@@ -239,9 +260,9 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
         if age:
             xi = _fill_normal(shape, gens("time"))
             if tab.age_sigma is not None:
-                g = (g + tab.age_sigma.to(torch.float32)[lv] * xi).clamp_(min=0.0)
+                g = (g + tab.age_sigma.to(torch.float32)[idx] * xi).clamp_(min=0.0)
             else:
-                nu = (tab.nu_mu.to(torch.float32)[lv] + tab.nu_sigma.to(torch.float32)[lv] * xi).abs_()
+                nu = (tab.nu_mu.to(torch.float32)[idx] + tab.nu_sigma.to(torch.float32)[idx] * xi).abs_()
                 factor = math.log((opts.drift_time_s + target.drift_t0_s) / target.drift_t0_s)
                 g = g * nu.mul_(-factor).exp_()
         if accumulated is not None:  # PCM 1/f: one static error per chip and inference time
@@ -399,7 +420,8 @@ def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
     chip.bits.update(layout.bits)
     with torch.no_grad():
         for key, (tiles, lv, fm, tgt, opts) in layout.groups.items():
-            grp = program_group(tiles, lv, fm, tgt, ctx.seed, opts, key[-1])
+            grp = program_group(tiles, lv, fm, tgt, ctx.seed, opts, key[-1],
+                                device_g_max_s=target.g_max_s)
             gi = len(chip.groups)
             chip.groups.append(grp)
             for i, t in enumerate(tiles):
@@ -483,6 +505,7 @@ def new_chip(model: Any, seed: int = 0, **options: Any) -> Chip:
     return chip
 
 
-__all__ = ["CHIP_KEY", "Chip", "LevelTables", "ProgrammedGroup", "chip_of", "draw_fault_indices",
+__all__ = ["CHIP_KEY", "Chip", "LevelTables", "ProgrammedGroup", "chip_of", "device_tables",
+           "draw_fault_indices",
            "effective_weights_cached", "irdrop_cache_dir", "level_tables", "new_chip",
            "program_chip", "program_group", "register_build_dir"]

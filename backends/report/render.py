@@ -9,6 +9,7 @@ from typing import Any
 
 from anncc.backends.report import figures
 from anncc.backends.report.irdrop import irdrop_lines
+from anncc.backends.report.compensation import compensation_figure, compensation_lines
 from anncc.backends.report.verification import verification_lines
 from anncc.files import atomic_write_text
 
@@ -95,6 +96,7 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
                   + _reference_note(red) + ".", ""]
     lines += irdrop_lines(summary.get("irdrop"))
     lines += verification_lines(summary.get("verification"))
+    lines += compensation_lines(summary.get("compensation"), figs.pop("compensation", None))
     lines += ["## Layers", "", "| layer | arrays | weights | utilization |", "|---|---|---|---|"]
     for name, L in network_order(summary["layers"], summary.get("layer_order") or list(summary["layers"])):
         u = L.get("utilization")
@@ -163,7 +165,8 @@ def write_report(summary: dict[str, Any], directory: Path) -> dict[str, Path]:
     figs: dict[str, str] = {}
     for title, fn, name in (("utilization", figures.utilization_figure, "utilization.png"),
                             ("energy", figures.energy_figure, "energy.png"),
-                            ("accuracy", figures.accuracy_figure, "accuracy.png")):
+                            ("accuracy", figures.accuracy_figure, "accuracy.png"),
+                            ("compensation", compensation_figure, "compensation.png")):
         if fn(summary, directory / "figures" / name) is not None:
             figs[title] = f"figures/{name}"
     md_text = markdown(summary, figs)

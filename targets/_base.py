@@ -230,10 +230,12 @@ class Target(BaseModel):
         gt=0.0,
         le=1e-12,
         description=(
-            "ADC energy per conversion step, Walden's model: E_conv = FOM * 2**adc_bits (ENOB "
-            f"taken as adc_bits; {WALDEN_1999}; the figure of merit of the {MURMANN_SURVEY}). "
-            "6.1 fJ/step makes an 8-bit conversion cost ISAAC's 1.5625 pJ (8 ADCs, 16 mW, "
-            f"1.28 GS/s each; {ISAAC_DOI}), the ADC whose area and rate these fields also take."
+            "ADC energy per conversion step, Walden's model: E_conv = FOM * 2**adc_bits, ENOB "
+            f"taken as adc_bits ({WALDEN_1999}; the figure of merit B. Murmann's ADC Performance "
+            "Survey tabulates). 6.1 fJ per nominal step makes an 8-bit conversion cost ISAAC's "
+            f"1.5625 pJ (8 ADCs, 16 mW, 1.28 GS/s each; {ISAAC_DOI}), the ADC whose area and rate "
+            "these fields also take; with an ENOB of 6-7 bits the same energy is a Walden FOM of "
+            "12-24 fJ/step."
         ),
     )
     adc_sample_rate_hz: float = Field(

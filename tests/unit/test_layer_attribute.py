@@ -72,8 +72,9 @@ def test_one_estimate_figure_by_hand(small):
     assert layer["energy_dac_j"] == pytest.approx(t.dac_energy_per_conversion_j * rows * reads)
     ar, ac = arr.params().array_rows, arr.params().array_cols
     assert (ar, ac) == (t.array_rows, t.array_cols)
-    assert layer["area_m2"] == pytest.approx(ar * ac * t.cell_area_m2 + ac * t.adc_area_m2
-                                             + ar * t.dac_area_m2)
+    n_adc = -(-ac // t.adc_columns_per_adc)  # columns share an ADC (ISAAC: 128 per ADC)
+    assert layer["area_m2"] == pytest.approx(ar * ac * t.cell_area_m2 + n_adc * t.adc_area_m2
+                                             + ac * t.sample_hold_area_m2 + ar * t.dac_area_m2)
 
 
 def test_tmr_vote_masks_a_stuck_replica(tmp_path):

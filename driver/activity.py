@@ -30,6 +30,8 @@ ACTIVITY_ATTR = "anncc.input_activity"
 MAX_SAMPLES = 64
 #: Inputs per interpreter run.
 BATCH = 32
+#: Input elements split into planes at a time.
+CHUNK = 1 << 20
 
 
 def measure_input_activity(xbar_module: ModuleOp, store: Any, inputs: Any, dac_bits: int,
@@ -63,11 +65,11 @@ def measure_input_activity(xbar_module: ModuleOp, store: Any, inputs: Any, dac_b
                 if info is None or op.input not in values:
                     continue
                 bits, signed = info
-                xq = values[op.input].to(torch.int64)
-                planes, _ = input_planes(xq, bits, signed, dac_bits)
-                drive = (planes.to(torch.float64) / full) ** 2
-                s = drive.reshape(drive.shape[0], -1).sum(dim=1).numpy()
-                sums[name] = sums.get(name, 0.0) + s
+                xq = values[op.input].to(torch.int64).reshape(-1)
+                for lo in range(0, xq.numel(), CHUNK):  # [planes, chunk] at a time, not [planes, all]
+                    planes, _ = input_planes(xq[lo:lo + CHUNK], bits, signed, dac_bits)
+                    s = ((planes.to(torch.float64) / full) ** 2).sum(dim=1).numpy()
+                    sums[name] = sums.get(name, 0.0) + s
                 counts[name] = counts.get(name, 0) + int(xq.numel())
     return {name: [float(v) / counts[name] for v in sums[name]] for name in sums if counts[name]}
 

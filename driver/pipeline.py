@@ -152,6 +152,8 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
             _calibrate(module, store, p, "the example inputs" if opts.calib is None else "the calib inputs")
         if p.name == "estimate":  # input-bit activity on the calibration inputs reaches it as data
             _measure_activity(levels, module, store, tgt)
+            _add_time(timings, "input activity", t)
+            t = time.perf_counter()
         p.apply(ctx, module)
         _add_time(timings, p.name, t)
         if is_conversion(p):  # verify at level boundaries (DESIGN.md section 3)

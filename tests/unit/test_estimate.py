@@ -185,3 +185,29 @@ def test_every_assumption_has_a_source_in_report_json_and_the_report(small):
     md = markdown(summary, {})
     assert "## Estimate model" in md and "| assumption | value | source |" in md
     assert all(r["assumption"] in md for r in rows)
+
+
+def test_multi_bit_dac_activity_is_the_mean_squared_drive():
+    """With 2-bit DACs a plane's digit d drives d/3 of V_read: a_t = mean((d/3)²), from the bits here."""
+    torch.manual_seed(2)
+    x = torch.rand(40, 4)
+    cm = anncc.compile(_model(), x[:1], target="sot-mtj", calib=x, target_overrides={"dac_bits": 2})
+    act = json.loads(cm.ir("cell").attributes["anncc.estimate"].data)["input_activity"]["per_layer"]
+    values: dict = {}
+    run_module(cm.ir("xbar"), cm.store, [x], ExecContext(store=cm.store), values=values)
+    op = next(o for o in cm.ir("xbar").walk() if isinstance(o, XbarMvmOp))
+    xq = values[op.input].numpy().astype(np.int64)
+    digits = [(xq >> (2 * t)) & 3 for t in range(4)]  # unsigned 8-bit input: four 2-bit planes
+    assert act[op.layer.data] == pytest.approx([float(((d / 3.0) ** 2).mean()) for d in digits])
+
+
+def test_the_activity_run_keeps_to_its_multiply_accumulate_budget(small, monkeypatch):
+    import anncc.activity as activity
+
+    x, cm = small
+    monkeypatch.setattr(activity, "MAC_BUDGET", 1)  # less than one input's products: one input is run
+    _, samples = activity.measure_input_activity(cm.ir("xbar"), cm.store, x.numpy(), 1)
+    assert samples == 1
+    monkeypatch.setattr(activity, "MAC_BUDGET", 1 << 40)
+    _, samples = activity.measure_input_activity(cm.ir("xbar"), cm.store, x.numpy(), 1, max_samples=7)
+    assert samples == 7

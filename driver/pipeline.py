@@ -155,6 +155,10 @@ def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
         t = time.perf_counter()
         if p.name == "quantize":  # calibration runs here and reaches quantize as data
             _calibrate(module, store, p, "the example inputs" if opts.calib is None else "the calib inputs")
+        if p.name == "estimate":  # input-bit activity on the calibration inputs reaches it as data
+            _measure_activity(levels, module, store, tgt)
+            _add_time(timings, "input activity", t)
+            t = time.perf_counter()
         p.apply(ctx, module)
         _add_time(timings, p.name, t)
         if is_conversion(p):  # verify at level boundaries (DESIGN.md section 3)
@@ -181,6 +185,15 @@ def _calibrate(module: ModuleOp, store: WeightStore, p: ModulePass, source: str)
     from anncc.calibration import prepare_quantize
 
     prepare_quantize(module, store, getattr(p, "calib", ""), source)
+
+
+def _measure_activity(levels: dict[str, ModuleOp], module: ModuleOp, store: WeightStore, tgt: Any) -> None:
+    """Input-bit activity of each analog layer on the calibration inputs (`anncc.activity`)."""
+    from anncc.activity import attach_measured_activity
+    from anncc.passes.quantize import CALIBRATION_KEY
+
+    if CALIBRATION_KEY in store:
+        attach_measured_activity(levels, module, store, store.get(CALIBRATION_KEY), tgt.dac_bits)
 
 
 def _snapshot(module: ModuleOp, store: WeightStore) -> ModuleOp:

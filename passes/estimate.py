@@ -1,27 +1,39 @@
 """`estimate`: energy, latency and area per layer and per inference, from the target's coefficients.
 
-Counted per array (`cell.mvm`) and per inference (one batch element):
-- reads: `vectors × planes`, where `vectors` is the number of input vectors a
-  layer applies per inference (output positions of a convolution, tokens of a
-  transformer, 1 for an MLP) and `planes` the DAC planes per input
-  (`⌈in_bits / dac_bits⌉`, one more for signed inputs with multi-bit DACs);
-- cell energy: `activity · V_read² · t_read · ΣG` over the used cells per read
-  (plus the reference column), with the input-bit activity taken as 0.5 — the
-  mean of a random bit; the conductances follow the allocated levels;
-- DAC energy: one conversion per used row per read (`dac_energy_per_conversion_j`);
-- ADC energy: one conversion per physical column read (`FOM · 2^adc_bits`,
-  Murmann's survey, through the target);
-- digital energy: shift-add of every conversion and accumulation across row
-  tiles (adds), and one multiply per output in requantization
-  (Horowitz, ISSCC 2014, through the target);
-- latency: the arrays of a layer read in parallel; each read takes
-  `max(t_read, adc_bits conversions… )` — the longer of the array read and one
-  ADC conversion — and layers run one after another;
-- area: cells of every array (`cell_area_f2·F²`), one ADC and one DAC per column
-  and row of each array (ISAAC's per-ADC and per-DAC areas, through the target).
+The model (docs/estimate.md gives it with every source). Per array (`cell.mvm`),
+per inference (one batch element):
 
-Every coefficient's source is its target field's description. The result is
-the module's `anncc.estimate` attribute (JSON), which the report reads.
+- reads: `vectors × planes`, `vectors` the input vectors a layer applies per
+  inference (output positions of a convolution, tokens, 1 for an MLP) and
+  `planes` the DAC planes of an input (`plane_weights`);
+- cells: `V_read² · t_read · ΣG · vectors · Σ_t a_t`, ΣG over the used cells and
+  the reference column (from the allocated levels), `a_t` the input-bit
+  activity of plane `t`: measured on the calibration inputs when the driver
+  attached it (`anncc.input_activity`, see `anncc.activity`), else 0.5;
+- DAC: one conversion per used row per read (`dac_energy_per_conversion_j`),
+  whatever the bit;
+- ADC: one conversion per used physical column per read
+  (`adc_energy_per_conversion_j`, Walden's `FOM · 2^bits` set to ISAAC's ADC);
+  each column is held by a sample-and-hold (`sample_hold_energy_j`);
+- op-amp summers (targets with `OPAMP_SUMMER`): one per used physical column,
+  powered for every read (`opamp_energy_per_read_j`);
+- integer digital: a shift-add per conversion and per accumulated row tile,
+  one multiply per output in requantization (Horowitz's int32 energies);
+- latency: `adc_columns_per_adc` columns share an ADC, so an array's busiest ADC
+  converts `c = min(adc_columns_per_adc, used columns)` values per read, taking
+  `c / f_s`; the read of plane `n + 1` overlaps the conversions of plane `n`
+  (sample-and-hold, ISAAC's pipeline), so `reads` reads take
+  `t_read + c/f_s + (reads − 1) · max(t_read, c/f_s)`. A layer's arrays read in
+  parallel; layers run one after another;
+- area: cells (`cell_area_f2·F²`), `ceil(array_cols / adc_columns_per_adc)`
+  ADCs, one sample-and-hold per column and one DAC per row of each array;
+- digital float ops (softmax, layer norm, attention matmuls, pooling,
+  elementwise: `anncc.passes.digital_ops`): their fp32 energy is added to the
+  totals, and their time on a vector unit of `DIGITAL_LANES` lanes at
+  `DIGITAL_CLOCK_HZ` to the latency.
+
+Every assumption is listed, with its value and source, under `assumptions` of
+the module's `anncc.estimate` attribute (JSON), which the report prints.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +53,35 @@ from anncc.ir.xbar import RequantOp
 from anncc.passes._store import store_of
 from anncc.passes._target import target_of
 from anncc.passes._util import const_array, static_dims
+from anncc.targets._base import ISAAC_DOI
 
+#: Input-bit activity per plane without calibration data: the mean of a uniformly random bit.
 INPUT_BIT_ACTIVITY = 0.5
+#: The module attribute the driver leaves the measured activity in (`anncc.activity`).
+ACTIVITY_ATTR = "anncc.input_activity"
+#: The vector unit that runs the digital float ops: lanes, each one fp32 add or multiply per cycle.
+DIGITAL_LANES = 16
+DIGITAL_CLOCK_HZ = 1e9
+NO_SOURCE = "anncc assumption (no published source)"
+
+
+def input_activity(module: ModuleOp) -> dict[str, Any] | None:
+    """The measured input-bit activity attached by the driver, or None."""
+    attr = module.attributes.get(ACTIVITY_ATTR)
+    if attr is None:
+        return None
+    return json.loads(attr.data)  # type: ignore[attr-defined]
+
+
+def array_latency_s(reads: int, t_read_s: float, conversion_s: float) -> float:
+    """Pipelined reads: `t_read + t_conv + (reads − 1)·max(t_read, t_conv)` (0 for no reads)."""
+    if reads <= 0:
+        return 0.0
+    return t_read_s + conversion_s + (reads - 1) * max(t_read_s, conversion_s)
+
+
+def _assumption(name: str, value: Any, source: str) -> dict[str, Any]:
+    return {"assumption": name, "value": value, "source": source}
 
 
 @dataclass(frozen=True)
@@ -51,37 +91,59 @@ class EstimatePass(ModulePass):
     name = "estimate"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from anncc.passes.digital_ops import FP32_ADD_J, FP32_MUL_J, digital_op_costs
+
         t = target_of(op)
         store = store_of(op)
+        measured = input_activity(op)
+        act_layers: dict[str, list[float]] = (measured or {}).get("layers", {})
+        used_activity: dict[str, list[float]] = {}
+        fallback_layers: set[str] = set()
+        opamp = bool(getattr(t, "OPAMP_SUMMER", False))
         layers: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
             f = mvm.params()
             vectors = math.prod(d or 1 for d in static_dims(mvm.input)[1:-1])
             planes = len(plane_weights(f.in_bits, f.in_signed, f.dac_bits))
+            act = act_layers.get(f.layer)
+            if act is None or len(act) != planes:
+                act = [INPUT_BIT_ACTIVITY] * planes
+                fallback_layers.add(f.layer)
+            used_activity[f.layer] = [float(a) for a in act]
             reads = vectors * planes
             levels = np.asarray(const_array(mvm.levels, store))
             used = levels[:f.rows + f.spare_rows, : f.ref_col + 1]
             top = (1 << f.bits_per_cell) - 1
             g = f.g_min_s + used.astype(np.float64) * (f.g_max_s - f.g_min_s) / top
             phys_cols = f.cols * f.n_slices * 2
-            e_cells = INPUT_BIT_ACTIVITY * f.v_read_v ** 2 * t.t_read_s * float(g.sum()) * reads
+            conversions = phys_cols * reads
+            e_cells = f.v_read_v ** 2 * t.t_read_s * float(g.sum()) * vectors * float(sum(act))
             e_dac = t.dac_energy_per_conversion_j * f.rows * reads
-            e_adc = t.adc_energy_per_conversion_j * phys_cols * reads
-            e_dig = t.digital_add_energy_j * (phys_cols * reads + f.cols * vectors)
+            e_adc = t.adc_energy_per_conversion_j * conversions
+            e_sh = t.sample_hold_energy_j * conversions
+            e_dig = t.digital_add_energy_j * (conversions + f.cols * vectors)
+            n_adc = t.adcs_per_array(f.array_cols)
+            busiest = min(t.adc_columns_per_adc, phys_cols)
+            t_conv = busiest * t.adc_latency_s
             L = layers[f.layer]
             L["arrays"] += 1
             L["cells"] += f.array_rows * f.array_cols
             L["used_cells"] += f.rows * phys_cols
             L["reads"] += reads
-            L["adc_conversions"] += phys_cols * reads
+            L["adc_conversions"] += conversions
+            L["adcs"] += n_adc
             L["energy_cells_j"] += e_cells
             L["energy_dac_j"] += e_dac
             L["energy_adc_j"] += e_adc
+            L["energy_sample_hold_j"] += e_sh
             L["energy_digital_j"] += e_dig
-            L["area_m2"] += (f.array_rows * f.array_cols * t.cell_area_m2
-                             + f.array_cols * t.adc_area_m2 + f.array_rows * t.dac_area_m2)
-            step = max(t.t_read_s, t.adc_latency_s)
-            L["latency_s"] = max(L["latency_s"], reads * step)
+            if opamp:
+                L["energy_opamp_j"] += t.opamp_energy_per_read_j * conversions  # type: ignore[attr-defined]
+            L["area_cells_m2"] += f.array_rows * f.array_cols * t.cell_area_m2
+            L["area_adc_m2"] += n_adc * t.adc_area_m2
+            L["area_sample_hold_m2"] += f.array_cols * t.sample_hold_area_m2
+            L["area_dac_m2"] += f.array_rows * t.dac_area_m2
+            L["latency_s"] = max(L["latency_s"], array_latency_s(reads, t.t_read_s, t_conv))
         for req in [o for o in op.walk() if isinstance(o, RequantOp)]:
             name = req.layer.data
             if name in layers:
@@ -90,14 +152,77 @@ class EstimatePass(ModulePass):
         total: dict[str, float] = defaultdict(float)
         for L in layers.values():
             L["energy_j"] = sum(v for k, v in L.items() if k.startswith("energy_") and k != "energy_j")
+            L["area_m2"] = sum(v for k, v in L.items() if k.startswith("area_") and k != "area_m2")
             for k, v in L.items():
                 total[k] += v
+        digital = digital_op_costs(op)  # float ops off the arrays (softmax, norms, attention, ...)
+        dig_ops = digital["total"]["multiplies"] + digital["total"]["adds"]
+        digital["latency_s"] = dig_ops / (DIGITAL_LANES * DIGITAL_CLOCK_HZ)
+        total["energy_digital_ops_j"] = digital["total"]["energy_j"]
+        total["latency_digital_ops_s"] = digital["latency_s"]
+        total["energy_j"] += digital["total"]["energy_j"]
+        total["latency_s"] += digital["latency_s"]
         total["utilization"] = total["used_cells"] / total["cells"] if total["cells"] else 0.0
+        total["adc_area_share"] = total["area_adc_m2"] / total["area_m2"] if total["area_m2"] else 0.0
         result = {"target": t.name, "per_layer": {k: dict(v) for k, v in layers.items()},
-                  "per_inference": dict(total),
-                  "assumptions": {"input_bit_activity": INPUT_BIT_ACTIVITY,
-                                  "layers_sequential": True, "arrays_of_a_layer_parallel": True}}
-        from anncc.passes.digital_ops import digital_op_costs
-
-        result["digital_ops"] = digital_op_costs(op)  # float ops off the arrays (softmax, norms, ...)
+                  "per_inference": dict(total), "digital_ops": digital,
+                  "input_activity": {"source": "calibration" if measured and not fallback_layers
+                                     else "partly calibration" if measured else "assumed",
+                                     "samples": (measured or {}).get("samples", 0),
+                                     "per_layer": used_activity},
+                  "assumptions": _assumptions(t, measured, sorted(fallback_layers), opamp,
+                                              FP32_ADD_J, FP32_MUL_J)}
         op.attributes["anncc.estimate"] = StringAttr(json.dumps(result, sort_keys=True))
+
+
+def _assumptions(t: Any, measured: dict[str, Any] | None, fallback: list[str], opamp: bool,
+                 fp32_add_j: float, fp32_mul_j: float) -> list[dict[str, Any]]:
+    """Every assumption of the estimate: (assumption, value, source), the target's fields' own sources."""
+    src = type(t).source_of
+    rows = []
+    if measured:
+        rows.append(_assumption("input-bit activity a_t (mean squared DAC drive per input plane)",
+                                "per layer and plane, see input_activity",
+                                f"{measured.get('source', 'measured')}"))
+    if fallback or not measured:
+        which = "every layer" if not measured else ", ".join(fallback)
+        rows.append(_assumption(f"input-bit activity without calibration data ({which})",
+                                INPUT_BIT_ACTIVITY, "the mean of a uniformly random bit; " + NO_SOURCE))
+    rows += [
+        _assumption("columns per ADC (time-multiplexed through sample-and-hold)",
+                    t.adc_columns_per_adc, src("adc_columns_per_adc")),
+        _assumption("ADC energy per conversion (J)", t.adc_energy_per_conversion_j,
+                    src("adc_fom_j_per_step")),
+        _assumption("ADC conversions per second", t.adc_sample_rate_hz, src("adc_sample_rate_hz")),
+        _assumption("ADC area (m²)", t.adc_area_m2, src("adc_area_m2")),
+        _assumption("sample-and-hold energy per read (J)", t.sample_hold_energy_j,
+                    src("sample_hold_energy_j")),
+        _assumption("sample-and-hold area (m²)", t.sample_hold_area_m2, src("sample_hold_area_m2")),
+        _assumption("DAC energy per conversion (J), on every used row every read, 0 or 1",
+                    t.dac_energy_per_conversion_j, src("dac_unit_energy_j")),
+        _assumption("DAC area (m²)", t.dac_area_m2, src("dac_area_m2")),
+        _assumption("array read time (s)", t.t_read_s, src("t_read_s")),
+        _assumption("cell area (m²)", t.cell_area_m2, src("cell_area_f2") + " " + src("feature_size_m")),
+        _assumption("conversions of read n overlap read n+1", True,
+                    f"ISAAC's pipelined crossbar read and sample-and-hold ({ISAAC_DOI})"),
+        _assumption("arrays of a layer read in parallel; layers one after another", True, NO_SOURCE),
+        _assumption("int32 add (shift-add, accumulate) energy (J)", t.digital_add_energy_j,
+                    src("digital_add_energy_j")),
+        _assumption("int32 multiply (requantize) energy (J)", t.digital_mult_energy_j,
+                    src("digital_mult_energy_j")),
+        _assumption("shift-add and requantize time", "hidden under the array reads", NO_SOURCE),
+        _assumption("digital float ops: fp32 add / multiply energy (J)", [fp32_add_j, fp32_mul_j],
+                    "M. Horowitz, 'Computing's energy problem (and what we can do about it)', "
+                    "ISSCC 2014, DOI 10.1109/ISSCC.2014.6757323 (45 nm)"),
+        _assumption("digital float ops: operation counts",
+                    "exp/tanh/erf/rsqrt = 5 multiplies + 5 adds; comparisons = adds; data movement free",
+                    "anncc.passes.digital_ops; " + NO_SOURCE),
+        _assumption("digital float ops: vector unit (lanes, clock Hz)", [DIGITAL_LANES, DIGITAL_CLOCK_HZ],
+                    NO_SOURCE),
+        _assumption("not counted", "buffers and interconnect (data movement), leakage, the digital "
+                    "units' area" + (", op-amp area" if opamp else ""), "outside this estimate"),
+    ]
+    if opamp:
+        rows.insert(-1, _assumption("op-amp summer power while reading (W), one per used column",
+                                    t.opamp_power_w, src("opamp_power_w")))
+    return rows

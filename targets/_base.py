@@ -36,6 +36,17 @@ ISAAC_2016 = (
     "A. Shafiee et al., ISAAC, ISCA 2016, component table (8-bit 1.28 GS/s SAR ADC, 1-bit DACs)"
 )
 HOROWITZ_2014 = "M. Horowitz, 'Computing's energy problem', ISSCC 2014 (45 nm)"
+ISAAC_DOI = (
+    "A. Shafiee et al., 'ISAAC: A Convolutional Neural Network Accelerator with In-Situ Analog "
+    "Arithmetic in Crossbars', ISCA 2016, DOI 10.1109/ISCA.2016.12"
+)
+WALDEN_1999 = (
+    "R. H. Walden, 'Analog-to-digital converter survey and analysis', IEEE JSAC 17(4), 1999, "
+    "DOI 10.1109/49.761034"
+)
+#: ISAAC's ADC: 8 ADCs of 8 bits per in-situ multiply-accumulate unit take 16 mW together at
+#: 1.28 GS/s each, so one 8-bit conversion costs 16 mW / (8 * 1.28e9/s) = 1.5625 pJ.
+ISAAC_ADC_CONVERSION_J = 16e-3 / (8 * 1.28e9)
 
 
 def field_error(field: str, message: str) -> PydanticCustomError:
@@ -235,12 +246,16 @@ class Target(BaseModel):
     )
     adc_bits: int = adc_bits_field(8, f"6-8 bits is the usual range ({ISAAC_2016}).")
     adc_fom_j_per_step: float = Field(
-        30e-15,
+        ISAAC_ADC_CONVERSION_J / 2**8,
         gt=0.0,
         le=1e-12,
         description=(
-            "ADC Walden figure of merit, energy per conversion step: E_conv = FOM * 2**adc_bits "
-            f"(ENOB taken as adc_bits). 30 fJ/step is the geometric middle of the {MURMANN_SURVEY}."
+            "ADC energy per conversion step, Walden's model: E_conv = FOM * 2**adc_bits, ENOB "
+            f"taken as adc_bits ({WALDEN_1999}; the figure of merit B. Murmann's ADC Performance "
+            "Survey tabulates). 6.1 fJ per nominal step makes an 8-bit conversion cost ISAAC's "
+            f"1.5625 pJ (8 ADCs, 16 mW, 1.28 GS/s each; {ISAAC_DOI}), the ADC whose area and rate "
+            "these fields also take; with an ENOB of 6-7 bits the same energy is a Walden FOM of "
+            "12-24 fJ/step."
         ),
     )
     adc_sample_rate_hz: float = Field(
@@ -254,6 +269,36 @@ class Target(BaseModel):
         gt=0.0,
         le=1e-4,
         description=f"Area of one ADC: 0.0012 mm^2 per 8-bit ADC as tabulated in {ISAAC_2016}.",
+    )
+    adc_columns_per_adc: int = Field(
+        128,
+        ge=1,
+        le=4096,
+        description=(
+            "Columns that share one ADC, converted one after another through per-column "
+            "sample-and-hold: ISAAC has one ADC per 128x128 crossbar, 128 columns at 1.28 GS/s "
+            f"in its 100 ns read ({ISAAC_DOI}). 1 = one ADC per column. An array has "
+            "ceil(array_cols / adc_columns_per_adc) ADCs; `estimate` charges their area and the "
+            "time-multiplexed conversions' latency."
+        ),
+    )
+    sample_hold_energy_j: float = Field(
+        10e-6 / 1024 * 100e-9,
+        ge=0.0,
+        le=1e-9,
+        description=(
+            "Energy of one column sample-and-hold per read: ISAAC's 8x128 S+H circuits take 10 uW "
+            f"together over its 100 ns read, about 1 fJ each ({ISAAC_DOI})."
+        ),
+    )
+    sample_hold_area_m2: float = Field(
+        0.00004e-6 / 1024,
+        ge=0.0,
+        le=1e-6,
+        description=(
+            "Area of one column sample-and-hold: ISAAC's 8x128 S+H circuits take 0.00004 mm^2 "
+            f"together ({ISAAC_DOI})."
+        ),
     )
     adc_noise_sigma_lsb: float = Field(
         0.0,
@@ -507,6 +552,11 @@ class Target(BaseModel):
         """Time of one conversion, 1 / adc_sample_rate_hz."""
         return 1.0 / self.adc_sample_rate_hz
 
+    def adcs_per_array(self, array_cols: int | None = None) -> int:
+        """ADCs of one array: ceil(array_cols / adc_columns_per_adc) (at least one)."""
+        cols = self.array_cols if array_cols is None else array_cols
+        return max(1, -(-cols // self.adc_columns_per_adc))
+
     @property
     def cell_area_m2(self) -> float:
         """Area of one cell, cell_area_f2 * feature_size_m**2."""
@@ -571,6 +621,7 @@ class Target(BaseModel):
             "adc_energy_per_conversion_j": self.adc_energy_per_conversion_j,
             "dac_energy_per_conversion_j": self.dac_energy_per_conversion_j,
             "cell_area_m2": self.cell_area_m2,
+            "adcs_per_array": float(self.adcs_per_array()),
         }
 
     def describe(self) -> dict[str, Any]:

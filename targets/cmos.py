@@ -151,12 +151,14 @@ class CmosTarget(Target):
         description="Highest output voltage: a +-5 V supply less 0.5 V output headroom (anncc default).",
     )
     opamp_power_w: float = Field(
-        5e-3,
+        16e-3,
         gt=0.0,
         le=10.0,
         description=(
-            "Power of one op-amp while reading (quiescent plus load), for `estimate`: about 0.5 mA "
-            "at +-5 V (anncc default)."
+            "Power of one op-amp summer while reading, for `estimate`: the quiescent 1.6 mA per "
+            "amplifier (typical) of a 10 MHz-GBW CMOS op-amp across the +-5 V supply, 16 mW (Texas "
+            "Instruments OPAx172 datasheet, SBOS618: 36 V, 10 MHz, rail-to-rail output). The "
+            "feedback current (at most 0.5 mA into R_f at the rails) is not added."
         ),
     )
 

@@ -48,6 +48,8 @@ def energy_figure(summary: dict[str, Any], path: Path) -> Path | None:
     names = list(per)
     parts = [("energy_cells_j", "cells", "#4477aa"), ("energy_dac_j", "DAC", "#66ccee"),
              ("energy_adc_j", "ADC", "#ee6677"), ("energy_digital_j", "digital", "#ccbb44")]
+    extra = (("energy_sample_hold_j", "S+H", "#228833"), ("energy_opamp_j", "op-amps", "#aa3377"))
+    parts += [p for p in extra if any(per[n].get(p[0], 0.0) for n in names)]  # where present
     fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(names) + 2), 3.2))
     bottom = [0.0] * len(names)
     for key, label, color in parts:

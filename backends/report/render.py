@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from anncc.backends.report import figures
-from anncc.backends.report.irdrop import irdrop_lines
+from anncc.backends.report.estimate import estimate_lines
 from anncc.backends.report.compensation import compensation_figure, compensation_lines
+from anncc.backends.report.irdrop import irdrop_lines
 from anncc.backends.report.verification import verification_lines
 from anncc.files import atomic_write_text
 
@@ -80,11 +81,12 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
         lines.append("")
         dig = est.get("digital_ops") or {}
         if dig.get("per_op"):
-            lines += [f"Digital float ops (off the arrays, not in the totals above): "
+            lines += [f"Digital float ops (off the arrays, in the totals above): "
                       f"{_si(dig['total']['energy_j'], 'J')} per inference "
                       f"({int(dig['total']['multiplies'])} multiplies, {int(dig['total']['adds'])} adds; "
                       + ", ".join(f"{k.split('.', 1)[1]} {_si(v['energy_j'], 'J')}"
                                   for k, v in dig["per_op"].items()) + ").", ""]
+    lines += estimate_lines(est)
     red = summary.get("redundancy")
     if red:
         before = sum(v["harmful_before"] for v in red.values())

@@ -74,8 +74,9 @@ def test_one_estimate_figure_by_hand(small):
     sizing = json.loads(cm.ir("cell").attributes["anncc.array_sizing"].data)[first]
     assert (ar, ac) == (sizing["array_rows"], sizing["array_cols"])  # sized to its IR drop
     assert ar >= 4 and ac >= 13 and ar <= t.array_rows and ac <= t.array_cols
-    assert layer["area_m2"] == pytest.approx(ar * ac * t.cell_area_m2 + ac * t.adc_area_m2
-                                             + ar * t.dac_area_m2)
+    n_adc = -(-ac // t.adc_columns_per_adc)  # columns share an ADC (ISAAC: 128 per ADC)
+    assert layer["area_m2"] == pytest.approx(ar * ac * t.cell_area_m2 + n_adc * t.adc_area_m2
+                                             + ac * t.sample_hold_area_m2 + ar * t.dac_area_m2)
 
 
 def test_tmr_vote_masks_a_stuck_replica(tmp_path):

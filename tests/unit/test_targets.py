@@ -46,7 +46,8 @@ def test_every_target_validates_with_its_defaults(name):
     assert t.array_rows <= t.max_array_rows and t.array_cols <= t.max_array_cols
     assert t.dac_bits == 1  # bit-serial inputs by default (ISAAC)
     assert 6 <= t.adc_bits <= 8
-    assert 10e-15 <= t.adc_fom_j_per_step <= 100e-15  # Murmann survey band
+    # Walden's model set to ISAAC's ADC: 8 ADCs, 16 mW, 1.28 GS/s each, 8 bits
+    assert t.adc_fom_j_per_step * 2**8 == pytest.approx(16e-3 / 8 / 1.28e9)
     assert t.r_wire_ohm == 2.5 and t.r_contact_ohm == 50.0  # Yi Li et al. 2022
     assert t.stuck_at_low_rate == 0.0 and t.stuck_at_high_rate == 0.0
 

@@ -20,7 +20,8 @@ def mtj():
     t = get_target("sot-mtj")
     rng = np.random.default_rng(1)
     lv = rng.integers(0, 2, (12, 10))
-    g = devices.ideal_conductances(torch.tensor(lv), t, torch.float64).numpy() * rng.uniform(0.9, 1.1, lv.shape)
+    g = devices.ideal_conductances(torch.tensor(lv), t, torch.float64).numpy()
+    g = g * rng.uniform(0.9, 1.1, lv.shape)
     v = rng.integers(0, 2, (3, 12)) * t.v_read_v
     return t, lv, g, v
 

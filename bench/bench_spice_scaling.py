@@ -53,7 +53,7 @@ def _alter_deck(deck: str, v: np.ndarray) -> str:
         if in_dac and ln.startswith("+ )"):
             in_dac = False
     body = "\n".join(lines)
-    src = "\n".join(f"Vdac{i} in{i} 0 DC {v[0, i]!r}" for i in range(v.shape[1]))
+    src = "\n".join(f"Vdac{i} in{i} 0 DC {float(v[0, i])!r}" for i in range(v.shape[1]))
     ctl = ["op"]
     for k in range(1, v.shape[0]):
         ctl += [f"alter vdac{i} dc = {float(v[k, i])!r}" for i in range(v.shape[1])] + ["op"]

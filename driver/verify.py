@@ -66,6 +66,9 @@ def verify_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="SPICE: device seed (the runtime's analog seed)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="SPICE: parallel simulation processes")
+    p.add_argument("--max-rows", type=int, default=None, metavar="N",
+                   help="SPICE: simulate arrays of at most N rows (default 128; larger ones are refused "
+                        "with ngspice's estimated time)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
 
@@ -98,7 +101,8 @@ def run_backend(key: str, build_dir: Path, args: argparse.Namespace) -> dict[str
                                  limit=args.vectors)
         else:
             arrays = [a.strip() for a in args.arrays.split(",") if a.strip()] or None
-            result = backend.run(build_dir, arrays=arrays, seed=args.seed, jobs=args.jobs)
+            extra = {} if getattr(args, "max_rows", None) is None else {"max_rows": args.max_rows}
+            result = backend.run(build_dir, arrays=arrays, seed=args.seed, jobs=args.jobs, **extra)
     except ModuleNotFoundError as e:
         raise _missing(key, e) from None
     if not (isinstance(result, dict) and isinstance(result.get("passed"), bool)

@@ -51,12 +51,17 @@ class ArrayMesh:
         column and spares included); read-only float64.
     r_wire_ohm, r_contact_ohm: as `anncc.runtime.irdrop.MeshParams` (both 0 = ideal).
     r_access_ohm: series access resistance of every cell (0 = none).
+    bias: bias-dependent MTJ cells (`anncc.runtime.mesh_newton.MtjCells`, whose
+        conductance at the read bias is `g_s`), or None for linear cells. With it,
+        `column_currents` solves the nonlinear mesh with Newton steps and the
+        netlist writes each MTJ as a B-source of the same closed form.
     """
 
     g_s: NDArray[np.float64]
     r_wire_ohm: float = 0.0
     r_contact_ohm: float = 0.0
     r_access_ohm: float = 0.0
+    bias: Any = None
 
     def __post_init__(self) -> None:
         g = np.array(self.g_s, dtype=np.float64)
@@ -69,12 +74,23 @@ class ArrayMesh:
         self.params  # validates the parasitics  # noqa: B018
 
     @classmethod
-    def from_target(cls, g_s: Any, target: Any) -> ArrayMesh:
-        """The mesh of conductances `g_s` with the target's wire, contact and access resistances."""
+    def from_target(cls, g_s: Any, target: Any, levels: Any = None) -> ArrayMesh:
+        """The mesh of conductances `g_s` with the target's wire, contact and access resistances.
+
+        levels: the programmed levels (after faults) of a target with bias-dependent
+        cells (`BIAS_DEPENDENT`): then the cells are `MtjCells` (`bias`).
+        """
         g = g_s.detach().to("cpu").double().numpy() if hasattr(g_s, "detach") else g_s
-        return cls(np.asarray(g, dtype=np.float64), float(getattr(target, "r_wire_ohm", 0.0)),
+        g = np.asarray(g, dtype=np.float64)
+        bias = None
+        if levels is not None and bool(getattr(target, "BIAS_DEPENDENT", False)):
+            from anncc.runtime.mesh_newton import MtjCells
+
+            lv = levels.detach().to("cpu").numpy() if hasattr(levels, "detach") else levels
+            bias = MtjCells.from_programmed(g, lv, target)
+        return cls(g, float(getattr(target, "r_wire_ohm", 0.0)),
                    float(getattr(target, "r_contact_ohm", 0.0)),
-                   float(getattr(target, "r_access_ohm", 0.0)))
+                   float(getattr(target, "r_access_ohm", 0.0)), bias)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -102,7 +118,14 @@ class ArrayMesh:
         return effective_weights(self.cell_conductances_s, self.params)
 
     def column_currents(self, v: Any) -> NDArray[np.float64]:
-        """Column currents [B, M] (amperes) for row voltages [B, N]."""
+        """Column currents [B, M] (amperes) for row voltages [B, N].
+
+        Bias-dependent cells (`bias`): Newton's method on the mesh (`mesh_newton.solve_biased`).
+        """
+        if self.bias is not None:
+            from anncc.runtime.mesh_newton import solve_biased
+
+            return solve_biased(self, v)
         return np.asarray(v, dtype=np.float64) @ self.effective_weights()
 
     def elements(self) -> Iterator[MeshElement]:

@@ -95,8 +95,16 @@ class SpiceArray:
         """Physical columns read by the ADCs, in colmap order [cols·n_slices·2]."""
         return self.colmap.reshape(-1)
 
+    @property
+    def bias_dependent(self) -> bool:
+        """Whether the cells are bias-dependent MTJs (`ArrayMesh.bias`)."""
+        return self.mesh.bias is not None
+
     def runtime_currents(self, v: np.ndarray) -> np.ndarray:
-        """The runtime's column currents [B, M] for row voltages [B, N]: `V @ G_eff`."""
+        """The runtime's column currents [B, M] for row voltages [B, N]: `V @ G_eff`, or with
+        bias-dependent cells the Newton solve of the mesh (`ArrayMesh.column_currents`)."""
+        if self.bias_dependent:
+            return self.mesh.column_currents(v)
         return np.asarray(v, dtype=np.float64) @ self.model.g_read_s.detach().double().numpy()
 
     def counts(self, currents: np.ndarray) -> np.ndarray:
@@ -176,7 +184,10 @@ def collect_arrays(model: Any, seed: int = 0, names: Sequence[str] | None = None
         opts = AnalogOptions.resolve({**(options or {}), "ir_drop": True}, tgt)
         with torch.no_grad():
             am = build_array_model(op, levels, colmap, rowmap, faults, target, seed, opts)
-        mesh = ArrayMesh.from_target(am.programmed.g_s, tgt)
+        # bias-dependent MTJ cells (tmr_bias on): the mesh carries them, the netlist writes
+        # B-sources and the runtime's currents come from the Newton solve
+        mesh = ArrayMesh.from_target(am.programmed.g_s, tgt,
+                                     am.programmed.levels if opts.tmr_bias else None)
         cm = colmap.to(torch.int64).numpy()
         rm = rowmap.to(torch.int64).numpy()
         out.append(SpiceArray(

@@ -80,8 +80,29 @@ def _is_mtj(target: Any) -> bool:
 
 
 def _element_lines(arr: SpiceArray) -> str:
-    """The subcircuit's resistors, one per line, from `ArrayMesh.element_tuples()`."""
-    return "\n".join(f"{name} {n1} {n2} {r!r}" for _, name, n1, n2, r in arr.mesh.element_tuples())
+    """The subcircuit's elements, one per line, from `ArrayMesh.element_tuples()`.
+
+    With bias-dependent cells (`ArrayMesh.bias`, `runtime.mesh_newton.MtjCells`) each
+    MTJ that has an antiparallel part is a B-source of the runtime's closed form
+    I = V·(a + b/(1 + TMR0/(1 + V²/V_h²))); a fully parallel cell stays a resistor.
+    """
+    bias = arr.mesh.bias
+    if bias is None:
+        return "\n".join(f"{name} {n1} {n2} {r!r}" for _, name, n1, n2, r in arr.mesh.element_tuples())
+    a, b = bias.a_s.tolist(), bias.b_s.tolist()
+    tmr0, k = num(bias.tmr0), num(1.0 / bias.v_half_v ** 2)
+    lines = []
+    for kind, name, n1, n2, r in arr.mesh.element_tuples():
+        if kind == "cell":
+            i, j = (int(x) for x in name[2:].split("_"))
+            if b[i][j] != 0.0:
+                vd = f"V({n1},{n2})"
+                lines.append(f"B{name[1:]} {n1} {n2} I = {vd}*({num(a[i][j])} + {num(b[i][j])}/"
+                             f"(1 + {tmr0}/(1 + {vd}*{vd}*{k})))")
+                continue
+            r = 1.0 / a[i][j]
+        lines.append(f"{name} {n1} {n2} {r!r}")
+    return "\n".join(lines)
 
 
 def array_subckt(arr: SpiceArray) -> str:

@@ -5,6 +5,7 @@ Small arrays (32x32, the digits MLP) so the whole file runs in seconds.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -85,3 +86,51 @@ def test_non_convergence_is_a_one_line_error():
     with pytest.raises(SpiceConvergenceError, match="no operating point") as e:
         simulate_deck(deck, 2, 1, where="bad.cir")
     assert "\n" not in str(e.value) and str(e.value).startswith("bad.cir: ")
+
+
+@pytest.mark.slow
+@needs_ngspice
+def test_access_resistance_reaches_netlist_and_runtime_alike(tmp_path, monkeypatch):
+    """A nonzero r_access_ohm: the netlist's Ra resistors and the runtime's mesh use the same value."""
+    pytest.importorskip("PySpice")
+    from anncc.backends.spice.arrays import collect_arrays
+    from anncc.backends.spice.netlist import array_subckt
+    from anncc.backends.spice.verify import run
+    from anncc.targets import get_target
+
+    r_access = 1234.5
+    cls = type(get_target("sot-mtj"))
+    if "r_access_ohm" not in getattr(cls, "model_fields", {}):  # until the targets carry the field
+        monkeypatch.setattr(cls, "r_access_ohm", r_access, raising=False)
+    cm, x_test = _compiled("sot-mtj")
+    if "r_access_ohm" in getattr(cls, "model_fields", {}):
+        import anncc
+        from anncc.examples import digits
+
+        x_train, _, _, _ = digits.load_digits_split(flat=True)
+        cm = anncc.compile(digits.train_mlp(), x_test[:1], target="sot-mtj", w_bits=4, in_bits=8,
+                           calib=x_train[:128], target_overrides={"array_rows": 32, "array_cols": 32,
+                                                                  "r_access_ohm": r_access})
+    (arr,) = collect_arrays(cm, seed=0, names=["fc2.r0c0"])
+    assert arr.mesh.r_access_ohm == r_access and arr.mesh.bias is not None
+    text = array_subckt(arr)
+    assert f"R_access {r_access!r} ohm" in text
+    ra = re.findall(r"^Ra\d+_\d+ \S+ \S+ (\S+)$", text, re.M)
+    assert len(ra) == 32 * 32 and {float(r) for r in ra} == {r_access}
+    cm.save(tmp_path)
+    summary = run(tmp_path, arrays=["fc2.r0c0"], seed=0, jobs=1, inputs=x_test[:2], max_vectors=4,
+                  progress=False)
+    assert summary["passed"], summary["lines"]
+    assert summary["max_rel_err_current"] <= 1e-9
+    assert "| fc2_r0c0 | fc2 | 32x32 | MTJ, bias-dependent |" in summary["table"]
+
+
+@pytest.mark.slow
+def test_arrays_over_max_rows_are_refused_with_the_estimated_time(tmp_path):
+    from anncc.backends.spice.verify import run
+    from anncc.errors import AnnccError
+
+    cm, x_test = _compiled("rram")
+    cm.save(tmp_path)
+    with pytest.raises(AnnccError, match=r"32x32: ngspice 39 .* about \d+ s .*--max-rows 32 runs it"):
+        run(tmp_path, seed=0, jobs=1, inputs=x_test[:2], max_vectors=4, progress=False, max_rows=16)

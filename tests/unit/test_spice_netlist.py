@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 from anncc.errors import AnnccError
 from anncc.runtime.mesh import ArrayMesh
@@ -74,12 +75,28 @@ def test_subckt_and_harness_are_readable_and_exact(mtj_arrays):
     assert "output column 0, slice 1 (weight 2^1), polarity -" in text
     assert f"column {a.ref_col}: reference column" in text
     assert text.count(".subckt ARR_fc1_r0c0") == 1 and text.rstrip().endswith(".ends ARR_fc1_r0c0")
+    # sot-mtj cells are bias-dependent (tmr_bias on by default): antiparallel parts are B-sources
+    # of the runtime's closed form, fully parallel cells resistors
+    assert a.mesh.bias is not None and "Cells are bias-dependent MTJs" in text
     cells = dict(re.findall(r"^(Rx\d+_\d+) \S+ \S+ (\S+)$", text, re.M))
-    assert len(cells) == 32 * 32
-    # every cell is written as the exact double 1/G
-    assert float(cells["Rx5_7"]) == 1.0 / a.mesh.g_s[5, 7]
+    bsrc = re.findall(r"^Bx(\d+)_(\d+) (\S+) (\S+) I = V\(\3,\4\)\*\((\S+) \+ (\S+)/\(1 \+ (\S+)/"
+                      r"\(1 \+ V\(\3,\4\)\*V\(\3,\4\)\*(\S+)\)\)\)$", text, re.M)
+    assert len(cells) + len(bsrc) == 32 * 32 and cells and bsrc
+    i, j = (int(t) for t in next(iter(cells))[2:].split("_"))
+    assert float(cells[f"Rx{i}_{j}"]) == 1.0 / a.mesh.bias.a_s[i, j]  # exact doubles
+    i, j, _, _, ca, cb, tmr0, k = bsrc[0]
+    i, j = int(i), int(j)
+    assert (float(ca), float(cb)) == (a.mesh.bias.a_s[i, j], a.mesh.bias.b_s[i, j])
+    # the B-source's expression is the runtime's device: devices.mtj_cell_current
+    from anncc.runtime import devices
+
+    v = np.linspace(-0.3, 0.3, 7)
+    i_b = v * (float(ca) + float(cb) / (1 + float(tmr0) / (1 + v * v * float(k))))
+    i_rt, _ = devices.mtj_cell_current(torch.tensor(v), torch.tensor(a.mesh.g_s[i, j]),
+                                       a.model.programmed.levels[i, j], a.target)
+    np.testing.assert_allclose(i_b, i_rt.numpy(), rtol=1e-13, atol=0)
     elements = list(a.mesh.elements())
-    assert sum(1 for line in text.splitlines() if re.match(r"^R\w+ ", line)) == len(elements)
+    assert sum(1 for line in text.splitlines() if re.match(r"^[RB]\w+ ", line)) == len(elements)
     v = np.zeros((3, 32))
     v[1, a.rowmap[:4]] = 0.1
     deck = harness(a, v)

@@ -47,6 +47,8 @@ def _compile_parser() -> argparse.ArgumentParser:
                    "32; default: the example inputs, with a warning)")
     p.add_argument("--w-bits-per-layer", default="",
                    help="weight bits for named layers, e.g. 'conv1=8,fc=6' (others: --w-bits)")
+    p.add_argument("--rounding", choices=("nearest", "gptq"), default="nearest",
+                   help="weight rounding: nearest, or gptq (data-driven, arXiv:2210.17323; needs --calib)")
     p.add_argument("--pipeline", help="replace the default pass pipeline, e.g. "
                    "'fold-batchnorm,quantize{w-bits=4},tile,allocate-resistance,estimate'")
     p.add_argument("--spare-rows", type=int, default=0)
@@ -171,7 +173,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         inputs.check_fault_map(args.fault_map)
     opts = CompileOptions(
         target=args.target, target_file=args.target_file, w_bits=args.w_bits, in_bits=args.in_bits,
-        w_bits_per_layer=args.w_bits_per_layer,
+        w_bits_per_layer=args.w_bits_per_layer, rounding=args.rounding,
         calib=calib, spare_rows=args.spare_rows, spare_cols=args.spare_cols,
         fault_rate=args.fault_rate, fault_map=args.fault_map, seed=args.seed,
         redundancy=args.redundancy, tmr_layers=args.tmr_layers, pipeline=args.pipeline,

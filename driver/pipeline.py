@@ -42,6 +42,7 @@ class CompileOptions:
     weight_clip: str = "mse"
     act_range: str = "mse"
     bias_correct: bool = True
+    rounding: str = "nearest"
     spare_rows: int = 0
     spare_cols: int = 0
     use_spares: bool = True
@@ -65,7 +66,7 @@ class CompileOptions:
             get_pass("quantize")(w_bits=self.w_bits, in_bits=self.in_bits,
                                  per_channel=self.per_channel, w_bits_per_layer=self.w_bits_per_layer,
                                  weight_clip=self.weight_clip, act_range=self.act_range,
-                                 bias_correct=self.bias_correct),
+                                 bias_correct=self.bias_correct, rounding=self.rounding),
             get_pass("tile")(spare_rows=self.spare_rows, spare_cols=self.spare_cols),
             get_pass("allocate-resistance")(),
         ]
@@ -175,7 +176,8 @@ def _add_time(timings: dict[str, float], stage: str, since: float) -> None:
 def _calibrate(module: ModuleOp, store: WeightStore, p: ModulePass, source: str) -> None:
     from anncc.calibration import prepare_quantize
 
-    prepare_quantize(module, store, getattr(p, "calib", ""), source)
+    prepare_quantize(module, store, getattr(p, "calib", ""), source,
+                     hessian=getattr(p, "rounding", "nearest") == "gptq")
 
 
 def _snapshot(module: ModuleOp, store: WeightStore) -> ModuleOp:

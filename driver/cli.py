@@ -29,7 +29,8 @@ def _compile_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="anncc",
         description="Compile a PyTorch model onto analog in-memory-computing crossbars. "
-                    "Subcommands: 'anncc eval BUILD', 'anncc targets', 'anncc verify BUILD'.",
+                    "Subcommands: 'anncc eval BUILD', 'anncc targets', 'anncc verify BUILD', "
+                    "'anncc finetune MODEL'.",
         epilog="With no MODEL, compiles the embedded example (a digits CNN trained in seconds).")
     p.add_argument("model", nargs="?", help="a .pt2 file (torch.export.save), a state dict "
                    "(with --factory), or a pickled module (with --trust-pickle)")
@@ -113,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(parse_args(_eval_parser(), argv[1:]))
         if argv and argv[0] == "targets":
             return cmd_targets(parse_args(_targets_parser(), argv[1:]))
+        if argv and argv[0] == "finetune":
+            from anncc.hwtrain import cmd_finetune, finetune_parser
+
+            return cmd_finetune(parse_args(finetune_parser(), argv[1:]))
         if argv and argv[0] == "verify":
             from anncc.verify import cmd_verify, verify_parser
 

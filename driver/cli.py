@@ -50,6 +50,11 @@ def _compile_parser() -> argparse.ArgumentParser:
                    help="weight bits for named layers, e.g. 'conv1=8,fc=6' (others: --w-bits)")
     p.add_argument("--rounding", choices=("nearest", "gptq"), default="nearest",
                    help="weight rounding: nearest, or gptq (data-driven, arXiv:2210.17323; needs --calib)")
+    p.add_argument("--w-bits-auto", action="store_true",
+                   help="choose per-layer weight bits from measured sensitivity under --cell-budget")
+    p.add_argument("--cell-budget", type=float, default=1.0,
+                   help="with --w-bits-auto: cells allowed, as a fraction (<= 1) of the cells at --w-bits "
+                        "or an absolute count (default 1.0)")
     p.add_argument("--pipeline", help="replace the default pass pipeline, e.g. "
                    "'fold-batchnorm,quantize{w-bits=4},tile,allocate-resistance,estimate'")
     p.add_argument("--spare-rows", type=int, default=0)
@@ -179,10 +184,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     opts = CompileOptions(
         target=args.target, target_file=args.target_file, w_bits=args.w_bits, in_bits=args.in_bits,
         w_bits_per_layer=args.w_bits_per_layer, rounding=args.rounding,
+        w_bits_auto=args.w_bits_auto, cell_budget=args.cell_budget,
         calib=calib, spare_rows=args.spare_rows, spare_cols=args.spare_cols,
         fault_rate=args.fault_rate, fault_map=args.fault_map, seed=args.seed,
         redundancy=args.redundancy, tmr_layers=args.tmr_layers, pipeline=args.pipeline,
         progress=not args.quiet)
+    if opts.w_bits_auto:
+        from anncc.bitalloc import apply_auto_bits
+
+        apply_auto_bits(model if (args.model is None or args.example) else loaded.program, module, opts,
+                        example)
     cm = compile_module(module, store, opts, example)
     accuracy = _level_accuracies(cm, eval_data) if eval_data is not None else None
     if accuracy is not None and opts.fault_rate > 0:

@@ -43,6 +43,9 @@ class CompileOptions:
     act_range: str = "mse"
     bias_correct: bool = True
     rounding: str = "nearest"
+    #: sensitivity-driven per-layer widths under a cell budget (anncc.bitalloc)
+    w_bits_auto: bool = False
+    cell_budget: float = 1.0
     spare_rows: int = 0
     spare_cols: int = 0
     use_spares: bool = True
@@ -113,6 +116,10 @@ def compile_model(model: Any, example_inputs: Any = None, target: str = "sot-mtj
         from anncc.frontend import example_inputs_of
 
         example_inputs = example_inputs_of(model)
+    if opts.w_bits_auto:
+        from anncc.bitalloc import apply_auto_bits
+
+        apply_auto_bits(model, module, opts, example_inputs)
     return compile_module(module, store, opts, example_inputs, timings)
 
 

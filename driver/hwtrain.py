@@ -488,9 +488,9 @@ def cmd_finetune(args: Any) -> int:
                       batch_size=args.batch_size, w_bits=args.w_bits, in_bits=args.in_bits,
                       seed=args.seed, chips=args.chips, checkpoint=args.checkpoint, resume=args.resume,
                       progress=None if not args.quiet else False, **options)
-    ex = example[0] if isinstance(example, (tuple, list)) else example
-    with inputs.writing_output(args.output):
-        torch.export.save(torch.export.export(result.model, (torch.as_tensor(ex),)), args.output)
+    ex = torch.as_tensor(example[0] if isinstance(example, (tuple, list)) else example)[:1]
+    with inputs.writing_output(args.output):  # exported at batch 1, as `anncc` compiles .pt2 files
+        torch.export.save(torch.export.export(result.model, (ex,)), args.output)
     if not args.quiet:
         last = result.history[-1] if result.history else {}
         print(f"anncc: wrote {args.output} ({len(result.history)} epochs; last training loss "

@@ -357,7 +357,7 @@ def measure_chip_errors(model: Any, x_calib: Any, target: str, w_bits: int, in_b
 
 # ----------------------------------------------------------------------------- training
 
-def finetune(model: Any, x: Any, y: Any, target: str = "sot-mtj", epochs: int = 2, lr: float = 1e-3,
+def finetune(model: Any, x: Any, y: Any, target: str = "sot-mtj", epochs: int = 2, lr: float = 1e-4,
              batch_size: int = 64, w_bits: int = 4, in_bits: int = 8, seed: int = 0, chips: int = 4,
              calib: int = 256, checkpoint: str | Path | None = None, resume: bool = False,
              progress: bool | None = None, **options: Any) -> FinetuneResult:
@@ -451,7 +451,7 @@ def finetune_parser() -> Any:
     p.add_argument("--data", required=True, help=".npz with arrays x (inputs) and y (class indices)")
     p.add_argument("-o", "--output", required=True, help="the tuned model (.pt2)")
     p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--w-bits", type=int, default=4)
     p.add_argument("--in-bits", type=int, default=8)

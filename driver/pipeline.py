@@ -41,7 +41,7 @@ class CompileOptions:
     w_bits_per_layer: str = ""
     weight_clip: str = "mse"
     act_range: str = "mse"
-    bias_correct: bool = True
+    bias_correct: bool = False  # measured: docs/quantization.md
     rounding: str = "nearest"
     #: sensitivity-driven per-layer widths under a cell budget (anncc.bitalloc)
     w_bits_auto: bool = False

@@ -11,7 +11,8 @@ bias are chosen here):
   one scale per output channel (`per-channel`) or per tensor; the clip is the
   ratio of max|w| that minimizes the quantization error weighted by the input's
   mean square (`weight-clip=mse`) or max|w| (`weight-clip=minmax`);
-- bias (`bias-correct`, default on): the float bias plus `E[x]·(W − Ŵ)`, which
+- bias (`bias-correct`, default off: measured to cost accuracy, docs/quantization.md):
+  the float bias plus `E[x]·(W − Ŵ)`, which
   cancels the mean output shift of the weight rounding on the calibration set;
 - output: the integer type and scale of the next analog layer's input when the
   output reaches exactly one analog layer through ReLU, max-pooling and
@@ -34,7 +35,7 @@ Options: `w-bits` (2..8, default 4), `in-bits` (2..16, default 8),
 `per-channel` (default true), `w-bits-per-layer` (`name=bits,...`, overriding
 `w-bits` for the named layers), `weight-clip` (`mse`|`minmax`), `act-range`
 (`mse`|`percentile`|`minmax`), `percentile` (default 99.99), `bias-correct`
-(default true), `rounding` (`nearest`, or `gptq`: data-driven rounding at the
+(default false), `rounding` (`nearest`, or `gptq`: data-driven rounding at the
 chosen scales, Frantar et al., arXiv:2210.17323, from the second moment of
 each layer's calibration inputs), `calib` (a `.npy`/`.npz` of calibration inputs that the driver
 runs before this pass; default the store's `calibration.input`, which the
@@ -156,7 +157,7 @@ class QuantizePass(ModulePass):
     weight_clip: str = "mse"
     act_range: str = "mse"
     percentile: float = 99.99
-    bias_correct: bool = True
+    bias_correct: bool = False
     rounding: str = "nearest"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:

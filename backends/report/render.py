@@ -171,7 +171,8 @@ def bit_choice_lines(choice: dict | None) -> list[str]:
              f"Chosen under a budget of {choice['budget_cells']} cells ({choice['uniform_cells']} at the "
              f"uniform width); output MSE on the calibration set {choice['output_mse']:.4g} "
              f"(uniform: {choice['uniform_output_mse']:.4g}).", "",
-             "| layer | bits | cells | output MSE at 2 / 3 / 4 / 8 bits (this layer alone) |", "|---|---|---|---|"]
+             "| layer | bits | cells | output MSE at 2 / 3 / 4 / 8 bits (this layer alone) |",
+             "|---|---|---|---|"]
     for name, bits in choice["per_layer"].items():
         s = choice["sensitivity"].get(name, {})
         sens = " / ".join(f"{s[b]:.3g}" if b in s else "-" for b in ("2", "3", "4", "8"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["compile", "AnnccError", "__version__"]
+__all__ = ["compile", "finetune", "AnnccError", "__version__"]
 
 if TYPE_CHECKING:
     from anncc.errors import AnnccError
@@ -25,6 +25,13 @@ def compile(*args: Any, **kwargs: Any):  # noqa: A001 - the public name DESIGN.m
     from anncc.pipeline import compile_model
 
     return compile_model(*args, **kwargs)
+
+
+def finetune(*args: Any, **kwargs: Any):
+    """Hardware-aware fine-tuning for a target; see `anncc.hwtrain.finetune` (returns a FinetuneResult)."""
+    from anncc.hwtrain import finetune as _finetune
+
+    return _finetune(*args, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -56,8 +56,11 @@ def check_sample_count(x: np.ndarray, source: str) -> None:
                       CalibrationWarning, stacklevel=3)
 
 
-def calibrate(module: Any, store: Any, inputs: Any, batch: int = BATCH) -> None:
-    """Run `module` on `inputs` and store each analog layer's `LayerCalibration` for `quantize`."""
+def calibrate(module: Any, store: Any, inputs: Any, batch: int = BATCH, hessian: bool = False) -> None:
+    """Run `module` on `inputs` and store each analog layer's `LayerCalibration` for `quantize`.
+
+    `hessian`: also record `E[x xᵀ]` of each layer's matrix input per group (for `rounding=gptq`).
+    """
     import torch
 
     from anncc.passes._calibration import LayerCalibration, RangeStats
@@ -66,7 +69,8 @@ def calibrate(module: Any, store: Any, inputs: Any, batch: int = BATCH) -> None:
 
     x = np.asarray(inputs, dtype=np.float32)
     layers = analog_layers(module)
-    acc: dict[int, dict[str, Any]] = {i: {"in": [], "out": [], "sum": 0.0, "sq": 0.0, "n": 0}
+    name_of = {i: name for i, name, _ in layers}
+    acc: dict[int, dict[str, Any]] = {i: {"in": [], "out": [], "sum": 0.0, "sq": 0.0, "n": 0, "xx": 0.0}
                                       for i, _, _ in layers}
     with torch.no_grad():
         for start in range(0, max(len(x), 1), batch):
@@ -80,15 +84,19 @@ def calibrate(module: Any, store: Any, inputs: Any, batch: int = BATCH) -> None:
                 a["out"].append(_subsample(values[fused_output(op)]))
                 s1, s2, n = _row_moments(op, xin)
                 a["sum"], a["sq"], a["n"] = a["sum"] + s1, a["sq"] + s2, a["n"] + n
+                if hessian:
+                    a["xx"] = a["xx"] + _second_moment(op, xin, name_of[i])
     for i, name, _ in layers:
         a = acc[i]
         n = max(a["n"], 1)
         LayerCalibration(RangeStats.of(np.concatenate(a["in"])), RangeStats.of(np.concatenate(a["out"])),
                          np.asarray(a["sum"] / n, dtype=np.float64),
-                         np.asarray(a["sq"] / n, dtype=np.float64)).save(store, i, name)
+                         np.asarray(a["sq"] / n, dtype=np.float64),
+                         np.asarray(a["xx"] / n, dtype=np.float64) if hessian else None).save(store, i, name)
 
 
-def prepare_quantize(module: Any, store: Any, calib_file: str = "", source: str = "") -> None:
+def prepare_quantize(module: Any, store: Any, calib_file: str = "", source: str = "",
+                     hessian: bool = False) -> None:
     """Calibrate for a `quantize` pass: from `calib_file` if given, else the store's inputs."""
     from anncc.passes.quantize import CALIBRATION_KEY
 
@@ -102,7 +110,7 @@ def prepare_quantize(module: Any, store: Any, calib_file: str = "", source: str 
         raise AnnccError("quantize needs calibration inputs",
                          hint=f"give calib=FILE.npy or store them under '{CALIBRATION_KEY}'")
     check_sample_count(x, source)
-    calibrate(module, store, x)
+    calibrate(module, store, x, hessian=hessian)
 
 
 def _subsample(t: Any) -> np.ndarray:
@@ -111,6 +119,39 @@ def _subsample(t: Any) -> np.ndarray:
         return v
     step = -(-v.size // SUBSAMPLE)
     return np.concatenate([v[::step], [v.max(), v.min()]])
+
+
+def _matrix_rows(op: Any, x: Any) -> Any:
+    """The layer's matrix input as rows `[M, K]` (a convolution's unfolded columns), float64."""
+    import torch.nn.functional as F
+
+    from anncc.ir.ann import ConvOp
+    from anncc.passes._util import conv_geometry
+
+    x = x.double()
+    if not isinstance(op, ConvOp):
+        return x.reshape(-1, x.shape[-1])
+    kern, stride, pad, dil = conv_geometry(op)
+    if len(kern) == 1:
+        x, kern, stride, pad, dil = x.unsqueeze(2), [1, *kern], [1, *stride], [0, *pad], [1, *dil]
+    cols = F.unfold(x, kern, dilation=dil, padding=pad, stride=stride)  # [B, K, L]
+    return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+
+def _second_moment(op: Any, x: Any, name: str) -> np.ndarray:
+    """Σ x xᵀ over the rows of the layer's matrix input, per group `[g, K/g, K/g]`."""
+    from anncc.passes._calibration import GPTQ_MAX_ROWS
+    from anncc.passes._util import groups_of
+
+    rows = _matrix_rows(op, x)
+    g = groups_of(op)
+    kg = rows.shape[1] // g
+    if kg > GPTQ_MAX_ROWS:
+        raise AnnccError(f"calibration: layer '{name}' has {kg} inputs per group, more than the "
+                         f"{GPTQ_MAX_ROWS} rounding=gptq records a Hessian for",
+                         hint="use rounding=nearest for this model")
+    blocks = rows.reshape(rows.shape[0], g, kg).transpose(0, 1)  # [g, M, kg]
+    return (blocks.transpose(1, 2) @ blocks).numpy()
 
 
 def _row_moments(op: Any, x: Any) -> tuple[np.ndarray, np.ndarray, int]:

@@ -29,7 +29,8 @@ def _compile_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="anncc",
         description="Compile a PyTorch model onto analog in-memory-computing crossbars. "
-                    "Subcommands: 'anncc eval BUILD', 'anncc targets', 'anncc verify BUILD'.",
+                    "Subcommands: 'anncc eval BUILD', 'anncc targets', 'anncc verify BUILD', "
+                    "'anncc finetune MODEL'.",
         epilog="With no MODEL, compiles the embedded example (a digits CNN trained in seconds).")
     p.add_argument("model", nargs="?", help="a .pt2 file (torch.export.save), a state dict "
                    "(with --factory), or a pickled module (with --trust-pickle)")
@@ -47,6 +48,13 @@ def _compile_parser() -> argparse.ArgumentParser:
                    "32; default: the example inputs, with a warning)")
     p.add_argument("--w-bits-per-layer", default="",
                    help="weight bits for named layers, e.g. 'conv1=8,fc=6' (others: --w-bits)")
+    p.add_argument("--rounding", choices=("nearest", "gptq"), default="nearest",
+                   help="weight rounding: nearest, or gptq (data-driven, arXiv:2210.17323; needs --calib)")
+    p.add_argument("--w-bits-auto", action="store_true",
+                   help="choose per-layer weight bits from measured sensitivity under --cell-budget")
+    p.add_argument("--cell-budget", type=float, default=1.0,
+                   help="with --w-bits-auto: cells allowed, as a fraction (<= 1) of the cells at --w-bits "
+                        "or an absolute count (default 1.0)")
     p.add_argument("--pipeline", help="replace the default pass pipeline, e.g. "
                    "'fold-batchnorm,quantize{w-bits=4},tile,allocate-resistance,estimate'")
     p.add_argument("--spare-rows", type=int, default=0)
@@ -125,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(parse_args(_eval_parser(), argv[1:]))
         if argv and argv[0] == "targets":
             return cmd_targets(parse_args(_targets_parser(), argv[1:]))
+        if argv and argv[0] == "finetune":
+            from anncc.hwtrain import cmd_finetune, finetune_parser
+
+            return cmd_finetune(parse_args(finetune_parser(), argv[1:]))
         if argv and argv[0] == "verify":
             from anncc.verify import cmd_verify, verify_parser
 
@@ -185,11 +197,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
         inputs.check_fault_map(args.fault_map)
     opts = CompileOptions(
         target=args.target, target_file=args.target_file, w_bits=args.w_bits, in_bits=args.in_bits,
-        w_bits_per_layer=args.w_bits_per_layer,
+        w_bits_per_layer=args.w_bits_per_layer, rounding=args.rounding,
+        w_bits_auto=args.w_bits_auto, cell_budget=args.cell_budget,
         calib=calib, spare_rows=args.spare_rows, spare_cols=args.spare_cols,
         fault_rate=args.fault_rate, fault_map=args.fault_map, seed=args.seed,
         redundancy=args.redundancy, tmr_layers=args.tmr_layers, pipeline=args.pipeline,
         progress=not args.quiet, irdrop_budget=args.irdrop_budget, strict=args.strict)
+    if opts.w_bits_auto:
+        from anncc.bitalloc import apply_auto_bits
+
+        apply_auto_bits(model if (args.model is None or args.example) else loaded.program, module, opts,
+                        example)
     cm = compile_module(module, store, opts, example)
     if args.calibrate_columns:  # per-column calibration in the requant (anncc.compensation)
         from anncc.compensation import calibrate_compiled

@@ -190,7 +190,8 @@ class AnnccOptMain(xDSLOptMain):
         if following is not None and following.name == "quantize" and self.store is not None:
             from anncc.calibration import prepare_quantize  # calibration runs in the driver
 
-            prepare_quantize(module, self.store, getattr(following, "calib", ""))
+            prepare_quantize(module, self.store, getattr(following, "calib", ""),
+                             hessian=getattr(following, "rounding", "nearest") == "gptq")
         self._timer = time.perf_counter()
 
     def verify_input(self, module: ModuleOp) -> None:

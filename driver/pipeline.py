@@ -41,7 +41,11 @@ class CompileOptions:
     w_bits_per_layer: str = ""
     weight_clip: str = "mse"
     act_range: str = "mse"
-    bias_correct: bool = True
+    bias_correct: bool = False  # measured: docs/quantization.md
+    rounding: str = "nearest"
+    #: sensitivity-driven per-layer widths under a cell budget (anncc.bitalloc)
+    w_bits_auto: bool = False
+    cell_budget: float = 1.0
     spare_rows: int = 0
     spare_cols: int = 0
     use_spares: bool = True
@@ -69,7 +73,7 @@ class CompileOptions:
             get_pass("quantize")(w_bits=self.w_bits, in_bits=self.in_bits,
                                  per_channel=self.per_channel, w_bits_per_layer=self.w_bits_per_layer,
                                  weight_clip=self.weight_clip, act_range=self.act_range,
-                                 bias_correct=self.bias_correct),
+                                 bias_correct=self.bias_correct, rounding=self.rounding),
             get_pass("tile")(spare_rows=self.spare_rows, spare_cols=self.spare_cols,
                              irdrop_budget=self.irdrop_budget),
             get_pass("allocate-resistance")(irdrop_budget=self.irdrop_budget, strict=self.strict),
@@ -117,6 +121,10 @@ def compile_model(model: Any, example_inputs: Any = None, target: str = "sot-mtj
         from anncc.frontend import example_inputs_of
 
         example_inputs = example_inputs_of(model)
+    if opts.w_bits_auto:
+        from anncc.bitalloc import apply_auto_bits
+
+        apply_auto_bits(model, module, opts, example_inputs)
     return compile_module(module, store, opts, example_inputs, timings)
 
 
@@ -184,7 +192,8 @@ def _add_time(timings: dict[str, float], stage: str, since: float) -> None:
 def _calibrate(module: ModuleOp, store: WeightStore, p: ModulePass, source: str) -> None:
     from anncc.calibration import prepare_quantize
 
-    prepare_quantize(module, store, getattr(p, "calib", ""), source)
+    prepare_quantize(module, store, getattr(p, "calib", ""), source,
+                     hessian=getattr(p, "rounding", "nearest") == "gptq")
 
 
 def _measure_activity(levels: dict[str, ModuleOp], module: ModuleOp, store: WeightStore, tgt: Any) -> None:

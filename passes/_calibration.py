@@ -26,7 +26,14 @@ The PTQ decisions, pure numpy and each testable on its own:
 - `bias_correction`: the bias change that cancels the mean output shift the
   weight rounding causes on the calibration set (Nagel et al., "Data-free
   quantization through weight equalization and bias correction", ICCV 2019,
-  arXiv:1906.04721, empirical variant).
+  arXiv:1906.04721, empirical variant);
+- `gptq_round`: data-driven rounding of the weights at fixed scales, each row
+  rounded in turn and its error spread over the rows not yet rounded through
+  the inverse Hessian of the layer's output error (Frantar et al., "GPTQ:
+  Accurate post-training quantization for generative pre-trained
+  transformers", ICLR 2023, arXiv:2210.17323; the "optimal brain compression"
+  update without its lazy batching). It needs the second moment `in_xx` of the
+  layer's inputs, recorded only when asked for (`rounding=gptq`).
 """
 
 from __future__ import annotations
@@ -82,8 +89,10 @@ class LayerCalibration:
     out: RangeStats
     in_mean: np.ndarray  # [K]
     in_sq: np.ndarray  # [K]
+    #: E[x xᵀ] per convolution group, [groups, K/groups, K/groups]; only for `rounding=gptq`
+    in_xx: np.ndarray | None = None
 
-    FIELDS = ("in", "out", "in_mean", "in_sq")
+    FIELDS = ("in", "out", "in_mean", "in_sq", "in_xx")
 
     def save(self, store, index: int, name: str) -> None:
         base = layer_key(index, name)
@@ -91,6 +100,8 @@ class LayerCalibration:
         store.add(f"{base}/out", self.out.to_array())
         store.add(f"{base}/in_mean", np.asarray(self.in_mean, dtype=np.float64))
         store.add(f"{base}/in_sq", np.asarray(self.in_sq, dtype=np.float64))
+        if self.in_xx is not None:
+            store.add(f"{base}/in_xx", np.asarray(self.in_xx, dtype=np.float64))
 
     @staticmethod
     def load(store, index: int, name: str) -> LayerCalibration | None:
@@ -100,7 +111,9 @@ class LayerCalibration:
         return LayerCalibration(RangeStats.from_array(store.get(f"{base}/in")),
                                 RangeStats.from_array(store.get(f"{base}/out")),
                                 np.asarray(store.get(f"{base}/in_mean"), dtype=np.float64),
-                                np.asarray(store.get(f"{base}/in_sq"), dtype=np.float64))
+                                np.asarray(store.get(f"{base}/in_sq"), dtype=np.float64),
+                                np.asarray(store.get(f"{base}/in_xx"), dtype=np.float64)
+                                if f"{base}/in_xx" in store else None)
 
 
 def layer_key(index: int, name: str) -> str:
@@ -192,6 +205,51 @@ def search_weight_clip(m: np.ndarray, w_bits: int, per_channel: bool = True,
 def bias_correction(m: np.ndarray, m_hat: np.ndarray, in_mean: np.ndarray) -> np.ndarray:
     """The per-column bias change `E[x]·(M − M̂)` that restores the mean output of `x·M + b`."""
     return np.asarray(in_mean, dtype=np.float64) @ (m - m_hat)
+
+
+#: Rounding methods of the weights `quantize` knows.
+ROUNDINGS = ("nearest", "gptq")
+#: GPTQ's damping: this fraction of the mean diagonal of the Hessian is added to it (as in the paper).
+GPTQ_DAMP = 0.01
+#: The largest Hessian side (rows of one convolution group) calibration records for GPTQ.
+GPTQ_MAX_ROWS = 4096
+
+
+def gptq_round(m: np.ndarray, scale: np.ndarray, w_bits: int, hessian: np.ndarray,
+               groups: int = 1, damp: float = GPTQ_DAMP) -> np.ndarray:
+    """GPTQ integers of `m [K, N]` at per-column `scale [N]` (module docstring).
+
+    `hessian` is `E[x xᵀ]` of the layer's input rows per group, `[groups, K/g, K/g]`;
+    with groups the matrix is block-diagonal (`weight_matrix`) and each block is
+    rounded on its own, so the zero blocks stay zero. Minimizes (greedily, row
+    by row) the output error `E‖x(M − s·Q)‖²` instead of each weight's own error.
+    """
+    q_top = qmax(w_bits, True)
+    k, n = m.shape
+    kg, og = k // groups, n // groups
+    if hessian.shape != (groups, kg, kg):
+        raise AnnccError(f"quantize: GPTQ Hessian of shape {hessian.shape} does not match a "
+                         f"[{k}, {n}] matrix in {groups} group(s); recalibrate")
+    out = np.zeros((k, n), dtype=np.float64)
+    for g in range(groups):
+        rows, cols = slice(g * kg, (g + 1) * kg), slice(g * og, (g + 1) * og)
+        w = np.array(m[rows, cols], dtype=np.float64)
+        s = np.asarray(scale[cols], dtype=np.float64)
+        h = np.array(hessian[g], dtype=np.float64)
+        dead = np.diag(h) <= 0
+        h[dead, dead] = 1.0
+        w[dead] = 0.0
+        h[np.diag_indices(kg)] += damp * float(np.mean(np.diag(h)))
+        # upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU): row i's update of rows > i is U[i, i+1:] / U[i, i]
+        u = np.linalg.cholesky(np.linalg.inv(h)).T
+        qg = np.zeros_like(w)
+        for i in range(kg):
+            qi = np.clip(np.rint(w[i] / s), -q_top, q_top)
+            qg[i] = qi
+            err = (w[i] - qi * s) / u[i, i]
+            w[i + 1:] -= np.outer(u[i, i + 1:], err)
+        out[rows, cols] = qg
+    return out
 
 
 def parse_bits_per_layer(text: str) -> dict[str, int]:

@@ -11,7 +11,8 @@ bias are chosen here):
   one scale per output channel (`per-channel`) or per tensor; the clip is the
   ratio of max|w| that minimizes the quantization error weighted by the input's
   mean square (`weight-clip=mse`) or max|w| (`weight-clip=minmax`);
-- bias (`bias-correct`, default on): the float bias plus `E[x]·(W − Ŵ)`, which
+- bias (`bias-correct`, default off: measured to cost accuracy, docs/quantization.md):
+  the float bias plus `E[x]·(W − Ŵ)`, which
   cancels the mean output shift of the weight rounding on the calibration set;
 - output: the integer type and scale of the next analog layer's input when the
   output reaches exactly one analog layer through ReLU, max-pooling and
@@ -34,7 +35,9 @@ Options: `w-bits` (2..8, default 4), `in-bits` (2..16, default 8),
 `per-channel` (default true), `w-bits-per-layer` (`name=bits,...`, overriding
 `w-bits` for the named layers), `weight-clip` (`mse`|`minmax`), `act-range`
 (`mse`|`percentile`|`minmax`), `percentile` (default 99.99), `bias-correct`
-(default true), `calib` (a `.npy`/`.npz` of calibration inputs that the driver
+(default false), `rounding` (`nearest`, or `gptq`: data-driven rounding at the
+chosen scales, Frantar et al., arXiv:2210.17323, from the second moment of
+each layer's calibration inputs), `calib` (a `.npy`/`.npz` of calibration inputs that the driver
 runs before this pass; default the store's `calibration.input`, which the
 compiler fills with the calibration set or the example inputs).
 """
@@ -69,9 +72,11 @@ from anncc.ir.ann import (
     WeightOp,
 )
 from anncc.passes._calibration import (
+    ROUNDINGS,
     LayerCalibration,
     bias_correction,
     choose_range,
+    gptq_round,
     minmax_scales,
     parse_bits_per_layer,
     qmax,
@@ -79,7 +84,7 @@ from anncc.passes._calibration import (
     search_weight_clip,
 )
 from anncc.passes._store import store_of
-from anncc.passes._util import LayerNamer, const_array, weight_key, weight_matrix
+from anncc.passes._util import LayerNamer, const_array, groups_of, weight_key, weight_matrix
 
 CALIBRATION_KEY = "calibration.input"
 #: The op attribute naming the store key of a bias-corrected layer's float bias.
@@ -152,7 +157,8 @@ class QuantizePass(ModulePass):
     weight_clip: str = "mse"
     act_range: str = "mse"
     percentile: float = 99.99
-    bias_correct: bool = True
+    bias_correct: bool = False
+    rounding: str = "nearest"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if not 2 <= self.w_bits <= 8:
@@ -162,6 +168,9 @@ class QuantizePass(ModulePass):
         if self.weight_clip not in WEIGHT_CLIPS:
             raise AnnccError(f"quantize: unknown weight-clip '{self.weight_clip}'",
                              hint=f"one of {', '.join(WEIGHT_CLIPS)}")
+        if self.rounding not in ROUNDINGS:
+            raise AnnccError(f"quantize: unknown rounding '{self.rounding}'",
+                             hint=f"one of {', '.join(ROUNDINGS)}")
         if not 50.0 < self.percentile <= 100.0:
             raise AnnccError(f"quantize: percentile must be in (50, 100], got {self.percentile}")
         store = store_of(op)
@@ -199,6 +208,12 @@ class QuantizePass(ModulePass):
             raise AnnccError(f"quantize: calibration statistics of layer '{name}' do not match "
                              f"its {m.shape[0]} inputs; recalibrate")
         wq, wscale = quantize_weights(m, w_bits, self.per_channel, self.weight_clip, c.in_sq)
+        if self.rounding == "gptq":
+            if c.in_xx is None:
+                raise AnnccError(f"quantize: rounding=gptq needs the input second moments of layer "
+                                 f"'{name}'", hint="calibrate with anncc.calibration.calibrate(..., "
+                                 "hessian=True) (anncc.compile does when rounding='gptq')")
+            wq = gptq_round(m, wscale, w_bits, c.in_xx, groups_of(layer)).astype(np.int8)
         out_value = fused_output(layer)
         consumer = analog_consumer(out_value)
         if consumer is not None:

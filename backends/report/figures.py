@@ -81,3 +81,33 @@ def accuracy_figure(summary: dict[str, Any], path: Path) -> Path | None:
     ax.set_ylim(max(0.0, min(means) - 10), 100)
     ax.set_title("Accuracy")
     return _save(fig, path)
+
+
+def finetune_figure(results: dict[str, Any], path: Path,
+                    configs: tuple[str, ...] = ("nearest", "gptq", "auto", "finetuned")) -> Path | None:
+    """Float / xbar / analog accuracy per model and configuration (bench/bench_quant_hw.py's results).
+
+    Analog bars carry the Monte-Carlo spread (std over the same chip seeds for every configuration).
+    """
+    models = results.get("models") or {}
+    if not models:
+        return None
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models) + 1, 3.2), squeeze=False)
+    for ax, (name, res) in zip(axes[0], models.items()):
+        cfgs = [c for c in configs if c in res]
+        for j, (key, color) in enumerate((("xbar", "#4477aa"), ("analog_mean", "#ee6677"))):
+            vals = [100 * res[c][key] for c in cfgs]
+            errs = [100 * res[c].get("analog_std", 0.0) if key == "analog_mean" else 0.0 for c in cfgs]
+            ax.bar([i + 0.38 * j for i in range(len(cfgs))], vals, width=0.38, yerr=errs, capsize=2,
+                   color=color, label="xbar" if j == 0 else "analog")
+        if cfgs:
+            ax.axhline(100 * res[cfgs[0]]["float"], color="k", lw=0.8, ls="--", label="float")
+        ax.set_xticks([i + 0.19 for i in range(len(cfgs))], cfgs, rotation=30, ha="right", fontsize=7)
+        lows = [100 * res[c]["analog_mean"] for c in cfgs] or [90.0]
+        ax.set_ylim(max(0.0, min(lows) - 8), 100)
+        ax.set_title(name, fontsize=9)
+    axes[0][0].set_ylabel("top-1 accuracy (%)")
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{results.get('target', '')}, w_bits {results.get('w_bits', '')}: before / after "
+                 "fine-tuning", fontsize=9)
+    return _save(fig, path)

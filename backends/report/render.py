@@ -114,6 +114,7 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
                          f"{'signed' if Q['in_signed'] else 'unsigned'} | {Q['in_scale']:.4g} | "
                          f"{'yes' if Q['bias_corrected'] else 'no'} |")
         lines.append("")
+    lines += bit_choice_lines(summary.get("bit_choice"))
     for title, rel in figs.items():
         lines += [f"![{title}]({rel})", ""]
     lines += ["## IR", "", "| level | ops |", "|---|---|"]
@@ -178,3 +179,20 @@ def write_report(summary: dict[str, Any], directory: Path) -> dict[str, Path]:
         "md": atomic_write_text(directory / "report.md", md_text),
         "html": atomic_write_text(directory / "report.html", html_page(md_text)),
     }
+
+
+def bit_choice_lines(choice: dict | None) -> list[str]:
+    """The "Bit widths (auto)" section: widths chosen from measured sensitivity (anncc.bitalloc)."""
+    if not choice:
+        return []
+    lines = ["## Bit widths (auto)", "",
+             f"Chosen under a budget of {choice['budget_cells']} cells ({choice['uniform_cells']} at the "
+             f"uniform width); output MSE on the calibration set {choice['output_mse']:.4g} "
+             f"(uniform: {choice['uniform_output_mse']:.4g}).", "",
+             "| layer | bits | cells | output MSE at 2 / 3 / 4 / 8 bits (this layer alone) |",
+             "|---|---|---|---|"]
+    for name, bits in choice["per_layer"].items():
+        s = choice["sensitivity"].get(name, {})
+        sens = " / ".join(f"{s[b]:.3g}" if b in s else "-" for b in ("2", "3", "4", "8"))
+        lines.append(f"| {name} | {bits} | {choice['cells'][name]} | {sens} |")
+    return lines + [""]

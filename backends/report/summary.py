@@ -93,6 +93,7 @@ def summarize(model, accuracy: dict[str, Any] | None = None,
         "target": target.describe() if target is not None else None,
         "accuracy": accuracy or {},
         "quantization": quant_table(model),
+        "bit_choice": module_json_attr(final, "anncc.bit_choice"),  # anncc.bitalloc (--w-bits-auto)
     }
     if timings is None:  # the compiled model's own stage times (export, import, each pass, ...)
         timings = getattr(model, "timings", None)

@@ -167,7 +167,7 @@ def test_ann_level_keeps_the_float_bias():
     torch.manual_seed(2)
     net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
     x = torch.rand(64, 6)
-    cm = anncc.compile(net, (x[:1],), calib=x.numpy())
+    cm = anncc.compile(net, (x[:1],), calib=x.numpy(), bias_correct=True)
     torch.testing.assert_close(cm.run(x, level="ann"), net(x).detach(), rtol=1e-5, atol=1e-6)
 
 

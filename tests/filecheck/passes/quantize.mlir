@@ -1,5 +1,5 @@
 // RUN: %python -c "import numpy as np; np.save(r'%t.npy', np.random.default_rng(0).random((16, 6)).astype(np.float32))"
-// RUN: anncc-opt %S/Inputs/mlp.mlir -p 'quantize{w-bits=4 in-bits=8 calib="%t.npy"}' --weights-out %t.npz | filecheck %s
+// RUN: anncc-opt %S/Inputs/mlp.mlir -p 'quantize{w-bits=4 in-bits=8 bias-correct=true calib="%t.npy"}' --weights-out %t.npz | filecheck %s
 // RUN: anncc-opt %S/Inputs/mlp.mlir -p 'quantize{w-bits=3 in-bits=6 calib="%t.npy"}' --weights-out %t.npz | filecheck %s --check-prefix=BITS
 
 // quantize annotates each analog layer; integer weights and scales go into the store.

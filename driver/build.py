@@ -58,12 +58,20 @@ def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any 
     for source, data in (("eval", eval_inputs), ("calibration", getattr(options, "calib", None)),
                          ("example", getattr(cm, "example_inputs", None))):
         if data is not None:
-            if isinstance(data, (tuple, list)) and data and hasattr(data[0], "shape"):
-                data = data[0]  # example inputs are a tuple of tensors
-            x = np.asarray(data.detach().cpu() if hasattr(data, "detach") else data, dtype=np.float32)
+            x = input_array(data)
             record_golden(cm, x[:count], directory / "golden", source=source)
             return directory / "golden"
     return None
+
+
+def input_array(data: Any) -> Any:
+    """Float32 numpy array of a model input: a tensor, an array, or the one-tensor tuple
+    an exported program's example inputs are (its first member)."""
+    import numpy as np
+
+    if isinstance(data, (tuple, list)) and data and hasattr(data[0], "shape"):
+        data = data[0]
+    return np.asarray(data.detach().cpu() if hasattr(data, "detach") else data, dtype=np.float32)
 
 
 def emit_rtl_hook(cm, directory: Path) -> None:
@@ -78,4 +86,4 @@ def emit_rtl_hook(cm, directory: Path) -> None:
         (directory / "rtl" / "UNSUPPORTED.txt").write_text(f"{e}\n")
         return
     if getattr(cm, "example_inputs", None) is not None:
-        write_vectors(cm, cm.example_inputs, directory / "rtl")
+        write_vectors(cm, input_array(cm.example_inputs), directory / "rtl")

@@ -277,8 +277,8 @@ def pack_codes(arr: np.ndarray) -> tuple[np.ndarray, list] | None:
     if bits is None:
         return None
     per = 8 // bits
-    v = (arr.reshape(-1).astype(np.int64) - low).astype(np.uint8)
-    v = np.concatenate([v, np.zeros(-v.size % per, dtype=np.uint8)]).reshape(-1, per)
+    flat = (arr.reshape(-1).astype(np.int64) - low).astype(np.uint8)
+    v = np.concatenate([flat, np.zeros(-flat.size % per, dtype=np.uint8)]).reshape(-1, per)
     packed = np.zeros(v.shape[0], dtype=np.uint8)
     for i in range(per):
         packed |= v[:, i] << np.uint8(i * bits)

@@ -242,7 +242,8 @@ def monte_carlo(model: Any, inputs: Any, labels: Any, trials: int = 10, level: s
 
     Trial `i` uses seed `seed + i`. `options` are the analog options of
     `anncc.runtime.analog.AnalogOptions` (e.g. `drift_time_s=86400`;
-    IR drop is on by default, `ir_drop=False` leaves it out). `workers > 1` runs trials in that many processes,
+    IR drop is on by default, `ir_drop=False` leaves it out). `workers > 1` runs trials
+    in that many processes,
     `scheduler="tcp://host:8786"` on a Dask cluster (see `monte_carlo_study`).
     """
     r = monte_carlo_study(model, inputs, labels, [Condition("trials", analog, dict(options))],

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from anncc.backends.report import figures
-from anncc.backends.report.estimate import estimate_lines
 from anncc.backends.report.compensation import compensation_figure, compensation_lines
+from anncc.backends.report.estimate import estimate_lines
 from anncc.backends.report.irdrop import irdrop_lines
 from anncc.backends.report.verification import verification_lines
 from anncc.files import atomic_write_text

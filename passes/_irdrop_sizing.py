@@ -11,7 +11,9 @@ error of the layer's representative worst-case array (`array_error`):
 - the error: the relative loss of each column's current against the ideal
   product, `1 − I_j / I_ideal_j` with `I = v @ G_eff` from the one mesh
   description (`anncc.runtime.mesh.ArrayMesh`: wire, contact and access
-  resistances) and `I_ideal = v @ G`; `worst` is the largest over the columns
+  resistances) and `I_ideal = v @ G_cell`, `G_cell` each cell in series with its access
+  device (the periphery is sized for the cells as built, `anncc.runtime.mesh.sensed_step_s`,
+  so the access device scales the signal but is not IR drop); `worst` is the largest over the columns
   that carry current, `mean` their mean.
 
 First-order α/2 + 2β (`contract.irdrop_expected_error`) is not used for the
@@ -23,7 +25,8 @@ Solves are cached per process by a digest of the conductances and the
 parasitics, so tile's search and allocate-resistance's check of the same
 array cost one solve. One layer costs at most one solve per candidate size and
 g_max (`candidate_sides`, `g_max_candidates`), stopping at the first candidate
-that meets the budget in order of preference (`choose_layer`).
+that meets the budget in order of preference (`choose_layer`: highest g_max, then
+fewest arrays, then the smaller array).
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def array_error(g_s: np.ndarray, driven_rows: int, target: Any) -> IRDropFigure:
     if hit is None:
         v = np.zeros(mesh.shape[0])
         v[:driven_rows] = 1.0
-        ideal = v @ mesh.g_s
+        ideal = v @ mesh.cell_conductances_s  # the cells as built: access devices included
         actual = v @ mesh.effective_weights()
         on = ideal > 0
         loss = np.abs(ideal[on] - actual[on]) / ideal[on] if on.any() else np.zeros(1)
@@ -200,11 +203,16 @@ def choose_layer(candidates: Sequence[tuple[int, int]], tiling: Callable[[int, i
     """The preferred (rows, cols, g_max) of one layer among `candidates`.
 
     `tiling(rows, cols)` returns `(n_arrays, densest_levels, densest_name)`,
-    or None when that size cannot hold the layer. Preference: the fewest
-    arrays, then the highest g_max, then the smaller array; candidates are
-    solved in that order and the search stops once nothing better can follow.
-    When no candidate meets the budget, the one with the least worst-column
-    error (`within_budget` False).
+    or None when that size cannot hold the layer. Preference: the highest
+    g_max, then the fewest arrays, then the smaller array. g_max comes first
+    because device noise is absolute (every sigma in siemens of the device's
+    window, docs/targets/noise-and-parasitics.md): lowering g_max by 2^k
+    multiplies every noise-to-signal ratio by 2^k, while more, smaller arrays
+    cost periphery area and energy but no accuracy. (Measured on the digits
+    MLP on `rram`: fewest-arrays-first chose 3.1-5 uS and lost 40 points of
+    analog accuracy; see docs/physics.md.) Candidates are solved in that order
+    and the search stops at the first that meets the budget. When none does,
+    the one with the least worst-column error (`within_budget` False).
     """
     plans = []
     for r, c in candidates:
@@ -215,38 +223,31 @@ def choose_layer(candidates: Sequence[tuple[int, int]], tiling: Callable[[int, i
         raise ValueError("no candidate array size holds the layer")
     plans.sort(key=lambda p: (p[0], p[1]))
     tried = 0
-    found: list[tuple[int, float, int, LayerChoice]] = []
     fallback: LayerChoice | None = None
-    failed: list[tuple[int, int]] = []
-    lowest = g_max_candidates(target)[-1]
-    for n_arrays, area, r, c, levels, name in plans:
-        if found and n_arrays > found[0][0]:
-            break
-        if any(r >= fr and c >= fc for fr, fc in failed):  # larger than a size that failed
-            continue
-        if first_order_error(levels, r, c, target, lowest) > HOPELESS * budget:
-            failed.append((r, c))
-            continue
-        g_max, fig, n = best_g_max(levels, r, c, target, budget)
-        tried += n
-        ok = fig.worst <= budget
-        choice = LayerChoice(r, c, g_max, fig.worst, fig.mean, budget, ok, n_arrays, name, 0)
-        if ok:
-            found.append((n_arrays, -g_max, area, choice))
-        else:
+    for g_max in g_max_candidates(target):
+        failed: list[tuple[int, int]] = []
+        for n_arrays, _area, r, c, levels, name in plans:
+            if any(r >= fr and c >= fc for fr, fc in failed):  # larger than a size that failed
+                continue
+            if first_order_error(levels, r, c, target, g_max) > HOPELESS * budget:
+                failed.append((r, c))
+                continue
+            g = pattern_conductances(levels, r, c, target, g_max)
+            fig = array_error(g, levels.shape[0], target)
+            tried += 1
+            ok = fig.worst <= budget
+            choice = LayerChoice(r, c, g_max, fig.worst, fig.mean, budget, ok, n_arrays, name, 0)
+            if ok:
+                return LayerChoice(**{**asdict(choice), "tried": tried})
             failed.append((r, c))
             if fallback is None or fig.worst < fallback.worst:
                 fallback = choice
-    if not found:  # nothing met the budget: the least error, solving the smallest size too
-        n_arrays, area, r, c, levels, name = min(plans, key=lambda p: (p[1], p[0]))
+    if fallback is None:  # every size hopeless: the least error, solving the smallest size
+        n_arrays, _area, r, c, levels, name = min(plans, key=lambda p: (p[1], p[0]))
         g_max, fig, n = best_g_max(levels, r, c, target, budget)
         tried += n
-        small = LayerChoice(r, c, g_max, fig.worst, fig.mean, budget, False, n_arrays, name, 0)
-        if fallback is None or small.worst < fallback.worst:
-            fallback = small
-    pick = min(found, key=lambda f: f[:3])[3] if found else fallback
-    assert pick is not None
-    return LayerChoice(**{**asdict(pick), "tried": tried})
+        fallback = LayerChoice(r, c, g_max, fig.worst, fig.mean, budget, False, n_arrays, name, 0)
+    return LayerChoice(**{**asdict(fallback), "tried": tried})
 
 
 __all__ = ["G_MAX_STEPS", "HOPELESS", "MIN_SIDE", "PATTERN", "IRDropFigure", "LayerChoice", "array_error",

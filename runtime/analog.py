@@ -397,14 +397,31 @@ def _dtype(f: ArrayParams, opts: AnalogOptions) -> torch.dtype:
 
 
 def count_matrix(g_read: Tensor, prog: ProgrammedTile, rowmap: Tensor, colmap: Tensor,
-                 ref_col: int) -> Tensor:
-    """C[i, c] = (G_read[r_i, col_c] − G_read[r_i, ref]) / ΔG, exact integers for ideal devices."""
+                 ref_col: int, access: bool = False) -> Tensor:
+    """C[i, c] = (G_read[r_i, col_c] − G_read[r_i, ref]) / ΔG, exact integers for ideal devices.
+
+    `access`: `g_read` is read through the cells' access devices (the mesh's
+    effective weights), so one count is the series cell's step
+    (`anncc.runtime.mesh.sensed_step_s`) and a level's nominal read the series
+    conductance of its nominal device; a multi-level cell keeps the series
+    combination's small bend between levels (the last term).
+    """
+    from anncc.runtime.mesh import sensed_step_s, series_conductance
+
+    tgt = prog.target
     nominal = prog.g_nominal_s
     if nominal is None:  # a chip's read view: stuck cells are at g_min/g_max of their level
-        nominal = nominal_and_levels(prog.levels, prog.fault_map, prog.target,
-                                     int(prog.target.bits_per_cell))[0]
-    dev = (g_read - nominal) / prog.target.delta_g_s
-    m = prog.levels.to(dev.dtype) + dev
+        nominal = nominal_and_levels(prog.levels, prog.fault_map, tgt,
+                                     int(tgt.bits_per_cell))[0]
+    ra = float(getattr(tgt, "r_access_ohm", 0.0)) if access else 0.0
+    m = prog.levels.to(g_read.dtype)
+    if ra == 0.0:
+        m = m + (g_read - nominal) / tgt.delta_g_s
+    else:
+        step = sensed_step_s(tgt)
+        sn = series_conductance(nominal.to(g_read.dtype), ra)
+        bend = (sn - series_conductance(float(tgt.g_min_s), ra)) / step - m
+        m = m + (g_read - sn) / step + bend
     sub = m[rowmap.to(torch.int64)]
     return sub[:, colmap.reshape(-1).to(torch.int64)] - sub[:, ref_col:ref_col + 1]
 
@@ -466,7 +483,7 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
         sub = prog.level_units[rows_idx]  # the chip's precomputed (G − g_min)/ΔG
         mats = [sub[:, cols_idx] - sub[:, ref:ref + 1]]
     else:
-        mats = [count_matrix(g_read, prog, rowmap, colmap, ref)]
+        mats = [count_matrix(g_read, prog, rowmap, colmap, ref, access=opts.ir_drop)]
     if bias_dependent:
         digits = list(range(1, dac_top + 1))
         mats = []
@@ -475,7 +492,8 @@ def build_array_model(op: Any, levels: Tensor, colmap: Tensor, rowmap: Tensor, f
             g_d = devices.mtj_conductance_at_bias(g, prog.levels, v_d, tgt)
             ratio = torch.where(g > 0, g_d / torch.where(g > 0, g, torch.ones_like(g)),
                                 torch.ones_like(g))
-            mats.append(count_matrix(g_read * ratio, prog, rowmap, colmap, ref))
+            mats.append(count_matrix(g_read * ratio, prog, rowmap, colmap, ref,
+                                     access=opts.ir_drop))
     dtype = _dtype(f, opts)
 
     read_var, uniform = None, False

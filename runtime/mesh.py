@@ -13,6 +13,13 @@ resistance `r_access_ohm` (a 1T1R/2T1R cell's access transistor in its linear
 region; 0 when the target has none). A cell with `g_s == 0` (a cmos level-0
 site: no resistor) is an open circuit. The solver sees the series combination
 `cell_conductances_s`; the netlist writes the two resistors separately.
+
+The periphery is designed for the cell as built: one ADC count is the level step
+of the cell *with* its access device in series (`sensed_step_s`), so the access
+resistance scales the signal but is not an error; the runtime's count matrices
+(`anncc.runtime.analog.count_matrix`), the SPICE comparison
+(`anncc.backends.spice.arrays`) and the IR-drop sizing (`anncc.passes._irdrop_sizing`)
+all take it from here.
 """
 
 from __future__ import annotations
@@ -26,7 +33,29 @@ from numpy.typing import NDArray
 
 from anncc.errors import AnnccError
 
-__all__ = ["ArrayMesh", "MeshElement"]
+__all__ = ["ArrayMesh", "MeshElement", "sensed_step_s", "series_conductance"]
+
+
+def series_conductance(g_s: Any, r_access_ohm: float) -> Any:
+    """A cell of conductance `g_s` (array or tensor, > 0) in series with its access resistance."""
+    if r_access_ohm == 0.0:
+        return g_s
+    return g_s / (1.0 + g_s * r_access_ohm)
+
+
+def sensed_step_s(target: Any) -> float:
+    """One level step as the column senses it: (g_max − g_min) of the cell in series with the
+    target's access device (`r_access_ohm`), over the levels' count (`target.delta_g_s` when
+    there is no access device). The ADC's count unit is this step times the DAC's volts per
+    step: a sense chain is sized for the cells as built (access transistor included), as a
+    program-and-verify loop reads them through the same transistor."""
+    ra = float(getattr(target, "r_access_ohm", 0.0))
+    if ra == 0.0:
+        return float(target.delta_g_s)
+    top = (1 << int(target.bits_per_cell)) - 1 if hasattr(target, "bits_per_cell") else 1
+    lo = series_conductance(float(target.g_min_s), ra)
+    hi = series_conductance(float(target.g_max_s), ra)
+    return (hi - lo) / top
 
 
 @dataclass(frozen=True)

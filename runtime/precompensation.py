@@ -130,11 +130,13 @@ def precompensate_array(g_target_s: Any, r_wire_ohm: float, r_contact_ohm: float
                         tol_lsb: float = 1e-3) -> Precompensation:
     """Solve `G_eff(G) = T` for the programmed conductances `G` of one array (module docstring).
 
-    g_target_s: the intended conductances T [N, M] (every physical row and column);
-    delta_g_s: one level step (the residual's unit); [g_lo_s, g_hi_s]: the device's window;
+    g_target_s: the intended device conductances T [N, M] (every physical row and column);
+    the effective weights aim at T in series with the access device (the cells as the
+    periphery is sized for them, `anncc.runtime.mesh.sensed_step_s`);
+    delta_g_s: one sensed level step (the residual's unit); [g_lo_s, g_hi_s]: the device's window;
     fixed: a boolean mask of cells that keep their value of T (stuck cells), or None.
     """
-    from anncc.runtime.mesh import ArrayMesh
+    from anncc.runtime.mesh import ArrayMesh, series_conductance
 
     t = np.array(g_target_s, dtype=np.float64)
     if t.ndim != 2:
@@ -150,8 +152,9 @@ def precompensate_array(g_target_s: Any, r_wire_ohm: float, r_contact_ohm: float
         return ArrayMesh(g, r_wire_ohm, r_contact_ohm, r_access_ohm).effective_weights()
 
     g = t.copy()
+    aim = series_conductance(t, r_access_ohm)
     e = solve(g)
-    first = _errors(e, t, delta_g_s)
+    first = _errors(e, aim, delta_g_s)
     best_g, best_e, best = g, e, first
     history = [first[0]]
     iterations = 0
@@ -159,11 +162,11 @@ def precompensate_array(g_target_s: Any, r_wire_ohm: float, r_contact_ohm: float
         if best[0] <= tol_lsb:
             break
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(e > 0, t / np.where(e > 0, e, 1.0), 1.0)
+            ratio = np.where(e > 0, aim / np.where(e > 0, e, 1.0), 1.0)
         g = np.where(hold, t, np.clip(g * ratio, g_lo_s, g_hi_s))
         e = solve(g)
         iterations += 1
-        now = _errors(e, t, delta_g_s)
+        now = _errors(e, aim, delta_g_s)
         history.append(now[0])
         improved = now[1] < best[1] * 0.99 or now[0] < best[0] * 0.99
         if now[1] <= best[1]:
@@ -171,8 +174,8 @@ def precompensate_array(g_target_s: Any, r_wire_ohm: float, r_contact_ohm: float
         if not improved:
             break
     # cells at an edge of the window that would need to go beyond it
-    clipped = int(np.count_nonzero(~hold & (((best_g >= g_hi_s) & (best_e < t))
-                                            | ((best_g <= g_lo_s) & (best_e > t)))))
+    clipped = int(np.count_nonzero(~hold & (((best_g >= g_hi_s) & (best_e < aim))
+                                            | ((best_g <= g_lo_s) & (best_e > aim)))))
     return Precompensation(best_g, iterations, first[0], best[0], first[1], best[1], first[2],
                            best[2], clipped, tuple(history))
 
@@ -194,6 +197,7 @@ def array_precompensation(levels: Any, faults: Any, target: Any, g_hi_s: float) 
     import torch
 
     from anncc.runtime.analog import nominal_and_levels
+    from anncc.runtime.mesh import sensed_step_s
 
     lv = torch.as_tensor(levels).to(torch.int64)
     fm = torch.as_tensor(faults).to(torch.uint8).expand(lv.shape)
@@ -210,7 +214,7 @@ def array_precompensation(levels: Any, faults: Any, target: Any, g_hi_s: float) 
     hit = _CACHE.get(key)
     if hit is None:
         hit = precompensate_array(t, float(target.r_wire_ohm), float(target.r_contact_ohm),
-                                  float(target.delta_g_s), float(target.g_min_s), hi,
+                                  sensed_step_s(target), float(target.g_min_s), hi,
                                   r_access_ohm=r_access, fixed=hold)
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.clear()

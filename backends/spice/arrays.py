@@ -83,8 +83,11 @@ class SpiceArray:
 
     @property
     def unit_current_a(self) -> float:
-        """Current of one count, ΔG · V_lsb (DESIGN.md section 4)."""
-        return float(self.target.delta_g_s) * self.v_lsb
+        """Current of one count, ΔG · V_lsb (DESIGN.md section 4), ΔG the series cell's step
+        (`anncc.runtime.mesh.sensed_step_s`: the access device included)."""
+        from anncc.runtime.mesh import sensed_step_s
+
+        return sensed_step_s(self.target) * self.v_lsb
 
     @property
     def ref_col(self) -> int:

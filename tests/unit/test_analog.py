@@ -20,6 +20,7 @@ from anncc.runtime import devices
 from anncc.runtime.cell_kernels import cell_mvm
 from anncc.runtime.interpreter import ExecContext
 from anncc.runtime.irdrop import MeshParams, effective_weights, solve_direct
+from anncc.runtime.mesh import sensed_step_s
 from anncc.targets import get_target, load_target
 
 TARGETS = ["sot-mtj", "sot-mtj-dw", "rram", "pcm", "cmos"]
@@ -257,10 +258,13 @@ def test_global_drift_compensation_restores_the_array_outputs():
     assert 1.5 < m.compensation < 3.0
 
 
-def test_drift_compensation_restores_model_accuracy():
+def test_drift_compensation_restores_output_scale():
     """A day of PCM drift shrinks every array's outputs by ((t + t0)/t0)^-nu ~ 0.66; one
-    digital factor per array brings the logits and the accuracy back (what remains is the
-    spread of nu and ADC rounding of the shrunken counts, amplified by the factor)."""
+    digital factor per array brings the logits' scale back (their least-squares gain on
+    the ideal logits). What remains is the spread of nu and the ADC rounding of the
+    shrunken counts, which no factor after the ADC undoes (about 8 % of the logits' norm
+    already after 25 s, when the mean shrink is only 4 %); the argmax of the last layer
+    does not see a scale, so accuracy moves only through the hidden layer's clipping."""
     cm, x = mlp_model([24, 40, 6], target="pcm", n_calib=300, seed=2)
     y = teacher_labels(cm, x)
     ref = cm.run(x, level="cell")
@@ -268,10 +272,11 @@ def test_drift_compensation_restores_model_accuracy():
     results = {}
     for comp in (False, True):
         out = cm.run(x, level="cell", analog=True, seed=1, **dict(day, drift_compensation=comp))
-        results[comp] = (float((out - ref).norm() / ref.norm()),
+        results[comp] = (float((out * ref).sum() / (ref * ref).sum()),
                          float((out.argmax(-1) == y).float().mean()))
-    assert results[True][0] < 0.8 * results[False][0]
-    assert results[True][1] >= results[False][1]
+    assert results[False][0] < 0.8  # the shrink
+    assert abs(results[True][0] - 1.0) < 0.15, results  # the scale restored
+    assert abs(results[True][1] - results[False][1]) < 0.05, results
 
 
 # --------------------------------------------------------------------------- faults, devices
@@ -356,7 +361,10 @@ def test_ir_drop_read_through_effective_weights_equals_the_direct_mesh_solve():
     torch.testing.assert_close(A.column_currents(m, v), exact, rtol=1e-10, atol=1e-15)
     ref = ca.op.params().ref_col
     cols = ca.args[3].reshape(-1)
-    want = (exact[:, cols] - exact[:, ref:ref + 1]) / (t.delta_g_s * t.v_read_v)
+    # one count is the series cell's step: the periphery is sized for the cells as built
+    step = (1 / (1 / t.g_max_s + t.r_access_ohm) - 1 / (1 / t.g_min_s + t.r_access_ohm))
+    assert step == pytest.approx(sensed_step_s(t), rel=1e-12) and step < t.delta_g_s
+    want = (exact[:, cols] - exact[:, ref:ref + 1]) / (step * t.v_read_v)
     got = A.read_counts(m, planes).reshape(-1, cols.numel())
     torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
     assert m.irdrop.expected_error > 0.01

@@ -101,6 +101,28 @@ def test_a_tighter_budget_gives_smaller_arrays_or_lower_g_max():
     assert all(r["worst_error"] <= 0.5 for r in loose["arrays"])
 
 
+def test_the_highest_g_max_wins_over_fewer_arrays():
+    """Device noise is absolute, so a narrower window costs accuracy and more arrays do not:
+    among sizes within budget the choice keeps the device's g_max whenever some size meets
+    the budget there, even if a lower g_max would need fewer arrays."""
+    t = get_target("rram")
+    rng = np.random.default_rng(1)
+    levels = rng.integers(0, 1 << t.bits_per_cell, size=(128, 255)).astype(np.uint8)
+
+    def tiling(r: int, c: int):  # arrays needed and the densest one's levels
+        n = -(-128 // r) * -(-255 // (c - 1))
+        return n, levels[:r, :c - 1], "t"
+
+    cands = [(r, c) for r in (128, 64, 32, 16) for c in (256, 128, 64, 32, 16)]
+    pick = sz.choose_layer(cands, tiling, t, 0.05)
+    assert pick.within_budget and pick.g_max_s == t.g_max_s
+    # a lower g_max would have met the budget with fewer arrays
+    low = sz.g_max_candidates(t)[-1]
+    fewer = [(r, c) for r, c in cands if tiling(r, c)[0] < pick.arrays]
+    assert any(sz.array_error(sz.pattern_conductances(levels[:r, :c - 1], r, c, t, low), r, t).worst
+               <= 0.05 for r, c in fewer)
+
+
 def test_binary_mtj_is_checked_and_strict_fails():
     _, info, msgs = _compile("sot-mtj", irdrop_budget=0.01)
     assert msgs and not any(r["within_budget"] for r in info["arrays"])

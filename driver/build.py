@@ -47,7 +47,6 @@ def emit_spice_dir(cm, directory: Path) -> None:
 def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any = None) -> Path | None:
     """`directory/golden/`: the first `count` (default 16; 0: none) evaluation inputs, else
     calibration inputs, else example inputs, through the ideal cell level."""
-    import numpy as np
 
     from anncc.runtime.golden import DEFAULT_VECTORS, record_golden
 

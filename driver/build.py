@@ -19,14 +19,15 @@ from typing import Any
 
 
 def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None,
-               golden_vectors: int | None = None, golden_inputs: Any = None) -> Path:
+               golden_vectors: int | None = None, golden_inputs: Any = None,
+               golden_tiles: str = "sample") -> Path:
     from anncc.backends.report import summarize, write_report
 
     directory.mkdir(parents=True, exist_ok=True)
     cm.save(directory)
     write_report(summarize(cm, accuracy=accuracy), directory)
     emit_spice_dir(cm, directory)
-    emit_golden(cm, directory, golden_vectors, golden_inputs)
+    emit_golden(cm, directory, golden_vectors, golden_inputs, golden_tiles)
     emit_rtl_hook(cm, directory)
     return directory
 
@@ -44,11 +45,15 @@ def emit_spice_dir(cm, directory: Path) -> None:
         warnings.warn(f"anncc: no SPICE netlists written: {e}", stacklevel=2)
 
 
-def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any = None) -> Path | None:
+def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any = None,
+                tiles: str = "sample") -> Path | None:
     """`directory/golden/`: the first `count` (default 16; 0: none) evaluation inputs, else
-    calibration inputs, else example inputs, through the ideal cell level."""
+    calibration inputs, else example inputs, through the ideal cell level. Per-array files
+    for every array (`tiles="all"`), or for the covering sample of `anncc.runtime.sampling`
+    (every array of a model with at most 64)."""
 
     from anncc.runtime.golden import DEFAULT_VECTORS, record_golden
+    from anncc.runtime.sampling import covering_sample, model_tiles
 
     count = DEFAULT_VECTORS if count is None else count
     if count <= 0 or "cell" not in cm.levels:
@@ -58,7 +63,8 @@ def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any 
                          ("example", getattr(cm, "example_inputs", None))):
         if data is not None:
             x = input_array(data)
-            record_golden(cm, x[:count], directory / "golden", source=source)
+            chosen = None if tiles == "all" else covering_sample(model_tiles(cm.ir("cell")))
+            record_golden(cm, x[:count], directory / "golden", source=source, tiles=chosen)
             return directory / "golden"
     return None
 

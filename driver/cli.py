@@ -75,6 +75,9 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected failure")
     p.add_argument("--golden-vectors", type=int, default=16, metavar="N",
                    help="golden vectors to record in BUILD/golden/ (default 16; 0: none)")
+    p.add_argument("--golden-tiles", choices=("sample", "all"), default="sample",
+                   help="per-array golden files for every array, or (default) for every array of a "
+                        "model with at most 64 and a sample covering every layer above that")
     p.add_argument("--calibrate-columns", type=int, default=0, metavar="CHIPS",
                    help="fit per-column gain/offset on CHIPS simulated chips (IR drop on) and fold "
                         "them into the requant constants (docs/calibration.md; default 0: off)")
@@ -225,7 +228,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     with inputs.writing_output(args.output):
         out = emit_build(cm, Path(args.output), accuracy=accuracy or None,
                          golden_vectors=args.golden_vectors,
-                         golden_inputs=eval_data[0] if eval_data is not None else None)
+                         golden_inputs=eval_data[0] if eval_data is not None else None,
+                         golden_tiles=args.golden_tiles)
     if not args.quiet:
         _print_summary(cm, out, accuracy)
     return 0

@@ -69,6 +69,24 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
+def atomic_link(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Make `path` the same file as `source` (a hard link: no second copy on disk),
+    replacing `path` atomically; a copy where the file system has no hard links."""
+    source, path = Path(source), Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mktemp(dir=path.parent, prefix=path.name, suffix=".tmp"))
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return atomic_write_bytes(path, source.read_bytes())
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def confined(root: str | os.PathLike[str], relative: str, field: str,
              where: str | None = None) -> Path:
     """`root / relative`, resolved, refused unless it stays inside `root`.

@@ -22,9 +22,11 @@ Each `xbar.mvm` tile becomes one physical array (`cell.mvm`):
   of the layer's densest array at its programmed levels, every used row driven,
   solved on the one mesh description (`passes/_irdrop_sizing.py`). Where no
   choice meets the budget, the least error is kept and a warning names the
-  layer, its arrays and the figure; with `strict` it is an error. Every array's
-  size, g_max and figures are the module attribute `anncc.irdrop` (JSON:
-  `budget`, `pattern`, `arrays`: one row per array), shown in the report.
+  layer, its arrays and the figure; with `strict` it is an error. Each layer's
+  array size, array count, g_max and figures (those of its densest array, which
+  draws the most current, for all its arrays) are the module attribute
+  `anncc.irdrop` (JSON: `budget`, `pattern`, `layers`: one row per layer; one
+  row per array was 26 % of a cell-level IR's text), shown in the report.
   The read voltage is the target's (`v_read_v`): lower would cut read power but
   also the current above the ADC's noise floor, which the target sets. For
   `cmos`, levels become E96 resistors in the runtime's device model; the
@@ -138,14 +140,13 @@ class AllocateResistancePass(ModulePass):
             g_max, fig, _ = sz.best_g_max(lv, lay.array_rows, lay.array_cols, t, budget)
             g_min = float(t.g_min_s)
             ok = fig.worst <= budget
+            rows_out.append({
+                "layer": layer, "arrays": len(members), "array_rows": lay.array_rows,
+                "array_cols": lay.array_cols, "g_max_s": g_max, "worst_error": fig.worst,
+                "mean_error": fig.mean, "within_budget": ok, "densest": dense[0].tile.data})
             for mvm, layout, cell_levels in members:
                 block = mvm.parent_block()
                 pool = pools.setdefault(block, ConstantPool(store, block))
-                rows_out.append({
-                    "tile": mvm.tile.data, "layer": layer, "array_rows": layout.array_rows,
-                    "array_cols": layout.array_cols, "g_max_s": g_max,
-                    "worst_error": fig.worst, "mean_error": fig.mean, "within_budget": ok,
-                    "densest": dense[0].tile.data})
                 self._allocate(mvm, t, store, rw, pool, layout, cell_levels, adc_bits, dac_bits,
                                g_min, g_max)
             if not ok:
@@ -161,7 +162,7 @@ class AllocateResistancePass(ModulePass):
                                                "pre-compensate")
                 warnings.warn(msg, IRDropBudgetWarning, stacklevel=2)
         op.attributes[IRDROP_ATTR] = StringAttr(json.dumps(
-            {"budget": budget, "pattern": sz.PATTERN, "arrays": rows_out}, sort_keys=True))
+            {"budget": budget, "pattern": sz.PATTERN, "layers": rows_out}, sort_keys=True))
         report = t.level_error_report()
         if report is not None:  # e.g. cmos: each level's error once its resistor is rounded to E96
             op.attributes["anncc.e96_error"] = StringAttr(json.dumps(report))

@@ -76,13 +76,15 @@ triplicated array (`<tile>.tmr<i>`) are tiles of their own; their vote is a
 
     {"format": "anncc-golden", "version": 1, "level": "cell", "devices": "ideal",
      "vectors": N, "source": "eval" | "calibration" | "example" | "user",
+     "tiles_recorded": "all" | "sample",     # per-array files: every array, or a covering sample
      "inputs":  FILE, "outputs": FILE,
      "layers": [                              # in program order
        {"name": "fc0",                        # the layer: the `layer` attribute of its ops
         "input": FILE, "acc": FILE, "bias": FILE, "multiplier": FILE, "shift": FILE,
         "output": FILE,
         "requant": {"zero_point": int, "lo": int, "hi": int, "out_scale": float},
-        "tiles": [                            # in program order
+        "tiles_total": 3,                     # arrays of the layer (recorded or not)
+        "tiles": [                            # in program order; all, or the recorded sample
           {"name": "fc0.r0c0",                # the cell.mvm's `tile`
            "layer": "fc0",                    # its `layer` attribute
            "value": "%fc0_r0c0",              # its SSA result as printed in ir/cell.mlir
@@ -102,6 +104,13 @@ triplicated array (`<tile>.tmr<i>`) are tiles of their own; their vote is a
 `axes` names every axis: `n` vector, `l` position (convolutions), `k` input
 row, `c` output channel, `t` plane, `j` column, `s` slice, `p` polarity; or
 `*` for a `values/` entry whose layout is its IR type's.
+
+Per-array files are what makes a big model's golden directory big (ResNet-18-style:
+about 45 MB per vector over 11,859 arrays). `record_golden(..., tiles=...)` records
+them for the named arrays only; `anncc -o` records every array of a model with at
+most 64 arrays and above that the covering sample its SPICE netlists use
+(`anncc.runtime.sampling`: every layer's first array, then evenly spaced others),
+`--golden-tiles all` every array. The layer files are always complete.
 """
 
 from __future__ import annotations
@@ -269,12 +278,13 @@ def _axes(ndim: int, tail: str) -> str:
     return ",".join(["n", *middle, *tail_axes])
 
 
-def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = "user"
-                  ) -> dict[str, Any]:
+def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = "user",
+                  tiles: Any = None) -> dict[str, Any]:
     """Run `model`'s cell level with ideal devices on `inputs` and write the golden vectors.
 
     `model` is an `anncc.runtime.Model` (a compiled or a loaded build) with a
-    `cell` level. Returns the index (also written as `index.json`).
+    `cell` level; `tiles`: the arrays (tile names) whose per-array files are written
+    (None: every array). Returns the index (also written as `index.json`).
     """
     from anncc.runtime.interpreter import ExecContext, entry_function, run_module
     from anncc.runtime.model import as_tensor
@@ -300,7 +310,8 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
     tiles_of = {id(rq): sorted(_partial_sum_tiles(rq.input), key=lambda t: position[id(t)])
                 for rq in requants}
     in_layer = {id(t) for ts in tiles_of.values() for t in ts}
-    layers = [_record_layer(w, rq, tiles_of[id(rq)], values) for rq in requants]
+    keep = None if tiles is None else set(tiles)
+    layers = [_record_layer(w, rq, tiles_of[id(rq)], values, keep) for rq in requants]
     stray = [op for op in ops if isinstance(op, CellMvmOp) and id(op) not in in_layer]
     if stray:
         raise AnnccError(f"golden vectors: array '{stray[0].tile.data}' feeds no xbar.requant")
@@ -312,6 +323,8 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
     index = {
         "format": FORMAT, "version": VERSION, "level": "cell", "devices": "ideal",
         "vectors": int(x.shape[0]), "source": source,
+        "tiles_recorded": "all" if keep is None or all(
+            t.params().tile in keep for ts in tiles_of.values() for t in ts) else "sample",
         "inputs": w.save("inputs.npy", x.numpy(), "n,*",
                          fn.body.block.args[0], np.dtype(np.float32)),
         "outputs": w.save("outputs.npy", outs[0].detach().float().numpy(), "n,*", ret, np.dtype(np.float32)),
@@ -323,8 +336,8 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
     return index
 
 
-def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dict[Any, Any]
-                  ) -> dict[str, Any]:
+def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dict[Any, Any],
+                  keep: set[str] | None = None) -> dict[str, Any]:
     layer = layer_of(rq) or ""
     strangers = sorted({str(layer_of(t)) for t in tiles} - {layer})
     if not layer or strangers:
@@ -347,7 +360,9 @@ def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dic
                              np_dtype(rq.results[0].type))
     entry["requant"] = {"zero_point": rq.zero_point.value.data, "lo": rq.lo.value.data,
                         "hi": rq.hi.value.data, "out_scale": rq.out_scale.value.data}
-    entry["tiles"] = [_record_tile(w, base, t, values) for t in tiles]
+    entry["tiles_total"] = len(tiles)
+    entry["tiles"] = [_record_tile(w, base, t, values) for t in tiles
+                      if keep is None or t.params().tile in keep]
     return entry
 
 

@@ -135,17 +135,18 @@ class Model:
 
     # ------------------------------------------------------------------ files
     def save(self, directory: str | Path) -> Path:
-        """Write `model.mlir` (final level), `ir/<level>.mlir` and one `weights.safetensors`."""
-        from anncc.files import atomic_write_text
+        """Write `ir/<level>.mlir`, `model.mlir` (the final level's: a hard link to its
+        `ir/` file where the file system has them, else a copy) and one `weights.safetensors`."""
+        from anncc.files import atomic_link, atomic_write_text
         from anncc.ir import print_module
 
         d = Path(directory)
         keys = sorted({k for m in self.levels.values() for k in referenced_keys(m)})
         self.store.subset(keys).save(d / WEIGHTS_FILE, pack=True)  # integer codes bit-packed
         texts = {level: print_module(m) for level, m in self.levels.items()}  # each level printed once
-        atomic_write_text(d / "model.mlir", texts[self.final_level])
         for level, text in texts.items():
             atomic_write_text(d / "ir" / f"{level}.mlir", text)
+        atomic_link(d / "ir" / f"{self.final_level}.mlir", d / "model.mlir")
         atomic_write_text(d / "manifest.json", json.dumps(
             {"levels": list(self.levels), "final": self.final_level, "weights": WEIGHTS_FILE},
             indent=2, sort_keys=True) + "\n")

@@ -121,7 +121,7 @@ def array_figures(model, warn_threshold: float = 0.01) -> dict[str, list[dict[st
             f"lose more than {100 * warn_threshold:g} % of column current (alpha/2 + 2 beta); "
             f"worst {worst['tile']}: {100 * worst['expected_error']:.1f} % "
             f"(alpha={worst['alpha']:.3g}, beta={worst['beta']:.3g}); analog runs simulate it "
-            "(ir_drop is on by default); the exact per-array figures are the build's "
+            "(ir_drop is on by default); the exact per-layer figures are the build's "
             "anncc.irdrop (report: IR drop)", IRDropWarning, stacklevel=3)
     return by_layer
 

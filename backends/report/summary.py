@@ -89,7 +89,7 @@ def summarize(model, accuracy: dict[str, Any] | None = None,
         "estimate": module_json_attr(final, "anncc.estimate"),
         "redundancy": module_json_attr(final, "anncc.redundancy"),
         "e96_error": module_json_attr(final, "anncc.e96_error"),
-        "irdrop": module_json_attr(final, "anncc.irdrop"),  # allocate-resistance: every array
+        "irdrop": module_json_attr(final, "anncc.irdrop"),  # allocate-resistance: every layer
         "target": target.describe() if target is not None else None,
         "accuracy": accuracy or {},
         "quantization": quant_table(model),

@@ -202,23 +202,10 @@ def collect_arrays(model: Any, seed: int = 0, names: Sequence[str] | None = None
 
 def covering_sample(model: Any, limit: int = 64) -> list[str]:
     """Tile names: all when there are at most `limit`, else the first array of every layer
-    and then evenly spaced others up to `limit`."""
-    tiles = [(layer_of(op), op.params().tile) for op in _mvm_ops(model)]
-    if len(tiles) <= limit:
-        return [t for _, t in tiles]
-    chosen: list[str] = []
-    seen: set[str] = set()
-    for layer, t in tiles:
-        if layer not in seen:
-            seen.add(layer)
-            chosen.append(t)
-    rest = [t for _, t in tiles if t not in chosen]
-    room = max(0, limit - len(chosen))
-    if room and rest:
-        idx = np.linspace(0, len(rest) - 1, min(room, len(rest))).round().astype(int)
-        chosen += [rest[i] for i in sorted(set(idx.tolist()))]
-    order = {t: i for i, (_, t) in enumerate(tiles)}
-    return sorted(chosen, key=order.__getitem__)
+    and then evenly spaced others up to `limit` (`anncc.runtime.sampling`)."""
+    from anncc.runtime.sampling import covering_sample as sample
+
+    return sample([(layer_of(op), op.params().tile) for op in _mvm_ops(model)], limit)
 
 
 def array_inputs(model: Any, x: Any, tiles: Sequence[str] | None = None) -> dict[str, np.ndarray]:

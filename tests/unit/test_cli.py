@@ -62,6 +62,9 @@ def test_main_job_writes_a_loadable_build_and_is_deterministic(tmp_path):
         assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes(), f
     report = json.loads((outs[0] / "report.json").read_text())
     assert report["accuracy"]["xbar (integer)"] > 0.9
+    # model.mlir is the final level's ir/ file itself (a hard link), not a second copy
+    final, mirror = outs[0] / "ir" / "cell.mlir", outs[0] / "model.mlir"
+    assert final.stat().st_ino == mirror.stat().st_ino and final.stat().st_nlink == 2
     model = anncc.runtime.load(outs[0])
     from anncc.examples import digits
 

@@ -207,3 +207,28 @@ def test_a_convolution_keeps_its_positions_and_a_triplicated_array_records_each_
     assert conv["tiles"][0]["codes"]["shape"] == [n, positions, 8, f["cols"], f["n_slices"], 2]
     assert conv["tiles"][0]["codes"]["axes"] == "n,l,t,j,s,p"
     assert "cell.vote" in [v["op"] for v in index["values"]]
+
+
+def test_per_array_files_for_a_covering_sample(mlp, tmp_path):
+    """Above the limit only a sample covering every layer gets per-array files (a big model's
+    golden directory is mostly those); the layer files stay complete and the index says so."""
+    from anncc.runtime.sampling import covering_sample, model_tiles
+
+    cm, x = mlp
+    tiles = model_tiles(cm.ir("cell"))
+    layers = {layer for layer, _ in tiles}
+    chosen = covering_sample(tiles, limit=len(layers))
+    assert len(tiles) > len(chosen) == len(layers)
+    index = record_golden(cm, x[:2], tmp_path, tiles=chosen)
+    assert index["tiles_recorded"] == "sample"
+    recorded = [t["name"] for lay in index["layers"] for t in lay["tiles"]]
+    assert recorded == chosen  # every layer's first array, in network order
+    assert sum(lay["tiles_total"] for lay in index["layers"]) == len(tiles)
+    written = {p.relative_to(tmp_path).parts[3] for p in tmp_path.rglob("tiles/*/*.npy")}
+    assert len(written) == len(chosen)  # no files of the arrays left out
+    for lay, (acc, out) in zip(index["layers"], _requant_values(cm, "cell", x[:2])):
+        assert np.array_equal(_load(tmp_path, lay["acc"]), acc)
+        assert np.array_equal(_load(tmp_path, lay["output"]), out)
+    full = record_golden(cm, x[:2], tmp_path)  # re-recording every array removes nothing needed
+    assert full["tiles_recorded"] == "all"
+    assert sum(len(lay["tiles"]) for lay in full["layers"]) == len(tiles)

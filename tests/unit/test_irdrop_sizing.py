@@ -54,16 +54,20 @@ def test_default_compile_warns_for_every_array_over_budget(target):
     assert budget == get_target(target).irdrop_budget
     arrays = {op.params().tile: op.params() for op in cm.ir("cell").walk()
               if isinstance(op, CellMvmOp)}
-    assert {r["tile"] for r in info["arrays"]} == set(arrays)
-    for row in info["arrays"]:
-        f = arrays[row["tile"]]
+    by_layer = {r["layer"]: r for r in info["layers"]}
+    assert {f.layer for f in arrays.values()} == set(by_layer)  # one row per layer
+    assert sum(r["arrays"] for r in by_layer.values()) == len(arrays)
+    for f in arrays.values():  # every array is covered by its layer's row
+        row = by_layer[f.layer]
         assert (row["array_rows"], row["array_cols"]) == (f.array_rows, f.array_cols)
         assert row["g_max_s"] == pytest.approx(f.g_max_s)
         assert f.array_rows <= get_target(target).max_array_rows
+    for row in by_layer.values():
+        assert row["densest"] in arrays and arrays[row["densest"]].layer == row["layer"]
         assert row["within_budget"] == (row["worst_error"] <= budget)
         if not row["within_budget"]:
             named = [m for m in msgs if f"layer '{row['layer']}'" in m]
-            assert named, f"{row['tile']} is over budget ({row['worst_error']:.3f}) without a warning"
+            assert named, f"{row['layer']} is over budget ({row['worst_error']:.3f}) without a warning"
             assert f"{100 * row['worst_error']:.1f} %" in named[0]
 
 
@@ -72,7 +76,7 @@ def test_recorded_figure_is_the_exact_solve_of_the_densest_array():
     t = get_target("rram")
     ops = {op.params().tile: op for op in cm.ir("cell").walk() if isinstance(op, CellMvmOp)}
     ctx = ExecContext(store=cm.store)
-    row = info["arrays"][0]
+    row = info["layers"][0]
     op = ops[row["densest"]]
     f = op.params()
     levels = operand_tensor(op.levels, ctx).numpy()
@@ -95,10 +99,10 @@ def test_recorded_figure_is_the_exact_solve_of_the_densest_array():
 def test_a_tighter_budget_gives_smaller_arrays_or_lower_g_max():
     _, loose, _ = _compile("rram", irdrop_budget=0.5)
     _, tight, _ = _compile("rram", irdrop_budget=0.02)
-    a, b = loose["arrays"][0], tight["arrays"][0]
+    a, b = loose["layers"][0], tight["layers"][0]
     assert (b["array_rows"] * b["array_cols"] < a["array_rows"] * a["array_cols"]
             or b["g_max_s"] < a["g_max_s"])
-    assert all(r["worst_error"] <= 0.5 for r in loose["arrays"])
+    assert all(r["worst_error"] <= 0.5 for r in loose["layers"])
 
 
 def test_the_highest_g_max_wins_over_fewer_arrays():
@@ -125,7 +129,7 @@ def test_the_highest_g_max_wins_over_fewer_arrays():
 
 def test_binary_mtj_is_checked_and_strict_fails():
     _, info, msgs = _compile("sot-mtj", irdrop_budget=0.01)
-    assert msgs and not any(r["within_budget"] for r in info["arrays"])
+    assert msgs and not any(r["within_budget"] for r in info["layers"])
     with pytest.raises(AnnccError, match="exceeds the budget"):
         _compile("sot-mtj", irdrop_budget=0.01, strict=True)
 

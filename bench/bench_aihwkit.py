@@ -21,14 +21,18 @@ Without `import aihwkit` the aihwkit row is skipped and the reason printed.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from anncc.examples import digits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_quant import fit  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 CALIB = 256
 
@@ -68,16 +72,7 @@ def aihwkit_train(model, x, y, epochs: int, std_rel: float, lr: float = 0.01, se
     analog = convert_to_analog(model, rpu)
     opt = AnalogSGD(analog.parameters(), lr=lr)
     opt.regroup_param_groups(analog)
-    gen = torch.Generator().manual_seed(seed)
-    analog.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(y), 64):
-            idx = order[i:i + 64]
-            opt.zero_grad()
-            F.cross_entropy(analog(x[idx]), y[idx]).backward()
-            opt.step()
-    analog.eval()
+    fit(analog, opt, x, y, epochs, seed).eval()
     return convert_to_digital(analog).eval()
 
 

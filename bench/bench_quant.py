@@ -41,8 +41,13 @@ def upsample_digits(x: torch.Tensor, size: int = UPSAMPLE) -> torch.Tensor:
 def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float,
           seed: int = 0) -> torch.nn.Module:
     """Adam on cross-entropy, batch 64, seeded."""
+    return fit(model, torch.optim.Adam(model.parameters(), lr=lr), x, y, epochs, seed).eval()
+
+
+def fit(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+        epochs: int, seed: int = 0) -> torch.nn.Module:
+    """`epochs` of `opt` on cross-entropy, batch 64, in a seeded order; the model in train mode."""
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=gen)
@@ -51,7 +56,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int,
             opt.zero_grad()
             F.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
-    return model.eval()
+    return model
 
 
 def models(names: list[str], size: int = UPSAMPLE):

@@ -108,6 +108,14 @@ def _inverse_rowmap(rowmap: np.ndarray, array_rows: int) -> np.ndarray:
     return inv
 
 
+def ps_width(tile_bound: int, channel_bound: int, adc_bits: int) -> int:
+    """Bits of a plane sum: one array's shift-added codes for one input plane (`tile_bound`)
+    and their sum over the row tiles of a channel (`channel_bound`, the larger once a layer
+    has several row tiles), and at least an ADC code with its sign."""
+    top = max(tile_bound, channel_bound)
+    return max(bitlen_signed(-top, top), adc_bits + 1)
+
+
 def layer_params(layer: MatrixLayer, plan: Plan) -> dict[str, Any]:
     """Every number the engine template needs, widths from the contract's bounds."""
     from anncc.ir.contract import requant_product_bound
@@ -152,7 +160,7 @@ def layer_params(layer: MatrixLayer, plan: Plan) -> dict[str, Any]:
         in_bits=layer.in_bits, in_signed=layer.in_signed, tb_w=_clog2(layer.in_bits),
         acc_w=max(bitlen_signed(-acc_bound, acc_bound), bitlen_signed(-ps_max, ps_max),
                   max(t["adc_bits"] for t in tiles) + 1), acc_bound=acc_bound,
-        ps_w=max(bitlen_signed(-ps_max, ps_max), max(t["adc_bits"] for t in tiles) + 1), prod_w=prod_w,
+        ps_w=ps_width(ps_max, max(ch_bound), max(t["adc_bits"] for t in tiles)), prod_w=prod_w,
         g_w=max(1, g_max.bit_length()), ga_w=_clog2(layer.p * layer.k), na_w=_clog2(layer.n),
         src_aw=_clog2(src.size), dst_aw=_clog2(dst.size), out_bits=layer.out_bits,
         zp=layer.zero_point, lo=layer.lo, hi=layer.hi, tiles=tiles, channels=channels,

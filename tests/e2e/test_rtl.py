@@ -58,6 +58,23 @@ def test_rtl_bit_exact_on_all_held_out_digits(trained, target, tmp_path):
     assert res["cycles_per_inference"] > 0
 
 
+def test_rtl_bit_exact_at_the_compilers_own_array_sizes(trained, tmp_path):
+    """The CNN as `anncc` compiles it for sot-mtj: IR-drop sizing gives 16x16 arrays, so its fc
+    sums 16 row tiles per channel (the case that once overflowed the plane-sum width)."""
+    from anncc.backends.verilog import emit_rtl, write_vectors
+    from anncc.backends.verilog.verify import run
+
+    name, model, calib, x = trained
+    if name != "cnn":
+        pytest.skip("the CNN's fc has the most row tiles")
+    cm = anncc.compile(model, x[:1], target="sot-mtj", w_bits=4, in_bits=8, calib=calib)
+    assert {op.params().array_rows for op in cm.ir("cell").walk() if op.name == "cell.mvm"} == {16}
+    emit_rtl(cm, tmp_path / "rtl")
+    write_vectors(cm, x[:24], tmp_path / "rtl")
+    res = run(tmp_path)
+    assert res["vectors"] == 24 and res["passed"] and res["mismatches"] == 0, res["lines"]
+
+
 def test_wrong_requant_constant_is_caught(trained, tmp_path):
     from anncc.backends.verilog.verify import run
 

@@ -11,7 +11,14 @@ import torch
 from torch import nn
 
 import anncc
-from anncc.backends.verilog.emit import _inverse_rowmap, _packed_hex, emit_rtl, tile_bounds
+from anncc.backends.verilog.emit import (
+    _inverse_rowmap,
+    _packed_hex,
+    emit_rtl,
+    layer_params,
+    ps_width,
+    tile_bounds,
+)
 from anncc.backends.verilog.plan import bitlen_signed, build_plan, verilog_name
 from anncc.errors import AnnccError
 
@@ -30,6 +37,28 @@ def test_tile_bound_of_the_worked_example():
     assert tile_bounds(f) == 3 * (1 + 2 + 4)
     f.update(adc_bits=1, adc_shift=1)  # LSB of 2: code <= 1, read back as 2
     assert tile_bounds(f) == 2 * (1 + 2 + 4)
+
+
+def test_plane_sum_width_covers_the_sum_over_row_tiles():
+    """A channel's plane sum adds one term per row tile: its width is the channel's bound, not
+    one array's (a CNN's fc on 16x16 arrays, 16 row tiles, wrapped in 3 of 16 vectors)."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(120, 4)).eval()
+    x = torch.rand(32, 120)
+    cm = anncc.compile(model, x[:1], target="sot-mtj", calib=x,
+                       target_overrides={"array_rows": 16, "array_cols": 16})
+    plan = build_plan(cm.ir("cell"), cm.store)
+    (layer,) = [lay for lay in plan.layers if lay.kind == "matrix"]
+    m = layer_params(layer, plan)
+    per_channel = [0] * layer.n
+    for t in layer.tiles:
+        for j in range(t.fields["cols"]):
+            per_channel[t.fields["layer_col_offset"] + j] += tile_bounds(t.fields)
+    assert len({t.fields["row_offset"] for t in layer.tiles}) > 4  # several row tiles
+    top = max(per_channel)
+    assert top > max(tile_bounds(t.fields) for t in layer.tiles)
+    assert m["ps_w"] >= bitlen_signed(-top, top)
+    assert ps_width(10, 300, 7) == bitlen_signed(-300, 300) and ps_width(10, 20, 7) == 8
 
 
 def test_signed_widths_and_names():

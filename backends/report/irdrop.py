@@ -30,7 +30,7 @@ def irdrop_lines(info: dict[str, Any] | None) -> list[str]:
         lines.append(f"| {a['layer']} | {a['arrays']} | {a['array_rows']}×{a['array_cols']} | "
                      f"{a['g_max_s'] * 1e6:.3g} µS | {100 * a['worst_error']:.2f} % | "
                      f"{100 * a['mean_error']:.2f} % | {a['densest']} | "
-                     f"{'yes' if a['within_budget'] else '**no**'} |")
+                     f"{'yes' if a['within_budget'] else 'no (warned)'} |")
     if len(layers) > MAX_ROWS:
         lines.append(f"| … {len(layers) - MAX_ROWS} more layers in report.json | | | | | | | |")
     lines.append("")

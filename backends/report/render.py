@@ -44,7 +44,12 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
     t = summary.get("target")
     if t:
         f = t["fields"]
-        lines += [f"Target **{f['name']}** ({f['cell_kind']}), arrays {f['array_rows']}×{f['array_cols']}, "
+        used = sorted({str(a["array"]) for a in summary.get("tiles") or [] if "array" in a},
+                      key=lambda a: [int(n) for n in a.split("x")])
+        sizes = (", ".join(u.replace("x", "×") for u in used)
+                 + f" (sized to IR drop; at most {f['array_rows']}×{f['array_cols']})"
+                 if used else f"{f['array_rows']}×{f['array_cols']}")
+        lines += [f"Target **{f['name']}** ({f['cell_kind']}), arrays {sizes}, "
                   f"{f['bits_per_cell']} bit/cell, DAC {f['dac_bits']} bit, ADC {f['adc_bits']} bit, "
                   f"V_read {f['v_read_v']} V.", ""]
     acc = summary.get("accuracy") or {}

@@ -44,7 +44,8 @@ from anncc.errors import AnnccError
 
 
 def summarize(per_trial: list[float]) -> dict[str, Any]:
-    """Mean, sample std (ddof 1) and the t-distribution 95 % interval of the mean."""
+    """Mean, sample std (ddof 1) and the t-distribution 95 % interval of the mean, clipped to
+    [0, 1]: the trials are accuracies (with two chips the t interval alone can pass 100 %)."""
     a = np.asarray(per_trial, dtype=np.float64)
     n = len(a)
     mean = float(a.mean()) if n else float("nan")
@@ -55,7 +56,8 @@ def summarize(per_trial: list[float]) -> dict[str, Any]:
         half = float(student_t.ppf(0.975, n - 1)) * std / math.sqrt(n)
     else:
         half = 0.0
-    return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "trials": n,
+    return {"mean": mean, "std": std, "ci95": [max(0.0, mean - half), min(1.0, mean + half)],
+            "trials": n,
             "per_trial": [float(v) for v in a]}
 
 

@@ -34,6 +34,8 @@ def test_confidence_interval_is_students_t_around_the_mean():
     assert r["ci95"] == pytest.approx([r["mean"] - half, r["mean"] + half])
     one = summarize([0.5])
     assert one["std"] == 0 and one["ci95"] == [0.5, 0.5]
+    two = summarize([0.94, 0.97])  # the t interval of two chips reaches past 100 %: clipped
+    assert two["ci95"][1] == 1.0 and 0.0 < two["ci95"][0] < 0.94
 
 
 def test_ideal_levels_have_zero_spread(mlp):

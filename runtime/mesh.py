@@ -37,10 +37,17 @@ __all__ = ["ArrayMesh", "MeshElement", "sensed_step_s", "series_conductance"]
 
 
 def series_conductance(g_s: Any, r_access_ohm: float) -> Any:
-    """A cell of conductance `g_s` (array or tensor, > 0) in series with its access resistance."""
+    """A cell of conductance `g_s` in series with its access resistance: 1/(1/G + R_a).
+
+    A numpy array may hold open sites (`g_s == 0`, a cmos level-0 site), which stay
+    open; a tensor or a number must be > 0.
+    """
     if r_access_ohm == 0.0:
         return g_s
-    return g_s / (1.0 + g_s * r_access_ohm)
+    if isinstance(g_s, np.ndarray):
+        with np.errstate(divide="ignore"):
+            return np.where(g_s > 0, 1.0 / (1.0 / np.where(g_s > 0, g_s, 1.0) + r_access_ohm), 0.0)
+    return 1.0 / (1.0 / g_s + r_access_ohm)
 
 
 def sensed_step_s(target: Any) -> float:
@@ -52,10 +59,9 @@ def sensed_step_s(target: Any) -> float:
     ra = float(getattr(target, "r_access_ohm", 0.0))
     if ra == 0.0:
         return float(target.delta_g_s)
-    top = (1 << int(target.bits_per_cell)) - 1 if hasattr(target, "bits_per_cell") else 1
     lo = series_conductance(float(target.g_min_s), ra)
     hi = series_conductance(float(target.g_max_s), ra)
-    return (hi - lo) / top
+    return (hi - lo) / (target.levels - 1)
 
 
 @dataclass(frozen=True)
@@ -133,12 +139,9 @@ class ArrayMesh:
 
     @property
     def cell_conductances_s(self) -> NDArray[np.float64]:
-        """Each site's conductance with its access resistance in series (what the solver sees)."""
-        if self.r_access_ohm == 0.0:
-            return self.g_s
-        g = self.g_s
-        with np.errstate(divide="ignore"):
-            return np.where(g > 0, 1.0 / (1.0 / np.where(g > 0, g, 1.0) + self.r_access_ohm), 0.0)
+        """Each site's conductance with its access resistance in series (what the solver sees;
+        an open site, `g_s == 0`, stays open)."""
+        return series_conductance(self.g_s, self.r_access_ohm)
 
     def effective_weights(self) -> NDArray[np.float64]:
         """G_eff [N, M]: column currents are exactly `V @ G_eff` (`irdrop.effective_weights`)."""

@@ -200,12 +200,14 @@ def collect_arrays(model: Any, seed: int = 0, names: Sequence[str] | None = None
     return out
 
 
-def covering_sample(model: Any, limit: int = 64) -> list[str]:
+def covering_sample(model: Any, limit: int | None = None) -> list[str]:
     """Tile names: all when there are at most `limit`, else the first array of every layer
     and then evenly spaced others up to `limit` (`anncc.runtime.sampling`)."""
+    from anncc.runtime.sampling import SAMPLE_LIMIT
     from anncc.runtime.sampling import covering_sample as sample
 
-    return sample([(layer_of(op), op.params().tile) for op in _mvm_ops(model)], limit)
+    tiles = [(layer_of(op), op.params().tile) for op in _mvm_ops(model)]
+    return sample(tiles, SAMPLE_LIMIT if limit is None else limit)
 
 
 def array_inputs(model: Any, x: Any, tiles: Sequence[str] | None = None) -> dict[str, np.ndarray]:

@@ -1,7 +1,8 @@
 """`anncc -o build/` writes build/spice/: the arrays' netlists, harnesses, device library, script.
 
-All arrays for models with at most `limit` (64) arrays, a sample covering every
-layer otherwise (`arrays.covering_sample`); harness vectors are the input
+All arrays for models with at most `limit` (default `runtime.sampling.SAMPLE_LIMIT`,
+64) arrays, a sample covering every layer otherwise (`arrays.covering_sample`);
+harness vectors are the input
 planes of the model's calibration inputs (else its example inputs) as the
 runtime computes them. See `anncc.backends.spice.netlist` for the layout.
 """
@@ -29,7 +30,7 @@ def _inputs_of(model: Any) -> Any:
 
 
 def emit_spice(model: Any, directory: str | Path, *, seed: int = 0, inputs: Any = None,
-               limit: int = 64, max_vectors: int = 8, tiles: list[str] | None = None,
+               limit: int | None = None, max_vectors: int = 8, tiles: list[str] | None = None,
                all_arrays: bool = False) -> dict[str, Any] | None:
     """Write `directory` (build/spice/) for chip `seed`; the manifest, or None without a cell level."""
     if "cell" not in getattr(model, "levels", {}):

@@ -11,8 +11,14 @@ stage the compiler accounts for), their sum, and the wall time measured around
 compile time the stages explain. The goals (issue 13) are wall times on the
 project's 2-core machine: ResNet-18-style to cells < 15 s, ConvNeXt-T-scale < 40 s.
 
+With --array-size N every array is NxN (what `array_rows: N` and `array_cols: N` in
+a `--target-file` pin) instead of the sizes the compiler
+chooses for the IR-drop budget, which are small on every target (16x16 for
+sot-mtj, 16x16 to 32x64 for rram) and multiply the number of `cell.mvm` ops.
+
     python bench/bench_compile.py                          # both models, 2 torch threads
     python bench/bench_compile.py --models resnet18 --no-emit
+    python bench/bench_compile.py --models resnet18 --target rram --array-size 256
 """
 
 from __future__ import annotations
@@ -34,14 +40,16 @@ MODELS = {
 }
 
 
-def bench(name: str, image_size: int, emit: bool) -> dict[str, float]:
+def bench(name: str, image_size: int, emit: bool, target: str = "sot-mtj", array_size: int = 0
+          ) -> dict[str, float]:
     """Compile (and emit) one model; print its stage table; return the stage times."""
     factory, goal = MODELS[name]
     model, inputs = factory(image_size=image_size)
     n_weights = sum(p.numel() for p in model.parameters())
     gc.collect()
     t0 = time.perf_counter()
-    cm = anncc.compile(model, inputs)
+    overrides = {"array_rows": array_size, "array_cols": array_size} if array_size else {}
+    cm = anncc.compile(model, inputs, target=target, target_overrides=overrides)
     wall = time.perf_counter() - t0
     stages = dict(cm.timings)
     emit_stages: dict[str, float] = {}
@@ -53,7 +61,10 @@ def bench(name: str, image_size: int, emit: bool) -> dict[str, float]:
             emit_s = time.perf_counter() - t
             sizes = component_sizes(Path(d) / "build")
     total = sum(stages.values())
+    n_arrays = sum(1 for o in cm.ir("cell").walk() if o.name == "cell.mvm")
     print(f"\n{name}: {n_weights / 1e6:.1f}M weights, input 3x{image_size}x{image_size}, "
+          f"target {target}, {n_arrays} arrays "
+          f"({f'{array_size}x{array_size} set by the user' if array_size else 'sized by the compiler'}), "
           f"levels {list(cm.levels)}")
     print(f"  {'stage':<22}{'seconds':>9}{'share':>8}")
     for stage, s in stages.items():
@@ -110,11 +121,15 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-emit", action="store_true", help="skip cm.emit")
+    ap.add_argument("--target", default="sot-mtj")
+    ap.add_argument("--array-size", type=int, default=0,
+                    help="pin every array to NxN (as a --target-file can); 0: the compiler sizes "
+                         "them for the IR-drop budget")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch threads: {args.threads}")
     for name in args.models:
-        bench(name, args.image_size, not args.no_emit)
+        bench(name, args.image_size, not args.no_emit, args.target, args.array_size)
 
 
 if __name__ == "__main__":

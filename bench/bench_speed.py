@@ -2,21 +2,27 @@
 
 For the ResNet-18-style example (`anncc.examples.models.resnet18_style`,
 32×32 inputs, random weights) and the digits CNN (`anncc.examples.digits`),
-compiled for --target, on one batch:
+compiled for --target, on one batch. The ResNet runs on two chips
+(`--resnet-arrays`): "issue", every array 256×256 as issue 16 measured it (826
+arrays on rram), and "compiler", the array sizes the compiler chooses for the
+IR-drop budget (about 101,000 arrays of 16×16 to 32×64 on rram).
 
 - float PyTorch (the reference of every ratio);
 - IBM aihwkit 1.2.0 when importable (PCM noise, programmed and drifted once);
   else a line says it is skipped and why;
-- anncc at each level: xbar (integer contract), ideal cell level, analog
-  cell level with the target's noise and a new chip per run (programming +
-  reads; the arrays of a layer read together, `runtime/layer_read.py`, and the
-  per-array reads before it, `layer_batch=False`, for the ratio),
-  reads of a kept chip (`cm.program(seed)` then `cm.run(x, chip=...)`);
-- with IR drop (digits always, the ResNet with --resnet-irdrop): the first
-  read of a kept chip (exact effective weights of every array) and its reads;
-- chip programming (wall and CPU seconds) and the IR-drop effective weights
-  of --irdrop-arrays arrays (exact solver; the whole chip's time is that
-  figure scaled by the number of arrays, printed as an extrapolation).
+- anncc at each level: xbar (integer contract) and the ideal cell level, each
+  with every layer fused into a few batched products (`runtime/layer_exec.py`)
+  and op by op (`fuse_layers=False`, the path before); the analog cell level
+  with the target's noise and no IR drop, a new chip per run (programming +
+  reads) and a kept chip (`cm.program(seed)` then `cm.run(x, chip=...)`), and
+  the per-array reads before layer groups (`layer_batch=False`) for chips of
+  at most 5,000 arrays;
+- with IR drop (the default analog run; digits always, the ResNet with
+  --resnet-irdrop): a new chip per run, the first read of a kept chip (exact
+  effective weights of every array) and its reads;
+- chip programming (wall and CPU seconds), the effective weights of
+  --irdrop-arrays arrays one at a time (extrapolated to the chip), and with
+  --chips N a Monte Carlo of N ResNet chips with IR drop on 100 inputs.
 
 Times are the best of --repeats runs after a warm-up (one run for the
 ResNet's analog rows). The machine this ran on was shared: wall times are
@@ -25,7 +31,7 @@ apart) are what count; the CPU seconds of the programming step are printed
 beside its wall seconds because they suffer less from other processes.
 
     python bench/bench_speed.py --threads 2                  # both models
-    python bench/bench_speed.py --threads 2 --skip-digits
+    python bench/bench_speed.py --threads 2 --skip-digits --resnet-irdrop --chips 20
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from typing import Any
 
 import torch
 from bench_runtime import best_of  # bench/ is on sys.path when run as a script
+
+from anncc.runtime.chip import cell_ops
 
 
 def aihwkit_time(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[float | None, str]:
@@ -110,28 +118,42 @@ def effective_weight_time(cm: Any, n_arrays: int) -> tuple[float, int]:
 
 
 def report(name: str, cm: Any, model: torch.nn.Module, x: torch.Tensor, repeats: int,
-           analog_repeats: int, irdrop_arrays: int, irdrop_run: bool) -> None:
-    print(f"\n{name}: target {cm.target().name}, batch {len(x)}")
+           analog_repeats: int, irdrop_arrays: int, irdrop_run: bool, chips: int = 0,
+           chip_inputs: int = 100, lossless: Any = None) -> None:
+    n_arrays = len(list(cell_ops(cm.ir("cell"))))
+    print(f"\n{name}: target {cm.target().name}, batch {len(x)}, {n_arrays} arrays")
     with torch.no_grad():  # the reference of every ratio: many repeats, it is short
         t_float = best_of(lambda: model(x), max(repeats, 20))
     rows: list[tuple[str, float | None, str]] = [("float PyTorch", t_float, "")]
     t_ai, why = aihwkit_time(model, x, repeats)
     rows.append(("aihwkit", t_ai, why))
-    rows.append(("anncc xbar level", best_of(lambda: cm.run(x, level="xbar"), repeats), ""))
-    rows.append(("anncc ideal cell level", best_of(lambda: cm.run(x, level="cell"), repeats), ""))
+    rows.append(("anncc xbar level", best_of(lambda: cm.run(x, level="xbar"), repeats),
+                 "layers fused"))
+    rows.append(("anncc xbar level, op by op", best_of(
+        lambda: cm.run(x, level="xbar", fuse_layers=False), analog_repeats), "before fusion"))
+    rows.append(("anncc ideal cell level", best_of(lambda: cm.run(x, level="cell"), repeats),
+                 "layers fused"))
+    rows.append(("anncc ideal cell level, op by op", best_of(
+        lambda: cm.run(x, level="cell", fuse_layers=False), analog_repeats), "before fusion"))
     seeds = iter(range(1000))
     rows.append(("anncc analog cell, target noise, new chip per run", best_of(
-        lambda: cm.run(x, level="cell", analog=True, seed=next(seeds)), analog_repeats), ""))
-    rows.append(("anncc analog cell, new chip per run, per-array reads", best_of(
-        lambda: cm.run(x, level="cell", analog=True, seed=next(seeds), layer_batch=False),
-        analog_repeats), "the path before layer groups"))
-    chip = cm.program(seed=0)
+        lambda: cm.run(x, level="cell", analog=True, seed=next(seeds), ir_drop=False),
+        analog_repeats), "no IR drop"))
+    if n_arrays <= 5000:  # the path before layer groups and fusion: per-array reads
+        rows.append(("anncc analog cell, new chip per run, per-array reads", best_of(
+            lambda: cm.run(x, level="cell", analog=True, seed=next(seeds), ir_drop=False,
+                           layer_batch=False, fuse_layers=False),
+            analog_repeats), "the path before layer groups"))
+    chip = cm.program(seed=0, ir_drop=False)
     cm.run(x, level="cell", chip=chip)  # builds the read models of this chip
     rows.append(("anncc analog cell, target noise, kept chip (reads)", best_of(
-        lambda: cm.run(x, level="cell", chip=chip), analog_repeats, warmup=False), ""))
+        lambda: cm.run(x, level="cell", chip=chip), analog_repeats, warmup=False), "no IR drop"))
     t_first_ir = None
-    if irdrop_run:  # effective weights of every array on the first read, then reads
-        chip_ir = cm.program(seed=0, ir_drop=True)
+    if irdrop_run:  # the default: IR drop on; effective weights of every array on the first read
+        rows.append(("anncc analog cell + IR drop, new chip per run", best_of(
+            lambda: cm.run(x, level="cell", analog=True, seed=next(seeds)), 1, warmup=False),
+            "the default analog run"))
+        chip_ir = cm.program(seed=0)
         t0 = time.perf_counter()
         cm.run(x, level="cell", chip=chip_ir)
         t_first_ir = time.perf_counter() - t0
@@ -145,31 +167,52 @@ def report(name: str, cm: Any, model: torch.nn.Module, x: torch.Tensor, repeats:
         vs_ai = f"{t / t_ai:8.2f}x" if t_ai else f"{'-':>9s}"
         print(f"  {label:52s} {1e3 * t:8.1f}ms {t / t_float:7.2f}x {vs_ai}"
               + (f"  ({note})" if note else ""))
-    xbar, ideal = rows[2][1], rows[3][1]
+    xbar, ideal = rows[2][1], rows[4][1]
     assert xbar is not None and ideal is not None
-    print(f"  ideal cell / xbar: {ideal / xbar:.2f}x")
+    print(f"  ideal cell / xbar: {ideal / xbar:.2f}x (the target's ADC)")
+    if lossless is not None:  # the same model with 16-bit ADCs: every array collapses
+        t_l = best_of(lambda: lossless.run(x, level="cell"), repeats)
+        t_lx = best_of(lambda: lossless.run(x, level="xbar"), repeats)
+        print(f"  ideal cell / xbar with lossless 16-bit ADCs: {t_l / t_lx:.2f}x "
+              f"({1e3 * t_l:.1f} ms, {t_l / t_float:.2f}x float)")
     if t_first_ir is not None:
-        print(f"  first read of the IR-drop chip (exact effective weights of every array, "
+        print(f"  first read of a kept IR-drop chip (exact effective weights of every array, "
               f"then the read): {t_first_ir:.2f} s")
     wall, cpu, n = chip_program_times(cm, 3)
-    t_ref = reference_program_time(cm)
+    t_ref = reference_program_time(cm) if n <= 5000 else None
     print(f"  programming one chip ({n} arrays, target defaults): {wall:.3f} s wall, "
-          f"{cpu:.3f} s CPU (best of 3 seeds); previous path (devices.program_array per "
-          f"array) {t_ref:.2f} s wall = {t_ref / wall:.1f}x the chip's")
+          f"{cpu:.3f} s CPU (best of 3 seeds)" + (
+              f"; previous path (devices.program_array per array) {t_ref:.2f} s wall = "
+              f"{t_ref / wall:.1f}x the chip's" if t_ref else ""))
     if irdrop_arrays > 0:
         t_eff, k = effective_weight_time(cm, irdrop_arrays)
-        print(f"  exact effective weights (IR drop): {t_eff:.2f} s for {k} arrays, "
-              f"{t_eff / k:.3f} s per array; whole chip extrapolated {t_eff / k * n:.0f} s")
+        print(f"  exact effective weights (IR drop), one array at a time: {t_eff:.2f} s for {k} "
+              f"arrays, {t_eff / k:.4f} s per array; whole chip extrapolated {t_eff / k * n:.0f} s")
+    if chips > 0:  # Monte Carlo: a new chip (IR drop on) per trial, `chip_inputs` inputs each
+        xs = x.repeat((chip_inputs + len(x) - 1) // len(x), *([1] * (x.dim() - 1)))[:chip_inputs]
+        t0 = time.perf_counter()
+        for s in range(chips):
+            cm.run(xs, level="cell", analog=True, seed=1000 + s)
+        t_mc = time.perf_counter() - t0
+        print(f"  Monte Carlo with IR drop: {chips} chips x {chip_inputs} inputs in {t_mc:.1f} s "
+              f"({t_mc / chips:.1f} s per chip; goal 20 chips under 600 s)")
 
 
-def resnet(target: str, batch: int) -> tuple[str, Any, torch.nn.Module, torch.Tensor]:
+#: The issue's chip: every array 256x256 (826 arrays on rram), pinned by the user's array size;
+#: "compiler": the sizes the compiler chooses for the IR-drop budget (many small arrays).
+RESNET_ARRAYS = {"issue": {"array_rows": 256, "array_cols": 256}, "compiler": {}}
+
+
+def resnet(target: str, batch: int, arrays: str = "compiler", adc_bits: int = 0
+           ) -> tuple[str, Any, torch.nn.Module, torch.Tensor]:
     import anncc
     from anncc.examples.models import resnet18_style
 
     model, example = resnet18_style(image_size=32)
     x = torch.randn(batch, *example[0].shape[1:], generator=torch.Generator().manual_seed(0))
-    cm = anncc.compile(model, (x[:1],), target=target, calib=x)
-    return "ResNet-18-style (32x32)", cm, model.eval(), x
+    overrides = dict(RESNET_ARRAYS[arrays], **({"adc_bits": adc_bits} if adc_bits else {}))
+    cm = anncc.compile(model, (x[:1],), target=target, calib=x, target_overrides=overrides)
+    return f"ResNet-18-style (32x32), {arrays}'s arrays", cm, model.eval(), x
 
 
 def digits_cnn(target: str, batch: int) -> tuple[str, Any, torch.nn.Module, torch.Tensor]:
@@ -193,6 +236,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="arrays whose exact effective weights are timed (0: none)")
     p.add_argument("--resnet-irdrop", action="store_true",
                    help="also read the ResNet with IR drop (every array's exact effective weights)")
+    p.add_argument("--resnet-arrays", nargs="+", choices=list(RESNET_ARRAYS),
+                   default=["issue", "compiler"],
+                   help="issue: 256x256 arrays as issue 16 measured; compiler: the sizes it chooses")
+    p.add_argument("--chips", type=int, default=0,
+                   help="also time a Monte Carlo of this many ResNet chips with IR drop")
     p.add_argument("--skip-digits", action="store_true")
     p.add_argument("--skip-resnet", action="store_true")
     args = p.parse_args(argv)
@@ -203,8 +251,10 @@ def main(argv: list[str] | None = None) -> None:
           f"threads, {platform.processor() or platform.machine()}; one process, one run: "
           "the machine may be shared, so the ratios are what count")
     if not args.skip_resnet:
-        report(*resnet(args.target, args.resnet_batch), args.repeats, 1, args.irdrop_arrays,
-               args.resnet_irdrop)
+        for arrays in args.resnet_arrays:
+            lossless = resnet(args.target, args.resnet_batch, arrays, adc_bits=16)[1]
+            report(*resnet(args.target, args.resnet_batch, arrays), args.repeats, 1,
+                   args.irdrop_arrays, args.resnet_irdrop, args.chips, lossless=lossless)
     if not args.skip_digits:
         report(*digits_cnn(args.target, args.digits_batch), args.repeats, args.repeats,
                args.irdrop_arrays, True)

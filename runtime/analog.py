@@ -115,7 +115,7 @@ from anncc.runtime.interpreter import ExecContext
 Tensor = torch.Tensor
 
 #: Keys of `ctx.options` that are not analog effects and are ignored here.
-NON_EFFECT_OPTIONS = ("target", "read_salt", "irdrop_cache", "layer_batch")
+NON_EFFECT_OPTIONS = ("target", "read_salt", "irdrop_cache", "layer_batch", "fuse_layers")
 
 
 @dataclass(frozen=True)
@@ -404,17 +404,28 @@ def count_matrix(g_read: Tensor, prog: ProgrammedTile, rowmap: Tensor, colmap: T
     effective weights), so one count is the series cell's step
     (`anncc.runtime.mesh.sensed_step_s`) and a level's nominal read the series
     conductance of its nominal device; a multi-level cell keeps the series
-    combination's small bend between levels (the last term).
+    combination's small bend between levels (the last term). `count_matrices`
+    is the same for a batch of arrays.
     """
-    from anncc.runtime.mesh import sensed_step_s, series_conductance
-
     tgt = prog.target
     nominal = prog.g_nominal_s
     if nominal is None:  # a chip's read view: stuck cells are at g_min/g_max of their level
         nominal = nominal_and_levels(prog.levels, prog.fault_map, tgt,
                                      int(tgt.bits_per_cell))[0]
+    return count_matrices(g_read[None], prog.levels[None], nominal[None], tgt,
+                          rowmap.reshape(1, -1), colmap.reshape(1, -1),
+                          torch.tensor([ref_col]), access)[0]
+
+
+def count_matrices(g_read: Tensor, levels: Tensor, nominal: Tensor, tgt: Any, rowmap: Tensor,
+                   colmap: Tensor, ref_col: Tensor, access: bool = False) -> Tensor:
+    """`count_matrix` of A arrays of one target: g_read, levels (after faults) and nominal
+    conductances [A, array_rows, array_cols], rowmap [A, rows], colmap [A, ncols],
+    ref_col [A] → [A, rows, ncols]."""
+    from anncc.runtime.mesh import sensed_step_s, series_conductance
+
     ra = float(getattr(tgt, "r_access_ohm", 0.0)) if access else 0.0
-    m = prog.levels.to(g_read.dtype)
+    m = levels.to(g_read.dtype)
     if ra == 0.0:
         m = m + (g_read - nominal) / tgt.delta_g_s
     else:
@@ -422,8 +433,9 @@ def count_matrix(g_read: Tensor, prog: ProgrammedTile, rowmap: Tensor, colmap: T
         sn = series_conductance(nominal.to(g_read.dtype), ra)
         bend = (sn - series_conductance(float(tgt.g_min_s), ra)) / step - m
         m = m + (g_read - sn) / step + bend
-    sub = m[rowmap.to(torch.int64)]
-    return sub[:, colmap.reshape(-1).to(torch.int64)] - sub[:, ref_col:ref_col + 1]
+    a = torch.arange(m.shape[0]).view(-1, 1, 1)
+    rows = rowmap.to(torch.int64)[:, :, None]
+    return m[a, rows, colmap.to(torch.int64)[:, None, :]] - m[a, rows, ref_col.to(torch.int64).view(-1, 1, 1)]
 
 
 def shift_add_matrix(cols: int, n_slices: int, bits_per_cell: int, dtype: torch.dtype) -> Tensor:

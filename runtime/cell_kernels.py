@@ -50,9 +50,34 @@ def sensed_levels(levels: torch.Tensor, colmap: torch.Tensor, rowmap: torch.Tens
     RTL's behavioural crossbar; the analog read subtracts the reference
     column's current the same way (`anncc.runtime.analog.count_matrix`).
     """
+    return sensed_levels_batch(levels[None], colmap.reshape(1, -1), rowmap.reshape(1, -1),
+                               faults[None], torch.tensor([ref_col]), bits_per_cell)[0]
+
+
+def sensed_levels_batch(levels: torch.Tensor, colmap: torch.Tensor, rowmap: torch.Tensor,
+                        faults: torch.Tensor, ref_col: torch.Tensor, bits_per_cell: int
+                        ) -> torch.Tensor:
+    """`sensed_levels` of A arrays at once: levels and faults [A, array_rows, array_cols],
+    colmap [A, ncols], rowmap [A, rows], ref_col [A] → [A, rows, ncols] int64."""
     lv = effective_levels(levels, faults, bits_per_cell)
-    sub = lv[rowmap.to(torch.int64)]
-    return sub[:, colmap.reshape(-1).to(torch.int64)] - sub[:, ref_col:ref_col + 1]
+    a = torch.arange(lv.shape[0]).view(-1, 1, 1)
+    rows = rowmap.to(torch.int64)[:, :, None]
+    cols = colmap.to(torch.int64)[:, None, :]
+    return lv[a, rows, cols] - lv[a, rows, ref_col.to(torch.int64).view(-1, 1, 1)]
+
+
+def collapsed_batch(sel: torch.Tensor, f: ArrayParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """`collapsed_weights` of A arrays from their sensed levels [A, rows, ncols] (each array
+    `f`'s shape and ADC): which collapse [A] (bool), and the collapsed weights [A, rows, cols]
+    (meaningful where they do)."""
+    a = sel.shape[0]
+    top_digit = (1 << f.dac_bits) - 1
+    ok = ~(sel < 0).reshape(a, -1).any(1) & (sel.sum(1).amax(1) * top_digit <= (1 << f.adc_bits) - 1)
+    if f.adc_shift != 0:
+        ok[:] = False
+    v = sel.reshape(a, f.rows, f.cols, f.n_slices, 2)
+    slice_w = torch.tensor(slice_weights(f.n_slices, f.bits_per_cell))
+    return ok, ((v[..., 0] - v[..., 1]) * slice_w).sum(-1)
 
 
 def tile_inputs(op, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -107,10 +132,17 @@ class IdealRead:
 
     @classmethod
     def of(cls, levels, colmap, rowmap, faults, f: ArrayParams) -> IdealRead:
+        sel = sensed_levels(levels, colmap, rowmap, faults, f.ref_col, f.bits_per_cell)
+        dtype, plane_dtype, sa = cls.arithmetic(f)
+        return cls(sel.to(dtype), dtype, plane_dtype, sa)
+
+    @staticmethod
+    def arithmetic(f: ArrayParams) -> tuple[torch.dtype, torch.dtype, torch.Tensor]:
+        """The count dtype, the plane-sum dtype and the shift-add matrix (in its dtype) that
+        keep every step of `f`'s read exact (class docstring)."""
         from anncc.ir.contract import plane_weights
         from anncc.runtime.analog import shift_add_matrix
 
-        sel = sensed_levels(levels, colmap, rowmap, faults, f.ref_col, f.bits_per_cell)
         top = f.rows * ((1 << f.dac_bits) - 1) * ((1 << f.bits_per_cell) - 1)
         dtype = torch.float32 if top < (1 << 23) else torch.float64
         # after the ADC a code reads back below 2^(adc_bits + shift)
@@ -120,8 +152,7 @@ class IdealRead:
         plane_dtype = dtype if plane_top < (1 << 24) else torch.float64
         acc_top = plane_top * 2 * sum(slice_weights(f.n_slices, f.bits_per_cell))
         sa_dtype = plane_dtype if acc_top < (1 << 24) else torch.float64
-        sa = shift_add_matrix(f.cols, f.n_slices, f.bits_per_cell, sa_dtype)
-        return cls(sel.to(dtype), dtype, plane_dtype, sa)
+        return dtype, plane_dtype, shift_add_matrix(f.cols, f.n_slices, f.bits_per_cell, sa_dtype)
 
     def read(self, xt: torch.Tensor, f: ArrayParams) -> torch.Tensor:
         from anncc.runtime.analog import digit_planes
@@ -149,12 +180,8 @@ def collapsed_weights(levels, colmap, rowmap, faults, f: ArrayParams) -> torch.T
     if f.adc_shift != 0:
         return None
     sel = sensed_levels(levels, colmap, rowmap, faults, f.ref_col, f.bits_per_cell)
-    top_digit = (1 << f.dac_bits) - 1
-    if bool((sel < 0).any()) or int(sel.sum(0).max()) * top_digit > (1 << f.adc_bits) - 1:
-        return None
-    v = sel.reshape(f.rows, f.cols, f.n_slices, 2)
-    slice_w = torch.tensor(slice_weights(f.n_slices, f.bits_per_cell))
-    return ((v[..., 0] - v[..., 1]) * slice_w).sum(-1)
+    ok, w = collapsed_batch(sel[None], f)
+    return w[0] if bool(ok[0]) else None
 
 
 def ideal_tile(xt: torch.Tensor, levels: torch.Tensor, colmap: torch.Tensor, rowmap: torch.Tensor,

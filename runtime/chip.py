@@ -196,7 +196,8 @@ def _fill_normal(shape: tuple[int, ...], gens: list[torch.Generator]) -> Tensor:
 
 def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any, seed: int,
                   opts: Any, bits_per_cell: int | None = None,
-                  device_g_max_s: float | None = None) -> ProgrammedGroup:
+                  device_g_max_s: float | None = None,
+                  gathered: dict[Any, Tensor] | None = None) -> ProgrammedGroup:
     """Program arrays sharing a target and options: levels/faults `[n, rows, cols]`.
 
     Random effects per the module docstring's stream; conductances float32 when
@@ -207,12 +208,13 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
     With the option `precompensate` (and IR drop), each cell is programmed to its
     IR-drop pre-compensated target (`anncc.runtime.precompensation`; `device_g_max_s`
     the device's top conductance, default the array's) instead of its level's.
+    `gathered` (from the chip layout) keeps each per-level table gathered to the cells
+    (`base[L]`, `σ[L]`, ...) for the next chip of the same arrays and options.
     """
-    lv = levels.to(torch.int64)
-    if lv.numel() and (int(lv.min()) < 0 or int(lv.max()) > target.levels - 1):
+    if levels.numel() and (int(levels.min()) < 0 or int(levels.max()) > target.levels - 1):
         raise ValueError(f"level out of range [0, {target.levels - 1}] for target '{target.name}'")
-    n, shape = lv.shape[0], tuple(lv.shape[1:])
-    fm = faults.to(torch.uint8).expand(lv.shape).clone()
+    n, shape = levels.shape[0], tuple(levels.shape[1:])
+    fm = faults.to(torch.uint8).expand(levels.shape).clone()
     if opts.faults and (opts.stuck_at_low_rate > 0 or opts.stuck_at_high_rate > 0):
         cells = math.prod(shape)
         flat = fm.view(n, cells)
@@ -226,15 +228,34 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
 
     drift = opts.drift_time_s > 0
     tab = level_tables(target, opts.drift_time_s if drift else 0.0, opts.programming_noise)
-    idx = lv  # which row of the tables each cell reads: its level, or itself (pre-compensated)
+    idx: Tensor | None = None  # the table row of each cell: its level, or itself (pre-compensated)
     if getattr(opts, "precompensate", False) and getattr(opts, "ir_drop", False):
         from anncc.runtime.precompensation import precompensable, programming_targets
 
         if precompensable(target):
-            g_cells = programming_targets(lv, faults, target, device_g_max_s or target.g_max_s)
+            g_cells = programming_targets(levels.to(torch.int64), faults, target,
+                                          device_g_max_s or target.g_max_s)
             tab = device_tables(g_cells.reshape(-1), target, opts.drift_time_s if drift else 0.0,
                                 opts.programming_noise)
-            idx = torch.arange(g_cells.numel()).view(lv.shape)
+            idx = torch.arange(g_cells.numel()).view(levels.shape)
+            gathered = None  # the tables are this chip's own
+    if idx is None and gathered is None:
+        idx = levels.to(torch.int64)
+
+    def per_cell(name: str, table: Tensor, dtype: torch.dtype) -> Tensor:
+        """table[level of each cell], kept in `gathered` (the tables depend only on the
+        target and options, which the caller's layout fixes)."""
+        nonlocal idx
+        key = (name, dtype)
+        hit = None if gathered is None else gathered.get(key)
+        if hit is None:
+            if idx is None:
+                idx = levels.to(torch.int64)
+            hit = table.to(dtype)[idx]
+            if gathered is not None:
+                gathered[key] = hit
+        return hit
+
     d2d = opts.d2d and target.d2d_sigma_rel > 0
     prog_random = opts.programming_noise and bool((tab.sigma != 0).any())
     age = tab.age_sigma is not None or tab.nu_mu is not None
@@ -243,16 +264,18 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
     accumulated = devices.DEVICE_MODELS[target.cell_kind].accumulated if opts.read_noise else None
     deterministic = not (prog_random or d2d or age or accumulated is not None)
     if deterministic:  # exact float64 nominal values (ideal reads stay exact)
-        g = tab.base[idx]
+        g = per_cell("base", tab.base, torch.float64).clone()
         g_t0 = g
     else:
         def gens(effect: str) -> list[torch.Generator]:
             return [ExecContext(seed=seed).generator(t, effect) for t in tiles]
 
-        g = tab.base.to(torch.float32)[idx]
+        base = per_cell("base", tab.base, torch.float32)
         if prog_random:
-            g.addcmul_(tab.sigma.to(torch.float32)[idx], _fill_normal(shape, gens("program")))
-            g.clamp_(min=0.0)
+            g = torch.addcmul(base, per_cell("sigma", tab.sigma, torch.float32),
+                              _fill_normal(shape, gens("program"))).clamp_(min=0.0)
+        else:
+            g = base.clone()
         if d2d:
             xi = _fill_normal(shape, gens("d2d"))
             g.mul_(xi.mul_(-target.d2d_sigma_rel).exp_())
@@ -260,9 +283,10 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
         if age:
             xi = _fill_normal(shape, gens("time"))
             if tab.age_sigma is not None:
-                g = (g + tab.age_sigma.to(torch.float32)[idx] * xi).clamp_(min=0.0)
+                g = (g + per_cell("age_sigma", tab.age_sigma, torch.float32) * xi).clamp_(min=0.0)
             else:
-                nu = (tab.nu_mu.to(torch.float32)[idx] + tab.nu_sigma.to(torch.float32)[idx] * xi).abs_()
+                nu = (per_cell("nu_mu", tab.nu_mu, torch.float32)
+                      + per_cell("nu_sigma", tab.nu_sigma, torch.float32) * xi).abs_()
                 factor = math.log((opts.drift_time_s + target.drift_t0_s) / target.drift_t0_s)
                 g = g * nu.mul_(-factor).exp_()
         if accumulated is not None:  # PCM 1/f: one static error per chip and inference time
@@ -357,12 +381,14 @@ def cell_ops(module: Any) -> Iterable[Any]:
 class ChipLayout:
     """What programming a chip of a module needs that no seed changes: the arrays grouped by
     shape, target and options, their levels and fault maps stacked `[n, rows, cols]`
-    (uint8 up to 256 levels). Cached per (module, store, target, options) in `_LAYOUTS`,
-    so a new chip per run loads and stacks the weight store's level maps once."""
+    (uint8 up to 256 levels), and per group the level tables gathered to its cells.
+    Cached per (module, store, target, options) in `_LAYOUTS`, so a new chip per run
+    loads and stacks the weight store's level maps once and only draws devices."""
 
     groups: dict[tuple[Any, ...], tuple[list[str], Tensor, Tensor, Any, Any]]
     levels: dict[str, Tensor]
     bits: dict[str, int]
+    gathered: dict[tuple[Any, ...], dict[Any, Tensor]] = field(default_factory=dict)
 
 
 _LAYOUTS: dict[tuple[Any, ...], tuple[Any, Any, ChipLayout]] = {}
@@ -421,7 +447,8 @@ def program_chip(module: Any, ctx: ExecContext, target: Any) -> Chip:
     with torch.no_grad():
         for key, (tiles, lv, fm, tgt, opts) in layout.groups.items():
             grp = program_group(tiles, lv, fm, tgt, ctx.seed, opts, key[-1],
-                                device_g_max_s=target.g_max_s)
+                                device_g_max_s=target.g_max_s,
+                                gathered=layout.gathered.setdefault(key, {}))
             gi = len(chip.groups)
             chip.groups.append(grp)
             for i, t in enumerate(tiles):

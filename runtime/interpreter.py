@@ -106,6 +106,8 @@ def run_module(
     With `trace`, every named op result is recorded by its name hint; with a
     `values` dict, every SSA value's tensor is left in it (calibration uses this).
     `kernels` override `KERNELS` by op name (training's differentiable twins).
+    Otherwise each layer's arrays run as one fused step (`anncc.runtime.layer_exec`;
+    the option `fuse_layers=False` runs them op by op): the same integers.
     """
     _load_kernels()
     ctx = ctx or ExecContext(store=store)
@@ -117,7 +119,16 @@ def run_module(
     env: dict[Any, Any] = values if values is not None else {}
     env.update(zip(args, inputs))
     recorded: dict[str, torch.Tensor] = {}
-    for op in fn.body.block.ops:
+    steps: Any = fn.body.block.ops
+    if not trace and values is None and not kernels and ctx.options.get("fuse_layers", True):
+        from anncc.runtime.layer_exec import Fusion, fused_plan, run_fusion
+
+        steps = fused_plan(fn.body.block).steps
+    for op in steps:
+        if not isinstance(op, Operation):  # a fused layer (anncc.runtime.layer_exec)
+            assert isinstance(op, Fusion)
+            env[op.out.results[0]] = run_fusion(op, env, ctx, KERNELS)
+            continue
         if isinstance(op, ReturnOp):
             return [env[v] for v in op.operands], recorded
         k = (kernels.get(op.name) if kernels else None) or KERNELS.get(op.name)

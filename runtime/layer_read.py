@@ -32,7 +32,7 @@ array's `ArrayModel` (effective weights), stacked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -45,14 +45,28 @@ Tensor = torch.Tensor
 PLAN_KEY = "layer-read-plan"
 
 
-@dataclass
+@dataclass(eq=False)
 class LayerGroup:
-    """The ops of one layer group (module docstring), in IR order, and their read state."""
+    """The ops of one layer group (module docstring), in IR order, with their parameters.
+
+    Found once per module (`layer_plan`) and kept across runs; `static` keeps, per
+    weight store, the group's stacked row and column maps. What depends on the chip
+    (the read model, whether the group read applies) lives in the run's context
+    (`GroupState`).
+    """
 
     ops: list[Any]
     tiles: list[str]
     params: list[Any]
-    model: Any = None  # GroupModel, built on first read
+    index: dict[Any, int] = field(default_factory=dict)
+    static: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GroupState:
+    """A group's read state on one chip: its `GroupModel` and whether the group read applies."""
+
+    model: Any = None
     usable: bool | None = None
 
 
@@ -81,24 +95,48 @@ def _group_key(op: Any, f: Any) -> tuple[Any, ...]:
             f.adc_bits, f.adc_shift, f.array_rows, f.array_cols, f.g_min_s, f.g_max_s)
 
 
+_PLANS: dict[int, tuple[Any, dict[Any, LayerGroup]]] = {}
+_PLAN_SLOTS = 8
+
+
 def layer_plan(op: Any, ctx: ExecContext) -> dict[Any, LayerGroup]:
-    """op → its `LayerGroup` for every `cell.mvm` of op's module (cached in ctx)."""
+    """op → its `LayerGroup` for every `cell.mvm` of op's module.
+
+    Kept across runs per module (checked once per run that its cell ops are the same
+    objects), so a new chip per run does not read every op's parameters again.
+    """
     from anncc.runtime.chip import cell_ops
 
     top = op.get_toplevel_object()
     key = (PLAN_KEY, id(top))
     plan = ctx.cache.get(key)
-    if plan is None:
+    if plan is not None:
+        return plan
+    ops = list(cell_ops(top))
+    hit = _PLANS.get(id(top))
+    if hit is not None and hit[0] is top and _same_ops(hit[1], ops):
+        plan = hit[1]
+    else:
         groups: dict[tuple[Any, ...], LayerGroup] = {}
-        for o in cell_ops(top):
+        for o in ops:
             f = o.params()
             g = groups.setdefault(_group_key(o, f), LayerGroup([], [], []))
+            g.index[o] = len(g.ops)
             g.ops.append(o)
             g.tiles.append(f.tile)
             g.params.append(f)
         plan = {o: g for g in groups.values() if len(g.ops) > 1 for o in g.ops}
-        ctx.cache[key] = plan
+        _PLANS[id(top)] = (top, plan)
+        while len(_PLANS) > _PLAN_SLOTS:
+            _PLANS.pop(next(iter(_PLANS)))
+    ctx.cache[key] = plan
     return plan
+
+
+def _same_ops(plan: dict[Any, LayerGroup], ops: list[Any]) -> bool:
+    """Whether `plan` was made from exactly these cell ops (groups of one are not in it)."""
+    grouped = [o for o in ops if o in plan]
+    return len(grouped) == len(plan) and all(plan[o].ops[plan[o].index[o]] is o for o in grouped)
 
 
 def _usable(grp: LayerGroup, opts: Any, tgt: Any, chip: Any) -> bool:
@@ -112,10 +150,68 @@ def _usable(grp: LayerGroup, opts: Any, tgt: Any, chip: Any) -> bool:
     return len({chip.index[t][0] for t in grp.tiles}) == 1
 
 
+def _maps(grp: LayerGroup, ctx: ExecContext) -> tuple[Tensor, Tensor, Tensor]:
+    """The group's row maps [A, rows], column maps [A, ncols] and reference columns [A],
+    stacked once per weight store."""
+    from anncc.runtime.analog import operand_tensor
+
+    hit = grp.static.get(id(ctx.store))
+    if hit is None or hit[0] is not ctx.store:
+        rowmaps = torch.stack([operand_tensor(o.operands[4], ctx).to(torch.int64) for o in grp.ops])
+        colmaps = torch.stack([operand_tensor(o.operands[3], ctx).reshape(-1).to(torch.int64)
+                               for o in grp.ops])
+        refs = torch.tensor([p.ref_col for p in grp.params], dtype=torch.int64)
+        hit = (ctx.store, rowmaps, colmaps, refs)
+        grp.static[id(ctx.store)] = hit
+    return hit[1], hit[2], hit[3]
+
+
+def _drift_alphas(opts: Any, cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor,
+                  refs: Tensor) -> list[float] | None:
+    """Each array's drift-compensation factor (as `analog.build_array_model`), None without drift."""
+    from anncc.runtime import devices
+
+    if not (opts.drift_compensation and opts.drift_time_s > 0):
+        return None
+    alphas = []
+    for i, rm, cm, ref in zip(idx.tolist(), rowmaps, colmaps, refs.tolist()):
+        t0, t = cg.g_t0_s[i][rm], cg.g_s[i][rm]
+        alphas.append(float(devices.global_drift_compensation_factor(
+            t0[:, cm], t[:, cm], t0[:, ref:ref + 1], t[:, ref:ref + 1])))
+    return alphas
+
+
+def _batched_irdrop(f: Any, tgt: Any) -> bool:
+    """Whether a group's IR drop is solved for all its arrays at once (`irdrop.blocks`):
+    arrays of at most `blocks.MAX_ROWS` rows with wire and contact resistances."""
+    from anncc.runtime.irdrop.blocks import MAX_ROWS
+
+    return (f.array_rows <= MAX_ROWS and float(getattr(tgt, "r_wire_ohm", 0.0)) > 0
+            and float(getattr(tgt, "r_contact_ohm", 0.0)) > 0)
+
+
+def _irdrop_counts(cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor, refs: Tensor) -> Tensor:
+    """The count matrices [A, rows, ncols] of a group's arrays read through their meshes: the
+    per-array model's arithmetic (`analog._effective`, `analog.count_matrix` with the access
+    device), the exact effective weights of all arrays solved together (`irdrop.blocks`)."""
+    from anncc.runtime.analog import count_matrices, nominal_and_levels
+    from anncc.runtime.irdrop.blocks import effective_weights_batch
+    from anncc.runtime.mesh import series_conductance
+
+    tgt = cg.target
+    g = cg.g_s[idx]
+    cells = series_conductance(g.to(torch.float64), float(getattr(tgt, "r_access_ohm", 0.0)))
+    g_eff = effective_weights_batch(cells, float(tgt.r_wire_ohm), float(tgt.r_contact_ohm))
+    g_read = g + (g_eff.to(g.dtype) - g)
+    assert cg.levels is not None
+    levels, faults = cg.levels[idx], cg.fault_map[idx]
+    nominal = nominal_and_levels(levels, faults, tgt, int(tgt.bits_per_cell))[0]
+    return count_matrices(g_read, levels, nominal, tgt, rowmaps, colmaps, refs, access=True)
+
+
 def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
            args_of: Any) -> GroupModel:
     """The group's count matrices, variances and shift-add weights (see `GroupModel`)."""
-    from anncc.runtime import devices
     from anncc.runtime.analog import _dtype, array_model, shift_add_matrix
 
     f = grp.params[0]
@@ -123,23 +219,20 @@ def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
     gi = chip.index[grp.tiles[0]][0]
     cg = chip.groups[gi]
     idx = torch.tensor([chip.index[t][1] for t in grp.tiles], dtype=torch.int64)
-    rowmaps = torch.stack([args_of(o)[4].to(torch.int64) for o in grp.ops])          # [A, rows]
-    colmaps = torch.stack([args_of(o)[3].reshape(-1).to(torch.int64) for o in grp.ops])  # [A, nc]
-    refs = torch.tensor([p.ref_col for p in grp.params], dtype=torch.int64)
+    rowmaps, colmaps, refs = _maps(grp, ctx)
     a3, r3 = idx.view(-1, 1, 1), rowmaps[:, :, None]
     alphas = [1.0] * len(grp.ops)
-    if opts.ir_drop or cg.level_units is None:  # effective weights: each array's own model
+    if opts.ir_drop and cg.level_units is not None and _batched_irdrop(f, cg.target):
+        counts = _irdrop_counts(cg, idx, rowmaps, colmaps, refs).to(dtype)
+        alphas = _drift_alphas(opts, cg, idx, rowmaps, colmaps, refs) or alphas
+    elif opts.ir_drop or cg.level_units is None:  # effective weights: each array's own model
         models = [array_model(o, args_of(o), ctx) for o in grp.ops]
         counts = torch.stack([m.counts[0] for m in models]).to(dtype)
         alphas = [float(m.compensation) for m in models]
     else:
         lu = cg.level_units
         counts = (lu[a3, r3, colmaps[:, None, :]] - lu[a3, r3, refs.view(-1, 1, 1)]).to(dtype)
-        if opts.drift_compensation and opts.drift_time_s > 0:
-            for a, (i, rm, cm, ref) in enumerate(zip(idx.tolist(), rowmaps, colmaps, refs.tolist())):
-                t0, t = cg.g_t0_s[i][rm], cg.g_s[i][rm]
-                alphas[a] = float(devices.global_drift_compensation_factor(
-                    t0[:, cm], t[:, cm], t0[:, ref:ref + 1], t[:, ref:ref + 1]))
+        alphas = _drift_alphas(opts, cg, idx, rowmaps, colmaps, refs) or alphas
     read_var, uniform = None, None
     rv = cg.read_var_units
     if opts.read_noise and rv is not None:
@@ -163,15 +256,19 @@ def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
                       f.dac_bits == 1)
 
 
-def read_group(grp: LayerGroup, x: Tensor, ctx: ExecContext) -> Tensor:
-    """Read every array of `grp` on input `x`: the unrounded shift-added sums [A, M, cols]."""
+def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> Tensor:
+    """Read every array of `grp` (prepared as `m_`) on input `x`: the unrounded shift-added
+    sums [A, M, cols]."""
     from anncc.runtime.analog import digit_planes, read_generator
 
-    m_ = grp.model
     f = grp.params[0]
     rows = f.rows
-    xs = torch.stack([x[..., p.row_offset:p.row_offset + rows].reshape(-1, rows)
-                      for p in grp.params])  # [A, M, rows]
+    r0 = grp.static.get("r0")
+    if r0 is None:
+        r0 = grp.static["r0"] = torch.tensor([p.row_offset for p in grp.params], dtype=torch.int64)
+    x2 = x.reshape(-1, x.shape[-1])
+    xs = x2.index_select(1, (r0.view(-1, 1) + torch.arange(rows)).reshape(-1)).view(
+        x2.shape[0], len(r0), rows).transpose(0, 1)  # [A, M, rows]
     a, m, _ = xs.shape
     planes, weights = digit_planes(xs, f.in_bits, bool(f.in_signed), f.dac_bits, m_.dtype)
     p = planes.shape[0]
@@ -209,40 +306,55 @@ def read_group(grp: LayerGroup, x: Tensor, ctx: ExecContext) -> Tensor:
     return torch.bmm(per_col, m_.shift_add.to(counts.dtype))
 
 
-def group_read_mvm(op: Any, args: list[Tensor], ctx: ExecContext, f: Any) -> Tensor | None:
-    """The `cell.mvm` result of `op` from its layer group's batched read, or None when the
-    per-array path must run (module docstring)."""
-    from anncc.runtime.analog import AnalogOptions, array_target, operand_tensor, target_of_op
+def _state(grp: LayerGroup, op: Any, ctx: ExecContext, args_of: Any) -> GroupState:
+    """The group's read state on this run's chip, prepared on first use."""
+    from anncc.runtime.analog import AnalogOptions, array_target, target_of_op
     from anncc.runtime.chip import chip_of
 
-    plan = layer_plan(op, ctx)
-    grp = plan.get(op)
-    if grp is None or grp.usable is False:
-        return None
-    x = args[0]
-    slot_key = ("layer-read", id(grp))
-    if grp.usable is None or grp.model is None:
+    key = ("layer-group", id(grp))
+    st = ctx.cache.get(key)
+    if st is None:
+        st = GroupState()
+        ctx.cache[key] = st
+        f = grp.params[0]
         target = target_of_op(op, ctx)
         tgt = array_target(target, f.g_min_s, f.g_max_s)
         opts = AnalogOptions.resolve(ctx.options, tgt)
         with torch.no_grad():
             chip = chip_of(ctx, op, target)
-            grp.usable = _usable(grp, opts, tgt, chip)
-            if not grp.usable:
-                return None
-            def args_of(o: Any) -> list[Tensor]:
-                if o is op:
-                    return args
-                return [x, None, *(operand_tensor(v, ctx) for v in o.operands[2:])]
+            st.usable = _usable(grp, opts, tgt, chip)
+            if st.usable:
+                st.model = _build(grp, ctx, target, opts, chip, args_of)
+    return st
 
-            grp.model = _build(grp, ctx, target, opts, chip, args_of)
+
+def group_read_mvm(op: Any, args: list[Tensor], ctx: ExecContext, f: Any) -> Tensor | None:
+    """The `cell.mvm` result of `op` from its layer group's batched read, or None when the
+    per-array path must run (module docstring)."""
+    from anncc.runtime.analog import operand_tensor
+
+    plan = layer_plan(op, ctx)
+    grp = plan.get(op)
+    if grp is None:
+        return None
+    x = args[0]
+
+    def args_of(o: Any) -> list[Tensor]:
+        if o is op:
+            return args
+        return [x, None, *(operand_tensor(v, ctx) for v in o.operands[2:])]
+
+    st = _state(grp, op, ctx, args_of)
+    if not st.usable:
+        return None
+    slot_key = ("layer-read", id(grp))
     hit = ctx.cache.get(slot_key)
     if hit is None or hit[0] is not x or op in hit[2]:
         with torch.no_grad():
-            acc = read_group(grp, x, ctx)
+            acc = read_group(grp, st.model, x, ctx)
         hit = (x, acc.round().to(torch.int64), set())
         ctx.cache[slot_key] = hit
-    i = grp.ops.index(op)
+    i = grp.index[op]
     hit[2].add(op)
     if len(hit[2]) == len(grp.ops):
         ctx.cache.pop(slot_key, None)  # every array took its slice: free the block
@@ -250,4 +362,28 @@ def group_read_mvm(op: Any, args: list[Tensor], ctx: ExecContext, f: Any) -> Ten
     return hit[1][i].reshape(*lead, f.cols)
 
 
-__all__ = ["GroupModel", "LayerGroup", "group_read_mvm", "layer_plan", "read_group"]
+def fused_group_reads(mvms: list[Any], x: Tensor, ctx: ExecContext, args_of: Any
+                      ) -> list[tuple[LayerGroup, Tensor]]:
+    """Batched reads of the layer groups made of `mvms` alone (a fused layer,
+    `anncc.runtime.layer_exec`): each usable group with its partial sums [A, M, cols]
+    (int64, rounded as `group_read_mvm` rounds them). The other mvms are the caller's."""
+    if not mvms:
+        return []
+    plan = layer_plan(mvms[0], ctx)
+    members = set(mvms)
+    seen: dict[int, LayerGroup] = {}
+    for m in mvms:
+        grp = plan.get(m)
+        if grp is not None and id(grp) not in seen and all(o in members for o in grp.ops):
+            seen[id(grp)] = grp
+    out = []
+    for grp in seen.values():
+        st = _state(grp, grp.ops[0], ctx, args_of)
+        if st.usable:
+            with torch.no_grad():
+                out.append((grp, read_group(grp, st.model, x, ctx).round_().to(torch.int64)))
+    return out
+
+
+__all__ = ["GroupModel", "GroupState", "LayerGroup", "fused_group_reads", "group_read_mvm", "layer_plan",
+           "read_group"]

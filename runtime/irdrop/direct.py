@@ -233,12 +233,18 @@ def effective_weights(
     outputs) are ordered last, so one factorization leaves K in the trailing block
     of L and U, and G_eff follows from two dense triangular solves. Otherwise
     (CHOLMOD, MMD) the N unit inputs are solved as blocks of right-hand sides.
+    Arrays of at most `blocks.MAX_ROWS` rows ("auto") are solved by column blocks
+    instead (`anncc.runtime.irdrop.blocks`, exact, many arrays at once).
     Either way it reproduces the direct solve to ~1e-12 relative; after it, one
     input is one dense matrix product. With no parasitics it is G itself.
     """
     g = _as_conductances(G)
     if params.is_ideal:
         return g.copy()
+    from anncc.runtime.irdrop.blocks import MAX_ROWS, effective_weights_batch
+
+    if backend == "auto" and g.shape[0] <= MAX_ROWS:  # small arrays: column blocks
+        return effective_weights_batch(g[None], params.r_wire_ohm, params.r_contact_ohm)[0].numpy()
     resolved = _auto_backend(*g.shape) if backend == "auto" else backend
     if resolved == "dense-nd":
         factor = _terminal_cholesky(g, params)

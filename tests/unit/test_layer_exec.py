@@ -1,0 +1,91 @@
+"""Fused layer execution (runtime/layer_exec.py): a layer's arrays as one step, the same integers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import anncc
+from anncc.ir.cell import MvmOp as CellMvm
+from anncc.runtime.interpreter import entry_function
+from anncc.runtime.layer_exec import Fusion, build_plan
+
+
+def cnn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 12, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(12, 12, 3, padding=1, groups=3), torch.nn.ReLU(),  # grouped: row ranges per group
+        torch.nn.Conv2d(12, 20, 1, stride=2), torch.nn.Flatten(), torch.nn.Linear(20 * 2 * 2, 7))
+
+
+def compile_small(overrides: dict, **kw):
+    model = cnn().eval()
+    x = torch.rand(6, 3, 8, 8)
+    cm = anncc.compile(model, x[:1], target="rram", calib=x,
+                       target_overrides={"array_rows": 16, "array_cols": 32, **overrides}, **kw)
+    return cm, x
+
+
+@pytest.fixture(scope="module")
+def lossless():
+    return compile_small({"adc_bits": 16})
+
+
+@pytest.fixture(scope="module")
+def lossy():  # 3-bit ADCs: every array reads through shifts and clipping (no collapsed weights)
+    return compile_small({"adc_bits": 3})
+
+
+def test_every_layer_is_one_fused_step(lossless):
+    cm, _ = lossless
+    for level in ("xbar", "cell"):
+        block = entry_function(cm.ir(level)).body.block
+        plan = build_plan(block)
+        fusions = [s for s in plan.steps if isinstance(s, Fusion)]
+        assert len(fusions) == 4  # three convolutions and the linear layer
+        assert sum(len(f.mvms) for f in fusions) == sum(
+            1 for o in block.ops if o.name in ("xbar.mvm", "cell.mvm"))
+        assert max(len(f.mvms) for f in fusions) > 4  # the layers really are tiled
+        assert len(plan.steps) < len(list(block.ops))
+
+
+def test_fused_runs_equal_op_by_op_runs(lossless, lossy):
+    for cm, x in (lossless, lossy):
+        for level in ("xbar", "cell"):
+            assert torch.equal(cm.run(x, level=level), cm.run(x, level=level, fuse_layers=False))
+    cm, x = lossy
+    shifts = {o.params().adc_shift for o in cm.ir("cell").walk() if isinstance(o, CellMvm)}
+    assert max(shifts) > 0  # the faithful bit-serial read ran, not the collapsed product
+    assert not torch.equal(cm.run(x, level="cell"), cm.run(x, level="xbar"))
+
+
+@pytest.mark.parametrize("options", [
+    {},                                                       # the target's noise
+    {"drift_time_s": 3600.0, "stuck_at_low_rate": 0.02},      # drift compensation, faults
+    {"read_noise": False, "programming_noise": False},        # no per-read randomness: per array
+    {"ir_drop": True},
+])
+def test_fused_analog_runs_equal_op_by_op_runs(lossy, options):
+    cm, x = lossy
+    fused = cm.run(x, level="cell", analog=True, seed=5, **options)
+    assert torch.equal(fused, cm.run(x, level="cell", analog=True, seed=5, fuse_layers=False,
+                                     **options))
+    assert torch.equal(fused, cm.run(x, level="cell", analog=True, seed=5, fuse_layers=False,
+                                     layer_batch=False, **options))
+
+
+def test_fault_maps_and_tmr_run_the_same_fused(tmp_path):
+    cm, x = compile_small({"adc_bits": 16}, fault_rate=0.05, redundancy="tmr",
+                          tmr_layers="v0")
+    cell = cm.ir("cell")
+    assert any(o.name == "cell.vote" for o in cell.walk())  # TMR layers keep their ops
+    assert torch.equal(cm.run(x, level="cell"), cm.run(x, level="cell", fuse_layers=False))
+    assert torch.equal(cm.run(x, level="cell", analog=True, seed=1),
+                       cm.run(x, level="cell", analog=True, seed=1, fuse_layers=False))
+
+
+def test_trace_still_records_every_partial_sum(lossless):
+    cm, x = lossless
+    names = cm.trace(x[:2])["cell"]
+    assert any("_r1c0" in n for n in names)  # op by op: the per-array results are there

@@ -28,6 +28,7 @@ Rationale: docs/dialects/cell.md.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ from anncc.ir._xdsl import (
     IntAttr,
     IntegerAttr,
     IRDLOperation,
+    Operation,
     ParametrizedAttribute,
     Printer,
     Pure,
@@ -150,6 +152,28 @@ class AnalogAttr(ParametrizedAttribute):
         print_record(printer, _ANALOG_KEYS, self.parameters)
 
 
+# Shared attribute instances: attributes are immutable, and the arrays of a layer share
+# their array, ADC and analog groups (building one is slow, and a chip has many arrays).
+@functools.lru_cache(maxsize=4096)
+def _string_attr(text: str) -> StringAttr:
+    return StringAttr(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _array_attr(*values: int) -> ArrayGeometryAttr:
+    return ArrayGeometryAttr(*(IntAttr(v) for v in values))
+
+
+@functools.lru_cache(maxsize=4096)
+def _adc_attr(bits: int, shift: int, dac_bits: int) -> AdcAttr:
+    return AdcAttr(IntAttr(bits), IntAttr(shift), IntAttr(dac_bits))
+
+
+@functools.lru_cache(maxsize=4096)
+def _analog_attr(v_read_v: float, g_min_s: float, g_max_s: float) -> AnalogAttr:
+    return AnalogAttr(f64_attr(v_read_v), f64_attr(g_min_s), f64_attr(g_max_s))
+
+
 # --------------------------------------------------------------------------- the array read
 
 
@@ -227,17 +251,19 @@ class MvmOp(TileBounds, IRDLOperation):
         props: dict[str, Attribute] = {
             "tile": StringAttr(p.tile),
             "geometry": TileAttr(p.rows, p.cols, p.row_offset, p.col_offset),
-            "layer": StringAttr(p.layer),
+            "layer": _string_attr(p.layer),
             "w_bits": i64_attr(p.w_bits),
             "acc_bits": i64_attr(p.acc_bits),
-            "array": ArrayGeometryAttr(*(IntAttr(v) for v in (
-                p.array_rows, p.array_cols, p.bits_per_cell, p.n_slices, p.ref_col, p.spare_rows,
-                p.spare_cols))),
-            "adc": AdcAttr(IntAttr(p.adc_bits), IntAttr(p.adc_shift), IntAttr(p.dac_bits)),
-            "analog": AnalogAttr(f64_attr(p.v_read_v), f64_attr(p.g_min_s), f64_attr(p.g_max_s)),
+            "array": _array_attr(p.array_rows, p.array_cols, p.bits_per_cell, p.n_slices,
+                                 p.ref_col, p.spare_rows, p.spare_cols),
+            "adc": _adc_attr(p.adc_bits, p.adc_shift, p.dac_bits),
+            "analog": _analog_attr(float(p.v_read_v), float(p.g_min_s), float(p.g_max_s)),
         }
-        super().__init__(operands=[x, weight, levels, colmap, rowmap, faults],
-                         result_types=[result_type], properties=props)
+        # Operation.__init__ directly: what xDSL's IRDL builder ends in, without re-checking the
+        # argument lists of an op with no variadics (a chip has one op per array; the verifier
+        # checks every op after the pass)
+        Operation.__init__(self, operands=[x, weight, levels, colmap, rowmap, faults],
+                           result_types=[result_type], properties=props)
 
     def params(self) -> ArrayParams:
         """The array as typed values (see `ArrayParams`)."""

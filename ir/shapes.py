@@ -7,6 +7,7 @@ into the IR. Here a dynamic dimension is `None`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 from anncc.ir._xdsl import DYNAMIC_INDEX, Attribute, IntegerType, TensorType, VerifyException
@@ -20,8 +21,14 @@ def dims(t: Attribute) -> list[int | None]:
 
 
 def tensor(shape: Sequence[int | None], element: Attribute) -> TensorType:
-    """A tensor type; `None` in `shape` becomes a dynamic dimension."""
-    return TensorType(element, [DYNAMIC_INDEX if d is None else int(d) for d in shape])
+    """A tensor type; `None` in `shape` becomes a dynamic dimension (one shared instance per
+    shape and element type: types are immutable, and building one is slow)."""
+    return _tensor(tuple(DYNAMIC_INDEX if d is None else int(d) for d in shape), element)
+
+
+@functools.lru_cache(maxsize=8192)
+def _tensor(shape: tuple[int, ...], element: Attribute) -> TensorType:
+    return TensorType(element, list(shape))
 
 
 def dims_match(a: Sequence[int | None], b: Sequence[int | None]) -> bool:

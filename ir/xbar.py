@@ -31,6 +31,7 @@ from anncc.ir._xdsl import (
     IntegerAttr,
     IntegerType,
     IRDLOperation,
+    Operation,
     ParametrizedAttribute,
     Printer,
     Pure,
@@ -317,7 +318,8 @@ class MvmOp(TileBounds, IRDLOperation):
             info = int_info(x.type)
             assert info is not None, "xbar.mvm input must be an integer tensor"
             acc_bits = signed_bits(accumulator_bound(rows, info[0], info[1], w_bits))
-        super().__init__(operands=[x, w], result_types=[result_type], properties={
+        # Operation.__init__ directly, as cell.mvm (one op per tile; the verifier checks it)
+        Operation.__init__(self, operands=[x, w], result_types=[result_type], properties={
             "tile": StringAttr(tile), "geometry": TileAttr(rows, cols, row_offset, col_offset),
             "layer": StringAttr(layer), "w_bits": _i64(w_bits), "acc_bits": _i64(acc_bits)})
 

@@ -44,8 +44,9 @@ def markdown(summary: dict[str, Any], figs: dict[str, str]) -> str:
     t = summary.get("target")
     if t:
         f = t["fields"]
-        used = sorted({str(a["array"]) for a in summary.get("tiles") or [] if "array" in a},
-                      key=lambda a: [int(n) for n in a.split("x")])
+        used = summary.get("array_sizes") or sorted(
+            {str(a["array"]) for a in summary.get("tiles") or [] if "array" in a},
+            key=lambda a: [int(n) for n in a.split("x")])
         sizes = (", ".join(u.replace("x", "×") for u in used)
                  + f" (sized to IR drop; at most {f['array_rows']}×{f['array_cols']})"
                  if used else f"{f['array_rows']}×{f['array_cols']}")

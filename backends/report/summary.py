@@ -14,6 +14,9 @@ from typing import Any
 from anncc.ir._xdsl import ModuleOp
 from anncc.runtime.model import module_json_attr
 
+#: report.json lists every array (`tiles`) for models of at most this many arrays.
+TILE_ROWS = 4096
+
 
 def tile_table(module: ModuleOp) -> list[dict[str, Any]]:
     """One row per array: layer, tile, logical size, physical size, utilization, ADC."""
@@ -85,7 +88,12 @@ def summarize(model, accuracy: dict[str, Any] | None = None,
         "ops": {lv: _op_counts(m) for lv, m in model.levels.items()},
         "layers": layers,
         "layer_order": list(layers),  # network order (report.json sorts the keys of "layers")
-        "tiles": tiles,
+        # one row per array up to TILE_ROWS arrays (a ResNet on small arrays has 10^5:
+        # 20-70 MB of rows nobody reads); the layer table above counts every array
+        "tiles": tiles if len(tiles) <= TILE_ROWS else [],
+        "tiles_total": len(tiles),
+        "array_sizes": sorted({t["array"] for t in tiles if "array" in t},
+                              key=lambda a: [int(n) for n in a.split("x")]),
         "estimate": module_json_attr(final, "anncc.estimate"),
         "redundancy": module_json_attr(final, "anncc.redundancy"),
         "e96_error": module_json_attr(final, "anncc.e96_error"),

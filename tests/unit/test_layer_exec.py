@@ -89,3 +89,20 @@ def test_trace_still_records_every_partial_sum(lossless):
     cm, x = lossless
     names = cm.trace(x[:2])["cell"]
     assert any("_r1c0" in n for n in names)  # op by op: the per-array results are there
+
+
+def test_report_json_lists_arrays_only_up_to_its_limit(lossless, monkeypatch):
+    """report.json keeps one row per array for small models; a ResNet on small arrays has
+    10^5 of them, so above `TILE_ROWS` only the layer table, the count and the sizes remain."""
+    from anncc.backends.report import summary as summary_mod
+    from anncc.backends.report.render import markdown
+
+    cm, _ = lossless
+    full = summary_mod.summarize(cm)
+    n = full["tiles_total"]
+    assert len(full["tiles"]) == n == sum(L["arrays"] for L in full["layers"].values())
+    monkeypatch.setattr(summary_mod, "TILE_ROWS", n - 1)
+    short = summary_mod.summarize(cm)
+    assert short["tiles"] == [] and short["tiles_total"] == n and short["layers"] == full["layers"]
+    assert short["array_sizes"] == full["array_sizes"] == ["16x32"]
+    assert "arrays 16×32 (sized to IR drop" in markdown(short, {})

@@ -44,6 +44,7 @@ import torch
 from anncc.errors import AnnccError
 from anncc.ir.contract import accumulator_bound, adc_read
 from anncc.runtime.interpreter import ExecContext
+from anncc.runtime.layer_read import gather_rows
 
 Tensor = torch.Tensor
 
@@ -76,7 +77,6 @@ class FusedPlan:
     """The steps of a block: ops and `Fusion`s, in order, with the absorbed ops left out."""
 
     steps: list[Any]
-    fusions: int
 
 
 def _sole_user(value: Any) -> Any:
@@ -140,7 +140,7 @@ def build_plan(block: Any) -> FusedPlan:
                 at[op] = fu
                 absorbed.update(fu.ops)
     steps = [at.get(op, op) for op in ops if op not in absorbed or op in at]
-    return FusedPlan(steps, len(at))
+    return FusedPlan(steps)
 
 
 _PLANS: dict[int, tuple[Any, tuple[int, ...], FusedPlan]] = {}
@@ -185,12 +185,6 @@ def _value(v: Any, env: Mapping[Any, Any], ctx: ExecContext) -> Tensor:
 def _per_op(fu: Fusion, m: Any, env: Mapping[Any, Any], ctx: ExecContext, kernels: Mapping) -> Tensor:
     """One mvm through its own kernel (the operands the step absorbed looked up directly)."""
     return kernels[m.name](m, [_value(v, env, ctx) for v in m.operands], ctx)
-
-
-def _gather_rows(x2: Tensor, r0: Tensor, rows: int) -> Tensor:
-    """x2 [M, K] → [A, M, rows]: the slices x2[:, r0_a : r0_a + rows] of every array a."""
-    idx = (r0.view(-1, 1) + torch.arange(rows)).reshape(-1)
-    return x2.index_select(1, idx).view(x2.shape[0], len(r0), rows).transpose(0, 1)
 
 
 def _scatter(out: Tensor, part: Tensor, c0: Tensor) -> None:
@@ -260,7 +254,7 @@ def _product(out: Tensor, x2: Tensor, batch: tuple[Any, ...]) -> None:
     if rows is None:  # the whole layer: one product
         out += torch.matmul(x2[:, :wt.shape[0]].to(wt.dtype), wt).round_().to(torch.int64)
         return
-    xs = _gather_rows(x2, r0, rows).to(wt.dtype)                           # [A, M, rows]
+    xs = gather_rows(x2, r0, rows).to(wt.dtype)                           # [A, M, rows]
     _scatter(out, torch.bmm(xs, wt).round_().to(torch.int64), col)
 
 
@@ -385,7 +379,7 @@ def _ideal_step(fu: Fusion, x2: Tensor, env: Mapping[Any, Any], ctx: ExecContext
         _product(out, x2, (None, None, None, full))
     for g in groups:
         f = g.f
-        xs = _gather_rows(x2, g.r0, f.rows)                                   # [A, M, rows]
+        xs = gather_rows(x2, g.r0, f.rows)                                   # [A, M, rows]
         if g.w_eff is not None:  # the collapsed product, in the dtype its bound allows
             part = torch.bmm(xs.to(g.w_eff.dtype), g.w_eff).round_().to(torch.int64)
         else:

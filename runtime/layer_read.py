@@ -256,6 +256,12 @@ def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
                       f.dac_bits == 1)
 
 
+def gather_rows(x2: Tensor, r0: Tensor, rows: int) -> Tensor:
+    """x2 [M, K] → [A, M, rows]: the slices x2[:, r0_a : r0_a + rows] of every array a."""
+    idx = (r0.view(-1, 1) + torch.arange(rows)).reshape(-1)
+    return x2.index_select(1, idx).view(x2.shape[0], len(r0), rows).transpose(0, 1)
+
+
 def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> Tensor:
     """Read every array of `grp` (prepared as `m_`) on input `x`: the unrounded shift-added
     sums [A, M, cols]."""
@@ -266,9 +272,7 @@ def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> 
     r0 = grp.static.get("r0")
     if r0 is None:
         r0 = grp.static["r0"] = torch.tensor([p.row_offset for p in grp.params], dtype=torch.int64)
-    x2 = x.reshape(-1, x.shape[-1])
-    xs = x2.index_select(1, (r0.view(-1, 1) + torch.arange(rows)).reshape(-1)).view(
-        x2.shape[0], len(r0), rows).transpose(0, 1)  # [A, M, rows]
+    xs = gather_rows(x.reshape(-1, x.shape[-1]), r0, rows)  # [A, M, rows]
     a, m, _ = xs.shape
     planes, weights = digit_planes(xs, f.in_bits, bool(f.in_signed), f.dac_bits, m_.dtype)
     p = planes.shape[0]
@@ -385,5 +389,5 @@ def fused_group_reads(mvms: list[Any], x: Tensor, ctx: ExecContext, args_of: Any
     return out
 
 
-__all__ = ["GroupModel", "GroupState", "LayerGroup", "fused_group_reads", "group_read_mvm", "layer_plan",
-           "read_group"]
+__all__ = ["GroupModel", "GroupState", "LayerGroup", "fused_group_reads", "gather_rows", "group_read_mvm",
+           "layer_plan", "read_group"]

@@ -239,8 +239,6 @@ def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any,
                                 opts.programming_noise)
             idx = torch.arange(g_cells.numel()).view(levels.shape)
             gathered = None  # the tables are this chip's own
-    if idx is None and gathered is None:
-        idx = levels.to(torch.int64)
 
     def per_cell(name: str, table: Tensor, dtype: torch.dtype) -> Tensor:
         """table[level of each cell], kept in `gathered` (the tables depend only on the

@@ -190,18 +190,25 @@ def _batched_irdrop(f: Any, tgt: Any) -> bool:
             and float(getattr(tgt, "r_contact_ohm", 0.0)) > 0)
 
 
-def _irdrop_counts(cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor, refs: Tensor) -> Tensor:
+def _irdrop_counts(cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor, refs: Tensor,
+                   batched: bool, cache_dir: Any) -> Tensor:
     """The count matrices [A, rows, ncols] of a group's arrays read through their meshes: the
     per-array model's arithmetic (`analog._effective`, `analog.count_matrix` with the access
-    device), the exact effective weights of all arrays solved together (`irdrop.blocks`)."""
+    device) for the whole group, the exact effective weights solved for all arrays together
+    (`batched`: `irdrop.blocks`) or one array at a time (`chip.effective_weights_cached`,
+    cached under `cache_dir`)."""
     from anncc.runtime.analog import count_matrices, nominal_and_levels
+    from anncc.runtime.chip import effective_weights_cached
     from anncc.runtime.irdrop.blocks import effective_weights_batch
     from anncc.runtime.mesh import series_conductance
 
     tgt = cg.target
     g = cg.g_s[idx]
-    cells = series_conductance(g.to(torch.float64), float(getattr(tgt, "r_access_ohm", 0.0)))
-    g_eff = effective_weights_batch(cells, float(tgt.r_wire_ohm), float(tgt.r_contact_ohm))
+    if batched:
+        cells = series_conductance(g.to(torch.float64), float(getattr(tgt, "r_access_ohm", 0.0)))
+        g_eff = effective_weights_batch(cells, float(tgt.r_wire_ohm), float(tgt.r_contact_ohm))
+    else:
+        g_eff = torch.stack([effective_weights_cached(gi, tgt, cache_dir) for gi in g])
     g_read = g + (g_eff.to(g.dtype) - g)
     assert cg.levels is not None
     levels, faults = cg.levels[idx], cg.fault_map[idx]
@@ -222,8 +229,11 @@ def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
     rowmaps, colmaps, refs = _maps(grp, ctx)
     a3, r3 = idx.view(-1, 1, 1), rowmaps[:, :, None]
     alphas = [1.0] * len(grp.ops)
-    if opts.ir_drop and cg.level_units is not None and _batched_irdrop(f, cg.target):
-        counts = _irdrop_counts(cg, idx, rowmaps, colmaps, refs).to(dtype)
+    if opts.ir_drop and cg.level_units is not None:
+        from anncc.runtime.chip import irdrop_cache_dir
+
+        counts = _irdrop_counts(cg, idx, rowmaps, colmaps, refs, _batched_irdrop(f, cg.target),
+                                irdrop_cache_dir(ctx)).to(dtype)
         alphas = _drift_alphas(opts, cg, idx, rowmaps, colmaps, refs) or alphas
     elif opts.ir_drop or cg.level_units is None:  # effective weights: each array's own model
         models = [array_model(o, args_of(o), ctx) for o in grp.ops]

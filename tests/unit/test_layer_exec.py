@@ -106,3 +106,13 @@ def test_report_json_lists_arrays_only_up_to_its_limit(lossless, monkeypatch):
     assert short["tiles"] == [] and short["tiles_total"] == n and short["layers"] == full["layers"]
     assert short["array_sizes"] == full["array_sizes"] == ["16x32"]
     assert "arrays 16×32 (sized to IR drop" in markdown(short, {})
+
+
+def test_groups_of_arrays_above_the_block_solver_read_the_same_with_ir_drop():
+    """Arrays of more than 64 rows: each array's exact solve (dense-nd or SuperLU), stacked into
+    the group's counts, gives the per-array path's integers."""
+    cm, x = compile_small({"array_rows": 72, "array_cols": 64, "adc_bits": 6})
+    assert max(o.params().array_rows for o in cm.ir("cell").walk() if isinstance(o, CellMvm)) > 64
+    fused = cm.run(x, level="cell", analog=True, seed=2, ir_drop=True)
+    assert torch.equal(fused, cm.run(x, level="cell", analog=True, seed=2, ir_drop=True,
+                                     fuse_layers=False, layer_batch=False))

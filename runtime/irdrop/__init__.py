@@ -59,6 +59,10 @@ Solvers:
   the N + M terminals (dense-nd's, or the trailing block of one SuperLU
   factorization with the terminals ordered last); for dense-nd it costs the same
   as one exact solve.
+- `blocks.effective_weights_batch`: G_eff of many arrays of up to 64 rows at once, exact,
+  by column blocks (each column wire eliminated, then block-tridiagonal elimination over
+  the columns with N×N blocks, in batched torch); "auto" `effective_weights` uses it for
+  those arrays, and the runtime's layer groups for all their arrays in one call.
 - `solve_cg`: preconditioned conjugate gradients with a line preconditioner
   (each row wire and each column wire a tridiagonal block, LAPACK `pttrf`/`pttrs`),
   many right-hand sides at once; `cg_error_vs_direct` reports its error. It

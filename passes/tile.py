@@ -280,7 +280,7 @@ class TilePass(ModulePass):
         per_row = accumulator_bound(1, q.in_bits, q.in_signed, q.w_bits)
         psum_rows = max(1, PSUM_MAX // per_row)
         # one level sum per weight, and 2-D prefix sums: any tile's total level in O(1)
-        lv_sum = slice_levels(wq, n_slices, bpc).sum(axis=(2, 3), dtype=np.int64)
+        lv_sum = level_sums(wq, n_slices, bpc)
         pre = np.zeros((k + 1, n + 1), dtype=np.int64)
         pre[1:, 1:] = lv_sum.cumsum(0).cumsum(1)
 
@@ -412,6 +412,18 @@ class TilePass(ModulePass):
         if act is not None:
             rw.erase_op(act)
         rw.erase_op(op)
+
+
+def level_sums(wq: np.ndarray, n_slices: int, bits_per_cell: int) -> np.ndarray:
+    """Per weight, the sum of its cells' levels over slices and polarities [K, N] (int64):
+    `slice_levels(wq, ...).sum(axis=(2, 3))` without the [K, N, slices, 2] array (one
+    polarity of a differential pair is level 0, the other holds |w| sliced)."""
+    a = np.abs(np.asarray(wq).astype(np.int64))
+    mask = (1 << bits_per_cell) - 1
+    out = a & mask
+    for k in range(1, n_slices):
+        out += (a >> (k * bits_per_cell)) & mask
+    return out
 
 
 def _user_array_size(module: ModuleOp, target: str) -> tuple[int, int]:

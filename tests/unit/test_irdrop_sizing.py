@@ -194,3 +194,16 @@ def test_a_bad_budget_is_one_line(capsys):
     assert main(["--irdrop-budget", "2", "-o", "/nonexistent/x", "-q"]) != 0
     err = capsys.readouterr().err
     assert err.startswith("anncc: error: --irdrop-budget") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("w_bits, bits_per_cell", [(4, 1), (4, 2), (8, 1), (8, 2), (8, 4), (5, 4)])
+def test_level_sums_are_the_sliced_levels_summed(w_bits, bits_per_cell):
+    """tile's densest-array search sums each weight's cell levels without slicing the layer."""
+    from anncc.ir.contract import slice_levels
+    from anncc.passes.tile import level_sums, n_slices_for
+
+    q = (1 << (w_bits - 1)) - 1
+    w = np.random.default_rng(w_bits * 10 + bits_per_cell).integers(-q, q + 1, (37, 23))
+    ns = n_slices_for(w_bits, bits_per_cell)
+    want = slice_levels(w, ns, bits_per_cell).sum(axis=(2, 3), dtype=np.int64)
+    np.testing.assert_array_equal(level_sums(w, ns, bits_per_cell), want)

@@ -45,6 +45,7 @@ from anncc.errors import AnnccError
 from anncc.ir.contract import accumulator_bound, adc_read
 from anncc.runtime.interpreter import ExecContext
 from anncc.runtime.layer_read import gather_rows
+from anncc.runtime.xbar_kernels import exact_float_dtype
 
 Tensor = torch.Tensor
 
@@ -213,12 +214,6 @@ def _partition(geos: list[tuple[int, int, int, int, int]], shape: tuple[int, int
     return bool((cover == 1).all())
 
 
-def _float_dtype(bound: int) -> torch.dtype:
-    from anncc.runtime.xbar_kernels import FLOAT32_EXACT
-
-    return torch.float32 if bound < FLOAT32_EXACT else torch.float64
-
-
 def _xbar_prepare(fu: Fusion, env: Mapping[Any, Any], ctx: ExecContext) -> list[tuple[Any, ...]]:
     """Batches of the layer's tiles: (rows, row offsets, output columns, weight tiles
     [A, rows, cols] in the float dtype exact at their bound) per tile shape, or one
@@ -236,12 +231,12 @@ def _xbar_prepare(fu: Fusion, env: Mapping[Any, Any], ctx: ExecContext) -> list[
         geos.append((r0, c0, rows, cols, fu.col_of[m]))
     w_bits = {key[2] for key, _ in items}
     if len(w_bits) == 1 and _partition(geos, tuple(w.shape)):
-        dt = _float_dtype(accumulator_bound(w.shape[0], in_bits, signed, w_bits.pop()))
+        dt = exact_float_dtype(accumulator_bound(w.shape[0], in_bits, signed, w_bits.pop()))
         return [(None, None, None, w.to(dt))]
     prep = []
     for (rows, cols, wb), geo in _groups(items).items():
         g = torch.tensor(geo, dtype=torch.int64)
-        dt = _float_dtype(accumulator_bound(rows, in_bits, signed, wb))
+        dt = exact_float_dtype(accumulator_bound(rows, in_bits, signed, wb))
         ri = (g[:, 0].view(-1, 1) + torch.arange(rows)).view(-1, rows, 1)
         ci = (g[:, 1].view(-1, 1) + torch.arange(cols)).view(-1, 1, cols)
         prep.append((rows, g[:, 0], g[:, 2], w[ri, ci].to(dt)))
@@ -292,7 +287,6 @@ def _ideal_prepare(fu: Fusion, env: Mapping[Any, Any], ctx: ExecContext
     collapse test), the mvms left to their own kernel, and the whole layer's collapsed
     weights when one product computes it (`_collapsed_layer`; then no groups)."""
     from anncc.runtime.cell_kernels import IdealRead, collapsed_batch, sensed_levels_batch
-    from anncc.runtime.xbar_kernels import FLOAT32_EXACT
 
     tensors: dict[Any, Tensor] = {}
 
@@ -321,7 +315,7 @@ def _ideal_prepare(fu: Fusion, env: Mapping[Any, Any], ctx: ExecContext
         f = members[0][1]
         dtype, plane_dtype, sa = IdealRead.arithmetic(f)
         bound = accumulator_bound(f.rows, f.in_bits, bool(f.in_signed), f.n_slices * f.bits_per_cell + 1)
-        w_dtype = torch.float32 if bound < FLOAT32_EXACT else torch.float64  # as cell_mvm's int_matmul
+        w_dtype = exact_float_dtype(bound)  # as cell_mvm's int_matmul
         for i in range(0, len(members), PREPARE_CHUNK):
             part = members[i:i + PREPARE_CHUNK]
             lv, cm, rm, fm = ([a[k] for _, _, a in part] for k in range(4))
@@ -362,7 +356,7 @@ def _collapsed_layer(fu: Fusion, groups: list[_IdealGroup], geos: list[tuple[int
         w[ri, ci] = g.w_eff.round().to(torch.int64)
     bound = accumulator_bound(k, f.in_bits, bool(f.in_signed),
                               max(g.f.n_slices * g.f.bits_per_cell for g in groups) + 1)
-    return w.to(_float_dtype(bound))
+    return w.to(exact_float_dtype(bound))
 
 
 def _ideal_step(fu: Fusion, x2: Tensor, env: Mapping[Any, Any], ctx: ExecContext, out: Tensor,

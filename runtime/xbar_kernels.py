@@ -62,8 +62,13 @@ def int_matmul(x: torch.Tensor, w: torch.Tensor, bound: int | None = None) -> to
     2^24 float32 holds every intermediate exactly and is several times faster,
     else float64 (exact below 2^53).
     """
-    dt = torch.float32 if bound is not None and bound < FLOAT32_EXACT else torch.float64
+    dt = exact_float_dtype(bound)
     return torch.matmul(x.to(dt), w.to(dt)).round().to(torch.int64)
+
+
+def exact_float_dtype(bound: int | None) -> torch.dtype:
+    """float32 when every integer up to `bound` is one (below 2^24), else float64."""
+    return torch.float32 if bound is not None and bound < FLOAT32_EXACT else torch.float64
 
 
 @kernel("xbar.mvm")

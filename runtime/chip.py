@@ -42,7 +42,7 @@ import math
 import os
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -484,29 +484,48 @@ def effective_weights_cached(g: Tensor, target: Any, cache_dir: Path | None) -> 
     and options, re-programmed by a later run or `anncc eval`, finds them;
     written atomically, one `.npy` per array.
     """
+    return effective_weights_cached_many([g], target, cache_dir)[0]
+
+
+def effective_weights_cached_many(gs: Sequence[Tensor], target: Any, cache_dir: Path | None
+                                  ) -> list[Tensor]:
+    """`effective_weights_cached` of every array of `gs`: those not in the cache are solved
+    together (`irdrop.parallel.effective_weights_many`, on worker processes when worth it)."""
+    from anncc.runtime.irdrop.parallel import effective_weights_many
     from anncc.runtime.mesh import ArrayMesh
 
     # the one mesh description the SPICE netlists are written from (wire, contact, access)
-    mesh = ArrayMesh.from_target(g, target)
-    g_np = np.ascontiguousarray(mesh.g_s)
-    path = None
-    if cache_dir is not None:
-        h = hashlib.sha256(g_np.tobytes())
-        h.update(repr((g_np.shape, mesh.r_wire_ohm, mesh.r_contact_ohm, mesh.r_access_ohm)).encode())
-        path = cache_dir / f"{h.hexdigest()[:40]}.npy"
-        if path.exists():
+    meshes = [ArrayMesh.from_target(g, target) for g in gs]
+    paths: list[Path | None] = []
+    out: list[Tensor | None] = []
+    for mesh in meshes:
+        g_np = np.ascontiguousarray(mesh.g_s)
+        path = None
+        if cache_dir is not None:
+            h = hashlib.sha256(g_np.tobytes())
+            h.update(repr((g_np.shape, mesh.r_wire_ohm, mesh.r_contact_ohm, mesh.r_access_ohm)).encode())
+            path = cache_dir / f"{h.hexdigest()[:40]}.npy"
+        paths.append(path)
+        found = None
+        if path is not None and path.exists():
             try:
-                return torch.from_numpy(np.load(path))
+                found = torch.from_numpy(np.load(path))
             except (OSError, ValueError):
                 pass  # a damaged entry is recomputed
-    out = mesh.effective_weights()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, out)
-        os.replace(tmp, path)
-    return torch.from_numpy(out)
+        out.append(found)
+    todo = [i for i, o in enumerate(out) if o is None]
+    solved = effective_weights_many([meshes[i].cell_conductances_s for i in todo],
+                                    [meshes[i].params for i in todo])
+    for i, g_eff in zip(todo, solved, strict=True):
+        out[i] = torch.from_numpy(g_eff)
+        path = paths[i]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.save(fh, g_eff)
+            os.replace(tmp, path)
+    return [o for o in out if o is not None]
 
 
 def chip_of(ctx: ExecContext, op: Any, target: Any) -> Chip:
@@ -532,5 +551,6 @@ def new_chip(model: Any, seed: int = 0, **options: Any) -> Chip:
 
 __all__ = ["CHIP_KEY", "Chip", "LevelTables", "ProgrammedGroup", "chip_of", "device_tables",
            "draw_fault_indices",
-           "effective_weights_cached", "irdrop_cache_dir", "level_tables", "new_chip",
+           "effective_weights_cached", "effective_weights_cached_many", "irdrop_cache_dir",
+           "level_tables", "new_chip",
            "program_chip", "program_group", "register_build_dir"]

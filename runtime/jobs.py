@@ -166,6 +166,8 @@ _POOL_SHARED: dict[str, _Shared] = {}
 def _pool_init(shared: _Shared, threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    # the pool's workers are the parallelism: no solver processes of their own
+    os.environ["ANNCC_SOLVER_PROCESSES"] = "1"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     _POOL_SHARED["shared"] = shared

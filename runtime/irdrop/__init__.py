@@ -89,7 +89,9 @@ loss saturates below 100 % because a lower current also means a lower drop.
 The package is split by job: `mesh` (parameters, node numbering, the sparse
 pattern: the circuit the SPICE backend also writes), `direct` (sparse direct
 solves, effective weights), `dense_nd` (dense nested dissection onto the
-terminals), `cg` (iterative solves) and `figures` (first-order α, β). Every
+terminals), `blocks` (column blocks, many small arrays at once), `parallel`
+(many large arrays on worker processes), `cg` (iterative solves) and `figures`
+(first-order α, β). Every
 public name is importable from `anncc.runtime.irdrop` as before.
 """
 

@@ -8,7 +8,7 @@ import torch
 import anncc
 from anncc.ir.cell import MvmOp as CellMvm
 from anncc.runtime.interpreter import entry_function
-from anncc.runtime.layer_exec import Fusion, build_plan
+from anncc.runtime.layer_exec import Fusion, build_plan, fused_plan
 
 
 def cnn() -> torch.nn.Module:
@@ -48,6 +48,25 @@ def test_every_layer_is_one_fused_step(lossless):
             1 for o in block.ops if o.name in ("xbar.mvm", "cell.mvm"))
         assert max(len(f.mvms) for f in fusions) > 4  # the layers really are tiled
         assert len(plan.steps) < len(list(block.ops))
+
+
+def test_the_plan_is_kept_while_the_ops_are_the_same_and_rebuilt_when_they_change(lossless):
+    cm, _ = lossless
+    block = entry_function(cm.ir("cell").clone()).body.block
+    plan = fused_plan(block)
+    assert fused_plan(block) is plan
+    ops = list(block.ops)
+    moved = ops[0]  # the same ops, in another order
+    block.detach_op(moved)
+    block.insert_op_after(moved, ops[1])
+    assert fused_plan(block) is not plan
+    plan = fused_plan(block)
+    extra = moved.clone()  # an unused op: one op more
+    block.insert_op_before(extra, ops[1])
+    assert fused_plan(block) is not plan
+    plan = fused_plan(block)
+    block.detach_op(extra)  # one op fewer
+    assert fused_plan(block) is not plan
 
 
 def test_fused_runs_equal_op_by_op_runs(lossless, lossy):

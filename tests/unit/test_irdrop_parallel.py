@@ -1,0 +1,41 @@
+"""Effective weights of many arrays on worker processes: the in-place solve, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anncc.runtime.irdrop import MeshParams, effective_weights, parallel
+
+
+def _arrays(n: int, shape: tuple[int, int]) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [rng.uniform(1e-6, 1e-4, shape) for _ in range(n)]
+
+
+def test_worker_processes_give_the_in_place_numbers(monkeypatch):
+    monkeypatch.setenv(parallel.SOLVER_PROCESSES_ENV, "2")
+    monkeypatch.setattr(parallel, "_MIN_SITES_FOR_POOL", 0)  # small arrays, pool anyway
+    cells = _arrays(3, (72, 80))  # above the column-block solver's 64 rows: dense-nd
+    params = [MeshParams(2.0, 50.0), MeshParams(1.0, 30.0), MeshParams(2.0, 50.0)]
+    try:
+        got = parallel.effective_weights_many(cells, params)
+        assert parallel._POOL is not None  # it really ran on the pool
+    finally:
+        parallel.shutdown_pool()
+    for g, p, out in zip(cells, params, got, strict=True):
+        assert np.array_equal(out, effective_weights(g, p))
+
+
+def test_one_process_or_little_work_solves_in_place(monkeypatch):
+    monkeypatch.setenv(parallel.SOLVER_PROCESSES_ENV, "1")
+    cells = _arrays(2, (16, 16))
+    p = MeshParams(1.0, 50.0)
+    got = parallel.effective_weights_many(cells, [p, p])
+    assert parallel._POOL is None
+    assert all(np.array_equal(o, effective_weights(g, p)) for g, o in zip(cells, got, strict=True))
+    monkeypatch.setenv(parallel.SOLVER_PROCESSES_ENV, "2")
+    parallel.effective_weights_many(cells, [p, p])  # 512 cells: not worth a pool
+    assert parallel._POOL is None
+    with pytest.raises(ValueError, match="2 arrays but 1"):
+        parallel.effective_weights_many(cells, [p])

@@ -156,9 +156,9 @@ def _stamp(block: Any) -> tuple[Any, ...]:
 def _same_ops(block: Any, stamp: tuple[Any, ...]) -> bool:
     """Whether the block's ops are still `stamp`'s objects in its order.
 
-    Walks xDSL's op list comparing identities against the stored tuple: about 6× less
-    than building a new stamp to compare (a cell level of 101,008 arrays, some 300,000
-    ops, is checked on every run).
+    Walks xDSL's op list comparing identities against the stored tuple, which costs
+    about a sixth of building a new stamp to compare (3.5 against 23.6 ms for a linked
+    list of 300,000 objects, about a cell level of 101,008 arrays, checked every run).
     """
     op = getattr(block, "_first_op", None)
     if op is None or not hasattr(op, "_next_op"):

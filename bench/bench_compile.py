@@ -106,11 +106,24 @@ def emit_by_stage(cm, out: Path) -> dict[str, float]:
 
 
 def component_sizes(out: Path) -> dict[str, int]:
-    """Bytes of each part of a build directory (top-level files and folders; the total last)."""
+    """Bytes of each part of a build directory (top-level files and folders; the total last).
+
+    A file is counted once however many names it has: `model.mlir` is a hard link to
+    `ir/cell.mlir` where the file system allows, and counts under `ir/` (0 bytes of its own).
+    """
     sizes: dict[str, int] = {}
-    for p in sorted(out.iterdir()):
+    seen: set[tuple[int, int]] = set()
+    parts = sorted(out.iterdir(), key=lambda p: (not p.is_dir(), p.name))  # folders first
+    for p in parts:
         files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
-        sizes[p.name + ("/" if p.is_dir() else "")] = sum(f.stat().st_size for f in files)
+        total = 0
+        for f in files:
+            st = f.stat()
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+        sizes[p.name + ("/" if p.is_dir() else "")] = total
+    sizes = dict(sorted(sizes.items()))
     sizes["total"] = sum(sizes.values())
     return sizes
 

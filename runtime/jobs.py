@@ -17,7 +17,9 @@ does not depend on where it ran.
 Where tasks run (`scheduler`, else the environment variable `ANNCC_SCHEDULER`):
 - nothing, `workers=1`: in this process, one task after the other;
 - nothing, `workers>1`: a pool of spawned processes; `shared` is pickled once per
-  process (the pool's initializer), not per task;
+  process (the pool's initializer), not per task; a script calling it needs no
+  `if __name__ == "__main__":` guard unless `fn` or `shared` comes from the script
+  itself (`main_module_hidden`);
 - `tcp://HOST:PORT` (or a `distributed.Client`): Dask distributed; `shared` is
   scattered to every worker once (`Client.scatter(broadcast=True)`) and the tasks
   name it, so Dask hands each task the worker's own copy. The dashboard link is
@@ -40,11 +42,13 @@ values (numbers, strings, lists, dicts).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pickle
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -252,18 +256,55 @@ def _progress_bar(total: int, initial: int, desc: str, progress: bool) -> Any:
 # --------------------------------------------------------------------------- local process pool
 
 
+@contextlib.contextmanager
+def main_module_hidden(hide: bool = True) -> Iterator[None]:
+    """Start spawned workers that do not run the user's script again.
+
+    A spawned worker re-imports the parent's `__main__` from its file (as
+    `__mp_main__`), which runs a user script that has no `if __name__ ==
+    "__main__":` guard from the top: it compiles its model again in every worker,
+    and its own pool then fails to start there. Workers whose functions and payload
+    live in `anncc` do not need it: while they start (`hide`), `__main__` shows no
+    file and no module spec, so multiprocessing leaves it alone.
+    """
+    main = sys.modules.get("__main__")
+    if not hide or main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+def _needs_main(fn: Callable[..., Any], box: _Shared) -> bool:
+    """Whether the workers need the user's `__main__` (the job function or payload is from it)."""
+    if getattr(fn, "__module__", None) == "__main__":
+        return True
+    try:
+        return b"__main__" in pickle.dumps(box)
+    except Exception:  # noqa: BLE001 - an unpicklable payload fails in the pool with its own message
+        return True
+
+
 def _run_pool(fn: Callable[..., Any], todo: list[Task], box: _Shared, workers: int,
               finished: Callable[[str, Any], None], max_attempts: int) -> None:
     """A spawned process pool; rebuilt when a worker dies, its unfinished tasks run again."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     attempts = dict.fromkeys((t.key for t in todo), 0)
     remaining = list(todo)
+    needs_main = _needs_main(fn, box)
     while remaining:
         broken: list[Task] = []
         with ProcessPoolExecutor(max_workers=min(workers, len(remaining)),
                                  mp_context=get_context("spawn"), initializer=_pool_init,
                                  initargs=(box, threads)) as pool:
-            futures = {pool.submit(_pool_call, fn, t.key, t.args): t for t in remaining}
+            with main_module_hidden(not needs_main):  # workers start as tasks are submitted
+                futures = {pool.submit(_pool_call, fn, t.key, t.args): t for t in remaining}
             pending = set(futures)
             while pending:
                 ready, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -20,15 +20,15 @@ smaller batches, single-core machines, and processes that are themselves
 workers of a job pool (`ANNCC_SOLVER_PROCESSES=1`, which `runtime.jobs` sets in
 its workers) solve in place. `ANNCC_SOLVER_PROCESSES=N` sets the pool size
 (default: the usable cores, at most 4). If the pool cannot be started or dies,
-the arrays are solved in place.
+the arrays are solved in place. The workers start without re-running the user's
+script (`runtime.jobs.main_module_hidden`), so a script without an
+`if __name__ == "__main__":` guard is safe.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anncc.runtime.irdrop.mesh import MeshParams
+from anncc.runtime.jobs import main_module_hidden
 
 SOLVER_PROCESSES_ENV = "ANNCC_SOLVER_PROCESSES"
 _MIN_SITES_FOR_POOL = 4 * 256 * 256  # about 0.25 s of dense-nd work: below it, solve in place
@@ -77,37 +78,13 @@ def _ready() -> None:
     """A no-op task: submitting one per worker starts them all."""
 
 
-@contextlib.contextmanager
-def _main_hidden() -> Iterator[None]:
-    """Start workers that do not run the user's script again.
-
-    A spawned worker re-imports the parent's `__main__` from its file (as
-    `__mp_main__`), which runs a user script that has no `if __name__ ==
-    "__main__":` guard from the top, compiling its model again in every worker.
-    The workers only need `anncc`: while they start, `__main__` shows no file
-    and no module spec, so multiprocessing leaves it alone.
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
-
-
 def _pool(n: int) -> ProcessPoolExecutor | None:
     global _POOL, _POOL_SIZE
     if _POOL is not None and _POOL_SIZE == n:
         return _POOL
     shutdown_pool()
     try:
-        with _main_hidden():
+        with main_module_hidden():
             pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"),
                                        initializer=_worker_init)
             for f in [pool.submit(_ready) for _ in range(n)]:  # workers start on demand: all now

@@ -166,12 +166,21 @@ def _call(fn: Callable[..., Any], shared: _Shared, key: str, args: Mapping[str, 
 
 _POOL_SHARED: dict[str, _Shared] = {}
 
+#: Set to 1 in every job worker: the workers are the parallelism, so the IR-drop solver
+#: (`anncc.runtime.irdrop.parallel`) starts no processes of its own there.
+SOLVER_PROCESSES_ENV = "ANNCC_SOLVER_PROCESSES"
+
+
+def _worker_call(fn: Callable[..., Any], shared: _Shared, key: str, args: Mapping[str, Any]) -> Any:
+    """`_call` on a Dask worker (which may run several tasks at once in threads)."""
+    os.environ[SOLVER_PROCESSES_ENV] = "1"
+    return _call(fn, shared, key, args)
+
 
 def _pool_init(shared: _Shared, threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    # the pool's workers are the parallelism: no solver processes of their own
-    os.environ["ANNCC_SOLVER_PROCESSES"] = "1"
+    os.environ[SOLVER_PROCESSES_ENV] = "1"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     _POOL_SHARED["shared"] = shared
@@ -378,7 +387,7 @@ def _run_dask(fn: Callable[..., Any], todo: list[Task], box: _Shared, scheduler:
         futures: dict[Any, Task] = {}
 
         def submit(t: Task) -> Any:
-            fut = client.submit(_call, fn, shared, t.key, dict(t.args), pure=False, retries=0)
+            fut = client.submit(_worker_call, fn, shared, t.key, dict(t.args), pure=False, retries=0)
             futures[fut] = t
             return fut
 

@@ -18,7 +18,7 @@ start, about a second, is paid once). It is used only when the work is worth it
 (`_MIN_SITES_FOR_POOL` cells still to solve, or the pool already running);
 smaller batches, single-core machines, and processes that are themselves
 workers of a job pool (`ANNCC_SOLVER_PROCESSES=1`, which `runtime.jobs` sets in
-its workers) solve in place. `ANNCC_SOLVER_PROCESSES=N` sets the pool size
+its workers, local or Dask) solve in place. `ANNCC_SOLVER_PROCESSES=N` sets the pool size
 (default: the usable cores, at most 4). If the pool cannot be started or dies,
 the arrays are solved in place. The workers start without re-running the user's
 script (`runtime.jobs.main_module_hidden`), so a script without an
@@ -37,9 +37,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anncc.runtime.irdrop.mesh import MeshParams
-from anncc.runtime.jobs import main_module_hidden
+from anncc.runtime.jobs import SOLVER_PROCESSES_ENV, main_module_hidden
 
-SOLVER_PROCESSES_ENV = "ANNCC_SOLVER_PROCESSES"
 _MIN_SITES_FOR_POOL = 4 * 256 * 256  # about 0.25 s of dense-nd work: below it, solve in place
 _POOL: ProcessPoolExecutor | None = None
 _POOL_SIZE = 0

@@ -107,10 +107,10 @@ def effective_weights_many(cells: Sequence[NDArray[np.float64]], params: Sequenc
     """`irdrop.effective_weights` of every array (cell conductances [N, M], its mesh), in order."""
     if len(cells) != len(params):
         raise ValueError(f"{len(cells)} arrays but {len(params)} mesh descriptions")
-    n = min(solver_processes(), len(cells))
+    n = solver_processes()  # the pool's size stays the same whatever the batch
     sites = sum(int(np.size(c)) for c in cells)
     pool = None
-    if n > 1 and (sites >= _MIN_SITES_FOR_POOL or (_POOL is not None and _POOL_SIZE == n)):
+    if n > 1 and len(cells) > 1 and (sites >= _MIN_SITES_FOR_POOL or (_POOL is not None and _POOL_SIZE == n)):
         pool = _pool(n)
     if pool is not None:
         try:

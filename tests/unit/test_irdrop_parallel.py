@@ -20,7 +20,11 @@ def test_worker_processes_give_the_in_place_numbers(monkeypatch):
     params = [MeshParams(2.0, 50.0), MeshParams(1.0, 30.0), MeshParams(2.0, 50.0)]
     try:
         got = parallel.effective_weights_many(cells, params)
-        assert parallel._POOL is not None  # it really ran on the pool
+        pool = parallel._POOL
+        assert pool is not None  # it really ran on the pool
+        again = parallel.effective_weights_many(cells[:2], params[:2])  # a smaller batch: same pool
+        assert parallel._POOL is pool
+        assert all(np.array_equal(a, b) for a, b in zip(again, got, strict=False))
     finally:
         parallel.shutdown_pool()
     for g, p, out in zip(cells, params, got, strict=True):

@@ -52,11 +52,9 @@ def solver_processes() -> int:
             return max(1, int(raw))
         except ValueError:
             return 1
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    from anncc.runtime.irdrop.dense_nd import _nd_worker_count
+
+    return _nd_worker_count()  # the usable cores, at most 4 (dense-nd's own thread count)
 
 
 def _worker_init() -> None:

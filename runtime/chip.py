@@ -46,7 +46,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -525,7 +525,8 @@ def effective_weights_cached_many(gs: Sequence[Tensor], target: Any, cache_dir: 
             with open(tmp, "wb") as fh:
                 np.save(fh, g_eff)
             os.replace(tmp, path)
-    return [o for o in out if o is not None]
+    assert all(o is not None for o in out)  # every array found or solved
+    return cast(list[Tensor], out)
 
 
 def chip_of(ctx: ExecContext, op: Any, target: Any) -> Chip:

@@ -17,7 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from anncc.gcpause import paused_gc
 
+
+@paused_gc()
 def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None,
                golden_vectors: int | None = None, golden_inputs: Any = None,
                golden_tiles: str = "sample") -> Path:

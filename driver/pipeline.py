@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from anncc.gcpause import paused_gc
 from anncc.ir._xdsl import Context, ModuleOp, ModulePass
 from anncc.ir.store import WeightStore
 from anncc.runtime.model import Model
@@ -109,6 +110,7 @@ def resolve_target(opts: CompileOptions):
     return load_target(opts.target, opts.target_file, **opts.target_overrides)
 
 
+@paused_gc()
 def compile_model(model: Any, example_inputs: Any = None, target: str = "sot-mtj",
                   **kwargs: Any) -> CompiledModel:
     """Compile a PyTorch model (module, ExportedProgram or path) for a target."""
@@ -128,6 +130,7 @@ def compile_model(model: Any, example_inputs: Any = None, target: str = "sot-mtj
     return compile_module(module, store, opts, example_inputs, timings)
 
 
+@paused_gc()
 def compile_module(module: ModuleOp, store: WeightStore, opts: CompileOptions,
                    example_inputs: Any = None, timings: dict[str, float] | None = None
                    ) -> CompiledModel:

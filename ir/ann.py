@@ -29,6 +29,7 @@ from anncc.ir._xdsl import (
     IntegerAttr,
     IntegerType,
     IRDLOperation,
+    Operation,
     ParametrizedAttribute,
     Printer,
     Pure,
@@ -39,7 +40,6 @@ from anncc.ir._xdsl import (
     f32,
     f64,
     irdl_attr_definition,
-    irdl_op_definition,
     operand_def,
     opt_prop_def,
     prop_def,
@@ -58,6 +58,7 @@ from anncc.ir.attrs import (  # noqa: E402, F401
     ints,
     ints_of,
 )
+from anncc.ir.fast_verify import irdl_op_fast
 from anncc.ir.shapes import dims, dims_match, expect, fmt, numel
 from anncc.ir.store import INLINE_LIMIT
 
@@ -192,7 +193,7 @@ def quant_of(op: IRDLOperation) -> QuantParams | None:
 # --------------------------------------------------------------------------- constants
 
 
-@irdl_op_definition
+@irdl_op_fast
 class WeightOp(IRDLOperation):
     """A tensor held in the WeightStore: `ann.weight "fc1.weight" digest "…" : tensor<…>`."""
 
@@ -204,10 +205,10 @@ class WeightOp(IRDLOperation):
     assembly_format = "$key `digest` $digest attr-dict `:` type($result)"
 
     def __init__(self, key: str, digest: str, type_: TensorType):
-        super().__init__(
-            properties={"key": StringAttr(key), "digest": StringAttr(digest)},
-            result_types=[type_],
-        )
+        # Operation.__init__ directly, as `cell.mvm` does: a chip has one per array, and the
+        # IRDL builder's argument checks are the verifier's job (run after every conversion)
+        Operation.__init__(self, properties={"key": StringAttr(key), "digest": StringAttr(digest)},
+                           result_types=[type_])
 
     def verify_(self) -> None:
         shape = dims(self.result.type)
@@ -215,7 +216,7 @@ class WeightOp(IRDLOperation):
         expect(self.key.data != "", self.name, "empty weight key")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class ConstantOp(IRDLOperation):
     """A small inline tensor (at most 4096 elements, or a splat of any size).
 
@@ -272,7 +273,7 @@ def numpy_dtype(element: Attribute) -> np.dtype:
 # --------------------------------------------------------------------------- analog layers
 
 
-@irdl_op_definition
+@irdl_op_fast
 class LinearOp(IRDLOperation):
     """y = x · Wᵀ + b over the last axis; W is [out, in] (PyTorch layout)."""
 
@@ -303,7 +304,7 @@ def conv_output_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
     return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
 
 
-@irdl_op_definition
+@irdl_op_fast
 class ConvOp(IRDLOperation):
     """N-d convolution (1-d or 2-d): x [B, C, *S], W [O, C/groups, *k], b [O]."""
 
@@ -375,32 +376,32 @@ class _Unary(IRDLOperation):
         _same_type(self)
 
 
-@irdl_op_definition
+@irdl_op_fast
 class ReluOp(_Unary):
     name = "ann.relu"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class Relu6Op(_Unary):
     name = "ann.relu6"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class SigmoidOp(_Unary):
     name = "ann.sigmoid"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class TanhOp(_Unary):
     name = "ann.tanh"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class HardswishOp(_Unary):
     name = "ann.hardswish"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class GeluOp(_Unary):
     """GELU; `approximate` is "none" (erf) or "tanh", as in PyTorch."""
 
@@ -413,13 +414,13 @@ class GeluOp(_Unary):
                lambda: f"approximate must be 'none' or 'tanh', got '{self.approximate.data}'")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class LeakyReluOp(_Unary):
     name = "ann.leaky_relu"
     negative_slope = prop_def(FloatAttr)
 
 
-@irdl_op_definition
+@irdl_op_fast
 class MulScalarOp(_Unary):
     """x · value (attention's 1/√d scale, a residual's constant factor)."""
 
@@ -427,7 +428,7 @@ class MulScalarOp(_Unary):
     value = prop_def(FloatAttr)
 
 
-@irdl_op_definition
+@irdl_op_fast
 class AddScalarOp(_Unary):
     name = "ann.add_scalar"
     value = prop_def(FloatAttr)
@@ -468,14 +469,14 @@ class _Binary(IRDLOperation):
         expect(dims_match(y, want), self.name, lambda: f"result {fmt(y)} should be {fmt(want)}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class AddOp(_Binary):
     """Elementwise sum with broadcasting (residual connections)."""
 
     name = "ann.add"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class MulOp(_Binary):
     """Elementwise product with broadcasting (gating, squeeze-excitation)."""
 
@@ -525,12 +526,12 @@ class _Pool(IRDLOperation):
         expect(dims_match(y, want), self.name, lambda: f"result {fmt(y)} should be {fmt(want)}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class MaxPoolOp(_Pool):
     name = "ann.maxpool"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class AvgPoolOp(_Pool):
     """Average pooling; `count_include_pad` as in PyTorch."""
 
@@ -538,7 +539,7 @@ class AvgPoolOp(_Pool):
     count_include_pad = prop_def(IntegerAttr)
 
 
-@irdl_op_definition
+@irdl_op_fast
 class AdaptiveAvgPoolOp(IRDLOperation):
     name = "ann.adaptive_avgpool"
     input = operand_def(TensorType)
@@ -562,7 +563,7 @@ class AdaptiveAvgPoolOp(IRDLOperation):
 # --------------------------------------------------------------------------- data movement
 
 
-@irdl_op_definition
+@irdl_op_fast
 class ReshapeOp(IRDLOperation):
     """Reshape (flatten, view) keeping the batch dimension; the result type is the shape."""
 
@@ -583,7 +584,7 @@ class ReshapeOp(IRDLOperation):
                lambda: f"cannot reshape {fmt(x)} into {fmt(y)}: element counts differ")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class PermuteOp(IRDLOperation):
     name = "ann.permute"
     input = operand_def(TensorType)
@@ -604,7 +605,7 @@ class PermuteOp(IRDLOperation):
                lambda: f"result {fmt(y)} should be {fmt([x[i] for i in p])}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class ConcatOp(IRDLOperation):
     name = "ann.concat"
     inputs = var_operand_def(TensorType)
@@ -631,7 +632,7 @@ class ConcatOp(IRDLOperation):
         expect(y[ax] is None or y[ax] == total, self.name, lambda: f"axis {ax} sums to {total}, not {y[ax]}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class SliceOp(IRDLOperation):
     """Elements `start, start+step, … < end` along one non-batch axis (split, chunk, select)."""
 
@@ -664,7 +665,7 @@ class SliceOp(IRDLOperation):
         expect(dims_match(y, want), self.name, lambda: f"result {fmt(y)} should be {fmt(want)}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class MeanOp(IRDLOperation):
     """Mean over `axes` (global average pooling written as `x.mean((2, 3))`)."""
 
@@ -697,7 +698,7 @@ class MeanOp(IRDLOperation):
 # --------------------------------------------------------------------------- normalization
 
 
-@irdl_op_definition
+@irdl_op_fast
 class BatchNormOp(IRDLOperation):
     """Eval-mode batch norm over axis 1; `fold-batchnorm` removes it."""
 
@@ -727,7 +728,7 @@ class BatchNormOp(IRDLOperation):
         expect(self.eps.value.data > 0, self.name, "eps must be positive")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class LayerNormOp(IRDLOperation):
     """Layer norm over the trailing axes that `weight` spans (digital)."""
 
@@ -751,7 +752,7 @@ class LayerNormOp(IRDLOperation):
         _same_type(self)
 
 
-@irdl_op_definition
+@irdl_op_fast
 class SoftmaxOp(IRDLOperation):
     name = "ann.softmax"
     input = operand_def(TensorType)
@@ -771,7 +772,7 @@ class SoftmaxOp(IRDLOperation):
                lambda: f"axis {self.axis.value.data} out of range")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class MatmulOp(IRDLOperation):
     """Activation × activation product (attention's QKᵀ and AV): kept digital.
 
@@ -825,28 +826,28 @@ ANN = Dialect(
 # They run in float between `xbar.dequantize` and `xbar.quantize` at the lower levels.
 
 
-@irdl_op_definition
+@irdl_op_fast
 class HardsigmoidOp(_Unary):
     """relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)."""
 
     name = "ann.hardsigmoid"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class SiluOp(_Unary):
     """x · sigmoid(x) (EfficientNet's swish)."""
 
     name = "ann.silu"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class MishOp(_Unary):
     """x · tanh(softplus(x))."""
 
     name = "ann.mish"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class ClampOp(_Unary):
     """Clamp to [min, max]; a missing bound is open (hardtanh, clamp with other bounds than ReLU/ReLU6)."""
 
@@ -862,7 +863,7 @@ class ClampOp(_Unary):
         expect(lo is None or hi is None or lo <= hi, self.name, lambda: f"min {lo} > max {hi}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class BatchBroadcastOp(IRDLOperation):
     """A batch-independent tensor (a class token, a weight [1, ...]) repeated along `like`'s batch.
 
@@ -887,7 +888,7 @@ class BatchBroadcastOp(IRDLOperation):
                lambda: f"result {fmt(y)} should be {fmt([like[0] if like else None, *x[1:]])}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class InterpolateOp(IRDLOperation):
     """Resize over the spatial axes (`F.interpolate`): `mode` "nearest" or "bilinear".
 

@@ -48,7 +48,6 @@ from anncc.ir._xdsl import (
     StringAttr,
     TensorType,
     irdl_attr_definition,
-    irdl_op_definition,
     operand_def,
     prop_def,
     result_def,
@@ -56,6 +55,7 @@ from anncc.ir._xdsl import (
     var_operand_def,
 )
 from anncc.ir.attrs import PROPS_IN_ATTR_DICT, f64_attr, i64_attr, parse_record, print_record
+from anncc.ir.fast_verify import irdl_op_fast
 from anncc.ir.shapes import dims, expect, fmt
 from anncc.ir.xbar import (
     ACC_BITS,
@@ -211,7 +211,7 @@ class ArrayParams:
     g_max_s: float
 
 
-@irdl_op_definition
+@irdl_op_fast
 class MvmOp(TileBounds, IRDLOperation):
     """One physical array reading one logical tile; result equals xbar.mvm when ideal and lossless.
 
@@ -314,7 +314,7 @@ class MvmOp(TileBounds, IRDLOperation):
                n, "colmap and rowmap are si32")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class VoteOp(IRDLOperation):
     """Median of three replicas' partial sums (triple modular redundancy)."""
 

@@ -39,7 +39,6 @@ from anncc.ir._xdsl import (
     StringAttr,
     TensorType,
     irdl_attr_definition,
-    irdl_op_definition,
     operand_def,
     opt_prop_def,
     prop_def,
@@ -55,6 +54,7 @@ from anncc.ir.attrs import (
     ints_of,
 )
 from anncc.ir.contract import accumulator_bound, signed_bits
+from anncc.ir.fast_verify import irdl_op_fast
 from anncc.ir.shapes import dims, dims_match, expect, fmt
 
 ACC_BITS = 32  # an array's partial sums are int32 (tile splits rows to keep them so)
@@ -166,7 +166,7 @@ class TileBounds:
         return self.geometry.bounds()  # type: ignore[attr-defined]
 
 
-@irdl_op_definition
+@irdl_op_fast
 class QuantizeOp(IRDLOperation):
     """q = clamp(round(x / scale), lo, hi) of the result's integer type (zero point 0)."""
 
@@ -192,7 +192,7 @@ class QuantizeOp(IRDLOperation):
                "result shape differs from input")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class DequantizeOp(IRDLOperation):
     """x = scale · q."""
 
@@ -220,7 +220,7 @@ class DequantizeOp(IRDLOperation):
 # --------------------------------------------------------------------------- the layer
 
 
-@irdl_op_definition
+@irdl_op_fast
 class UnfoldOp(IRDLOperation):
     """im2col of an integer feature map: [B, C, *S] -> [B, L, C·∏k] (zero padding).
 
@@ -285,7 +285,7 @@ def _i64(v: int) -> IntegerAttr:
 TILE_FORMAT = "`tile` $tile $geometry `layer` $layer `w_bits` $w_bits `acc_bits` $acc_bits"
 
 
-@irdl_op_definition
+@irdl_op_fast
 class MvmOp(TileBounds, IRDLOperation):
     """One logical tile: psum[..., j] = Σ_{i<rows} x[..., row_offset+i] · W[row_offset+i, col_offset+j].
 
@@ -361,7 +361,7 @@ def verify_tile_bounds(op, x_val, w_val, y_val, r0, c0, rows, cols, w_bits) -> N
            lambda: f"result {fmt(y)} should be {fmt(x[:-1] + [cols])}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class AccumulateOp(IRDLOperation):
     """Digital sum of the partial sums of one column range over its row tiles."""
 
@@ -394,7 +394,7 @@ class AccumulateOp(IRDLOperation):
                lambda: f"acc_bits {bits} must be in [1, {out[0] if out else 0}] (the result type)")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class ConcatOp(IRDLOperation):
     """Concatenate column ranges along the last axis."""
 
@@ -423,7 +423,7 @@ class ConcatOp(IRDLOperation):
         expect(y[-1] == total, self.name, lambda: f"columns sum to {total}, result has {y[-1]}")
 
 
-@irdl_op_definition
+@irdl_op_fast
 class RequantOp(IRDLOperation):
     """y = clamp((((acc + bias)·M + 2^(S−1)) >> S) + zp, lo, hi), per output channel (last axis).
 

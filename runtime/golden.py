@@ -127,10 +127,11 @@ import torch
 
 from anncc.errors import AnnccError
 from anncc.files import atomic_write_text, atomic_writer
-from anncc.ir._xdsl import ModuleOp, Operation, Printer, ReturnOp, SSAValue, StringAttr
+from anncc.ir._xdsl import ModuleOp, Operation, ReturnOp, SSAValue, StringAttr
 from anncc.ir.cell import ArrayParams
 from anncc.ir.cell import MvmOp as CellMvmOp
 from anncc.ir.contract import adc_read, input_planes, shift_add  # the one import of the contract
+from anncc.ir.module_io import print_with_names
 from anncc.ir.xbar import RequantOp, int_info
 from anncc.runtime.cell_kernels import sensed_levels  # stuck-at faults, reference column
 
@@ -156,9 +157,7 @@ def layer_of(op: Operation) -> str | None:
 
 def ssa_names(module: ModuleOp) -> dict[SSAValue, str]:
     """Every SSA value's name as the module prints (`%fc0_q`, `%73`), so files point into the IR text."""
-    printer = Printer(stream=io.StringIO())
-    printer.print_op(module)
-    return {v: f"%{n}" for v, n in getattr(printer, "_ssa_values", {}).items()}
+    return print_with_names(module)[1]
 
 
 def np_dtype(ir_type: Any) -> np.dtype:

@@ -85,23 +85,11 @@ def bench(name: str, image_size: int, emit: bool, target: str = "sot-mtj", array
 
 
 def emit_by_stage(cm, out: Path) -> dict[str, float]:
-    """`anncc.build.emit_build`'s steps, each timed (the same functions in the same order)."""
-    from anncc.backends.report import summarize, write_report
-    from anncc.build import emit_golden, emit_rtl_hook, emit_spice_dir
+    """`anncc.build.emit_build`, with the seconds of each of its steps."""
+    from anncc.build import emit_build
 
-    steps = {
-        "save IR + weights": lambda: cm.save(out),
-        "report": lambda: write_report(summarize(cm), out),
-        "spice netlists": lambda: emit_spice_dir(cm, out),
-        "golden vectors": lambda: emit_golden(cm, out),
-        "rtl": lambda: emit_rtl_hook(cm, out),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    times = {}
-    for name, step in steps.items():
-        t = time.perf_counter()
-        step()
-        times[name] = time.perf_counter() - t
+    times: dict[str, float] = {}
+    emit_build(cm, out, timings=times)
     return times
 
 

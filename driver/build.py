@@ -14,6 +14,7 @@ Writes are atomic; the same model, options and seed give byte-identical files.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,24 @@ from anncc.gcpause import paused_gc
 @paused_gc()
 def emit_build(cm, directory: Path, accuracy: dict[str, Any] | None = None,
                golden_vectors: int | None = None, golden_inputs: Any = None,
-               golden_tiles: str = "sample") -> Path:
+               golden_tiles: str = "sample", timings: dict[str, float] | None = None) -> Path:
+    """Write every part of the build; `timings`, when given, gets the seconds of each step."""
     from anncc.backends.report import summarize, write_report
 
+    steps = {
+        "save IR + weights": lambda: cm.save(directory),
+        "report": lambda: write_report(summarize(cm, accuracy=accuracy), directory),
+        "spice netlists": lambda: emit_spice_dir(cm, directory),
+        "golden vectors": lambda: emit_golden(cm, directory, golden_vectors, golden_inputs,
+                                              golden_tiles, names=cm.saved_names.get("cell")),
+        "rtl": lambda: emit_rtl_hook(cm, directory),
+    }  # golden vectors reuse the SSA names of the text save just wrote
     directory.mkdir(parents=True, exist_ok=True)
-    cm.save(directory)
-    write_report(summarize(cm, accuracy=accuracy), directory)
-    emit_spice_dir(cm, directory)
-    emit_golden(cm, directory, golden_vectors, golden_inputs, golden_tiles)
-    emit_rtl_hook(cm, directory)
+    for name, step in steps.items():
+        t = time.perf_counter()
+        step()
+        if timings is not None:
+            timings[name] = time.perf_counter() - t
     return directory
 
 
@@ -49,7 +59,7 @@ def emit_spice_dir(cm, directory: Path) -> None:
 
 
 def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any = None,
-                tiles: str = "sample") -> Path | None:
+                tiles: str = "sample", names: dict | None = None) -> Path | None:
     """`directory/golden/`: the first `count` (default 16; 0: none) evaluation inputs, else
     calibration inputs, else example inputs, through the ideal cell level. Per-array files
     for every array (`tiles="all"`), or for the covering sample of `anncc.runtime.sampling`
@@ -67,7 +77,8 @@ def emit_golden(cm, directory: Path, count: int | None = None, eval_inputs: Any 
         if data is not None:
             x = input_array(data)
             chosen = None if tiles == "all" else covering_sample(model_tiles(cm.ir("cell")))
-            record_golden(cm, x[:count], directory / "golden", source=source, tiles=chosen)
+            record_golden(cm, x[:count], directory / "golden", source=source, tiles=chosen,
+                          names=names)
             return directory / "golden"
     return None
 

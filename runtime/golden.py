@@ -278,12 +278,14 @@ def _axes(ndim: int, tail: str) -> str:
 
 
 def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = "user",
-                  tiles: Any = None) -> dict[str, Any]:
+                  tiles: Any = None, names: dict[SSAValue, str] | None = None) -> dict[str, Any]:
     """Run `model`'s cell level with ideal devices on `inputs` and write the golden vectors.
 
     `model` is an `anncc.runtime.Model` (a compiled or a loaded build) with a
     `cell` level; `tiles`: the arrays (tile names) whose per-array files are written
-    (None: every array). Returns the index (also written as `index.json`).
+    (None: every array); `names`: the SSA names of the cell level's text when the caller
+    has just printed it (`Model.saved_names["cell"]` after `save`), else it is printed here.
+    Returns the index (also written as `index.json`).
     """
     from anncc.runtime.interpreter import ExecContext, entry_function, run_module
     from anncc.runtime.model import as_tensor
@@ -301,7 +303,7 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
         outs, _ = run_module(module, model.store, [x], ExecContext(store=model.store, analog=False),
                              values=values)
     d = Path(directory)
-    w = _Writer(d, ssa_names(module))
+    w = _Writer(d, names if names is not None else ssa_names(module))
     fn = entry_function(module)
     ops = list(fn.body.block.ops)
     requants = [op for op in ops if isinstance(op, RequantOp)]

@@ -41,6 +41,8 @@ class Model:
     levels: dict[str, ModuleOp]
     store: WeightStore
     _targets: dict[str, Any] = field(default_factory=dict)
+    #: per level, the name of every SSA value in the text the last `save` wrote (`%fc0_q`)
+    saved_names: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
 
     def ir(self, level: str = "cell") -> ModuleOp:
         if level not in self.levels:
@@ -138,12 +140,14 @@ class Model:
         """Write `ir/<level>.mlir`, `model.mlir` (the final level's: a hard link to its
         `ir/` file where the file system has them, else a copy) and one `weights.safetensors`."""
         from anncc.files import atomic_link, atomic_write_text
-        from anncc.ir import print_module
+        from anncc.ir.module_io import print_with_names
 
         d = Path(directory)
         keys = sorted({k for m in self.levels.values() for k in referenced_keys(m)})
         self.store.subset(keys).save(d / WEIGHTS_FILE, pack=True)  # integer codes bit-packed
-        texts = {level: print_module(m) for level, m in self.levels.items()}  # each level printed once
+        texts = {}
+        for level, m in self.levels.items():  # each level printed once
+            texts[level], self.saved_names[level] = print_with_names(m)
         for level, text in texts.items():
             atomic_write_text(d / "ir" / f"{level}.mlir", text)
         atomic_link(d / "ir" / f"{self.final_level}.mlir", d / "model.mlir")

@@ -68,3 +68,23 @@ def test_compile_runs_with_the_collector_paused(monkeypatch):
     monkeypatch.setattr(tile.TilePass, "apply", spy)
     mlp_model([8, 6, 4], n_calib=40)
     assert states == [False] and gc.isenabled()
+
+
+def test_objects_made_during_the_pause_join_the_oldest_generation_unscanned():
+    with paused_gc():
+        made = [[i] for i in range(50_000)]  # containers the collector tracks
+        assert gc.get_count()[0] >= 40_000
+    assert gc.get_count()[0] < 1_000  # no young collection pending over them
+    assert gc.get_freeze_count() == 0
+    del made
+
+
+def test_what_a_caller_froze_stays_frozen():
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc():
+            _ = [[i] for i in range(1000)]
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

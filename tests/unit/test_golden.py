@@ -232,3 +232,16 @@ def test_per_array_files_for_a_covering_sample(mlp, tmp_path):
     full = record_golden(cm, x[:2], tmp_path)  # re-recording every array removes nothing needed
     assert full["tiles_recorded"] == "all"
     assert sum(len(lay["tiles"]) for lay in full["layers"]) == len(tiles)
+
+
+def test_the_names_save_keeps_are_the_ones_golden_would_print(mlp, tmp_path):
+    from anncc.runtime.golden import ssa_names
+
+    cm, x = mlp
+    cm.save(tmp_path / "build")
+    assert cm.saved_names["cell"] == ssa_names(cm.ir("cell"))
+    text = (tmp_path / "build" / "ir" / "cell.mlir").read_text()
+    assert all(f"{name} = " in text for name in list(cm.saved_names["cell"].values())[1:])
+    a = record_golden(cm, x[:3], tmp_path / "given", names=cm.saved_names["cell"])
+    b = record_golden(cm, x[:3], tmp_path / "printed")
+    assert a == b

@@ -299,9 +299,9 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
     if x.ndim == 0 or x.shape[0] == 0:
         raise AnnccError("golden vectors need at least one input vector")
     values: dict[Any, Any] = {}
-    with torch.no_grad():
-        outs, _ = run_module(module, model.store, [x], ExecContext(store=model.store, analog=False),
-                             values=values)
+    ctx = ExecContext(store=model.store, analog=False)
+    with torch.no_grad():  # layers fused: the arrays recorded below are read again on their own
+        outs, _ = run_module(module, model.store, [x], ctx, values=values, fused_values=True)
     d = Path(directory)
     w = _Writer(d, names if names is not None else ssa_names(module))
     fn = entry_function(module)
@@ -312,6 +312,11 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
                 for rq in requants}
     in_layer = {id(t) for ts in tiles_of.values() for t in ts}
     keep = None if tiles is None else set(tiles)
+    with torch.no_grad():
+        for ts in tiles_of.values():
+            for t in ts:
+                if keep is None or t.params().tile in keep:
+                    _read_alone(t, values, ctx)
     layers = [_record_layer(w, rq, tiles_of[id(rq)], values, keep) for rq in requants]
     stray = [op for op in ops if isinstance(op, CellMvmOp) and id(op) not in in_layer]
     if stray:
@@ -365,6 +370,19 @@ def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dic
     entry["tiles"] = [_record_tile(w, base, t, values) for t in tiles
                       if keep is None or t.params().tile in keep]
     return entry
+
+
+def _read_alone(op: CellMvmOp, values: dict[Any, Any], ctx: Any) -> None:
+    """Put the array's operands and its result by the runtime's own `cell.mvm` kernel into
+    `values` where the fused run left them out (`run_module(fused_values=True)`)."""
+    from anncc.runtime.interpreter import KERNELS
+
+    for v in op.operands:
+        if v not in values:  # a constant only the fused layer read
+            owner = v.owner
+            values[v] = KERNELS[owner.name](owner, [values[a] for a in owner.operands], ctx)
+    if op.results[0] not in values:
+        values[op.results[0]] = KERNELS[op.name](op, [values[v] for v in op.operands], ctx)
 
 
 def _record_tile(w: _Writer, base: str, op: CellMvmOp, values: dict[Any, Any]) -> dict[str, Any]:

@@ -100,6 +100,7 @@ def run_module(
     trace: bool = False,
     values: dict[Any, Any] | None = None,
     kernels: Mapping[str, Kernel] | None = None,
+    fused_values: bool = False,
 ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
     """Interpret the entry function on `inputs`.
 
@@ -108,6 +109,10 @@ def run_module(
     `kernels` override `KERNELS` by op name (training's differentiable twins).
     Otherwise each layer's arrays run as one fused step (`anncc.runtime.layer_exec`;
     the option `fuse_layers=False` runs them op by op): the same integers.
+    `fused_values` keeps the fused steps with a `values` dict, which then holds each
+    fused pattern's output but not the values inside it (its mvms' and accumulates'
+    results, the constants only its mvms read): the golden recorder reads its few
+    sampled arrays again on their own.
     """
     _load_kernels()
     ctx = ctx or ExecContext(store=store)
@@ -120,7 +125,8 @@ def run_module(
     env.update(zip(args, inputs))
     recorded: dict[str, torch.Tensor] = {}
     steps: Any = fn.body.block.ops
-    if not trace and values is None and not kernels and ctx.options.get("fuse_layers", True):
+    if (not trace and (values is None or fused_values) and not kernels
+            and ctx.options.get("fuse_layers", True)):
         from anncc.runtime.layer_exec import Fusion, fused_plan, run_fusion
 
         steps = fused_plan(fn.body.block).steps

@@ -245,3 +245,26 @@ def test_the_names_save_keeps_are_the_ones_golden_would_print(mlp, tmp_path):
     a = record_golden(cm, x[:3], tmp_path / "given", names=cm.saved_names["cell"])
     b = record_golden(cm, x[:3], tmp_path / "printed")
     assert a == b
+
+
+def test_fused_layers_record_the_same_files_as_op_by_op(mlp, tmp_path, monkeypatch):
+    import anncc.runtime.interpreter as interpreter
+    import anncc.runtime.layer_exec as layer_exec
+
+    cm, x = mlp
+    fused_steps = []
+    real = layer_exec.run_fusion
+    monkeypatch.setattr(layer_exec, "run_fusion", lambda *a: fused_steps.append(1) or real(*a))
+    a = record_golden(cm, x[:5], tmp_path / "fused", tiles=None)
+    assert fused_steps  # the layers did run fused
+
+    real_ctx = interpreter.ExecContext
+    monkeypatch.setattr(interpreter, "ExecContext",
+                        lambda **kw: real_ctx(**kw, options={"fuse_layers": False}))
+    b = record_golden(cm, x[:5], tmp_path / "by_op", tiles=None)
+    assert a == b
+    files = sorted(p.relative_to(tmp_path / "fused") for p in (tmp_path / "fused").rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(tmp_path / "by_op")
+                                     for p in (tmp_path / "by_op").rglob("*") if p.is_file())
+    for f in files:
+        assert (tmp_path / "fused" / f).read_bytes() == (tmp_path / "by_op" / f).read_bytes(), f

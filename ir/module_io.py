@@ -177,9 +177,11 @@ class FastPrinter(Printer):
     character by character for string literals, through one `print()` call per fragment: saving
     the ResNet-18-style build's three levels took 84 s. Here fragments go to a list joined once,
     an attribute's text is kept after its first print (by value for the classes in `_BY_VALUE`,
-    by identity for the rest, e.g. the `#cell.analog` group every array of a layer shares), and
-    a string literal is escaped in one pass. `tests/unit/test_module_io.py` checks the text equals
-    xDSL's `Printer` on every level of a compiled model.
+    by identity for the rest, e.g. the `#cell.analog` group every array of a layer shares),
+    a string literal is escaped in one pass, and the per-array ops (`_FAST_OPS`) are written
+    by hand in their assembly format instead of through xDSL's format interpreter.
+    `tests/unit/test_module_io.py` checks the text equals xDSL's `Printer` on every level
+    of a compiled model and on array ops with extra attributes (which take xDSL's path).
     """
 
     def __init__(self) -> None:
@@ -202,31 +204,101 @@ class FastPrinter(Printer):
         self.print_string(_bytes_literal(bytestring))
 
     def print_attribute(self, attribute) -> None:
-        cls = type(attribute).__name__
-        if cls in _NEVER:
+        if type(attribute).__name__ in _NEVER:
             super().print_attribute(attribute)
             return
-        by_value = cls in _BY_VALUE
+        self.print_string(self._cached(attribute, False))
+
+    def params_text(self, attribute) -> str:
+        """The text of `attribute.print_parameters` (how an op's format prints an attribute of a
+        known type: `<16x7 at 0, 0>` for a `#xbar.tile`), cached as `print_attribute`'s is."""
+        return self._cached(attribute, True)
+
+    def _cached(self, attribute, params: bool) -> str:
+        ident = (id(attribute), params)  # the same object again (shared types and groups): no hash
+        hit = self._by_id.get(ident)
+        if hit is not None and hit[0] is attribute:
+            return hit[1]
+        by_value = type(attribute).__name__ in _BY_VALUE
         if by_value:
-            text = self._by_value.get(attribute)
+            text = self._by_value.get((attribute, params))
+            if text is not None:
+                self._by_id[ident] = (attribute, text)
+                return text
+        parts = self._parts.parts
+        start, column = len(parts), self._current_column
+        if params:
+            attribute.print_parameters(self)
         else:
-            hit = self._by_id.get(id(attribute))
-            text = hit[1] if hit is not None and hit[0] is attribute else None
-        if text is None:
-            parts = self._parts.parts
-            start, column = len(parts), self._current_column
-            super().print_attribute(attribute)
-            text = "".join(parts[start:])
-            if "\n" in text:  # multi-line text depends on the indentation: printed each time
-                return
-            del parts[start:]
-            self._current_column = column
+            Printer.print_attribute(self, attribute)
+        text = "".join(parts[start:])
+        del parts[start:]
+        self._current_column = column
+        if "\n" not in text:  # multi-line text depends on the indentation: never cached
             if by_value:
-                self._by_value[attribute] = text
-            else:
-                self._by_id[id(attribute)] = (attribute, text)  # the reference keeps the id unique
-        self._current_column += len(text)
-        self._parts.write(text)
+                self._by_value[(attribute, params)] = text
+            self._by_id[ident] = (attribute, text)  # the reference keeps the id unique
+        return text
+
+    def print_op(self, op) -> None:
+        fast = _FAST_OPS.get(op.name)
+        if (fast is None or op.attributes or len(op.properties) != fast[1] or op.regions
+                or self.print_generic_format or self.print_debuginfo
+                or op in self.diagnostic.op_messages):
+            super().print_op(op)
+            return
+        self._print_results(op)
+        self.print_string(op.name)
+        fast[0](self, op)
+
+
+def _print_operands(p: FastPrinter, op) -> None:
+    for i, v in enumerate(op.operands):
+        p.print_string(", " if i else " ")
+        p.print_ssa_value(v)
+
+
+def _print_tile_fields(p: FastPrinter, op) -> None:  # anncc.ir.xbar.TILE_FORMAT
+    p.print_string(" tile ")
+    p.print_attribute(op.tile)
+    p.print_string(" " + p.params_text(op.geometry) + " layer ")
+    p.print_attribute(op.layer)
+    p.print_string(f" w_bits {op.w_bits.value.data} acc_bits {op.acc_bits.value.data}")
+
+
+def _print_types(p: FastPrinter, op) -> None:
+    p.print_string(" : ")
+    p.print_function_type(op.operand_types, op.result_types)
+
+
+def _print_weight(p: FastPrinter, op) -> None:  # "$key `digest` $digest attr-dict `:` type($result)"
+    p.print_string(" ")
+    p.print_attribute(op.key)
+    p.print_string(" digest ")
+    p.print_attribute(op.digest)
+    p.print_string(" : ")
+    p.print_attribute(op.results[0].type)
+
+
+def _print_xbar_mvm(p: FastPrinter, op) -> None:
+    _print_operands(p, op)
+    _print_tile_fields(p, op)
+    _print_types(p, op)
+
+
+def _print_cell_mvm(p: FastPrinter, op) -> None:
+    _print_operands(p, op)
+    _print_tile_fields(p, op)
+    p.print_string(" array " + p.params_text(op.array) + " adc " + p.params_text(op.adc)
+                   + " analog " + p.params_text(op.analog))
+    _print_types(p, op)
+
+
+#: The ops a chip has one of per array, printed by hand in their assembly format (an op with
+#: extra attributes, or another number of properties, goes through xDSL's format printer):
+#: op name -> (printer of what follows the name, the number of properties the format prints).
+_FAST_OPS = {"ann.weight": (_print_weight, 2), "xbar.mvm": (_print_xbar_mvm, 5),
+             "cell.mvm": (_print_cell_mvm, 8)}
 
 
 _ESCAPES = {b: f"\\{b:02X}" for b in (*range(0x20), 0x22, *range(0x7F, 0x100))}

@@ -72,3 +72,15 @@ def test_a_printer_prints_one_module():
     printer.print_op(parse_module("func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> {\n"
                                   "  func.return %x : tensor<2xf32>\n}"))
     assert printer.text().startswith("builtin.module {")
+
+
+def test_an_array_op_with_extra_attributes_prints_as_xdsl_prints_it(tmr):
+    from anncc.ir._xdsl import StringAttr
+
+    module = tmr.ir("cell").clone()
+    ops = [o for o in module.walk() if o.name in ("cell.mvm", "ann.weight")]
+    ops[0].attributes["note"] = StringAttr("hand-edited")
+    ops[-1].attributes["note"] = StringAttr("x")
+    want, _ = _xdsl_text(module)
+    assert 'note = "hand-edited"' in want
+    assert print_module(module) == want

@@ -315,7 +315,7 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
     with torch.no_grad():
         for ts in tiles_of.values():
             for t in ts:
-                if keep is None or t.params().tile in keep:
+                if keep is None or t.tile.data in keep:
                     _read_alone(t, values, ctx)
     layers = [_record_layer(w, rq, tiles_of[id(rq)], values, keep) for rq in requants]
     stray = [op for op in ops if isinstance(op, CellMvmOp) and id(op) not in in_layer]
@@ -330,7 +330,7 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
         "format": FORMAT, "version": VERSION, "level": "cell", "devices": "ideal",
         "vectors": int(x.shape[0]), "source": source,
         "tiles_recorded": "all" if keep is None or all(
-            t.params().tile in keep for ts in tiles_of.values() for t in ts) else "sample",
+            t.tile.data in keep for ts in tiles_of.values() for t in ts) else "sample",
         "inputs": w.save("inputs.npy", x.numpy(), "n,*",
                          fn.body.block.args[0], np.dtype(np.float32)),
         "outputs": w.save("outputs.npy", outs[0].detach().float().numpy(), "n,*", ret, np.dtype(np.float32)),
@@ -368,7 +368,7 @@ def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dic
                         "hi": rq.hi.value.data, "out_scale": rq.out_scale.value.data}
     entry["tiles_total"] = len(tiles)
     entry["tiles"] = [_record_tile(w, base, t, values) for t in tiles
-                      if keep is None or t.params().tile in keep]
+                      if keep is None or t.tile.data in keep]
     return entry
 
 

@@ -51,7 +51,7 @@ def spice_name(tile: str) -> str:
 
 def layer_of(op: Any) -> str:
     """The layer an array belongs to: the op's `layer` attribute (set by `tile` on every op it makes)."""
-    return str(op.params().layer)
+    return str(op.layer.data)
 
 
 @dataclass
@@ -168,19 +168,19 @@ def collect_arrays(model: Any, seed: int = 0, names: Sequence[str] | None = None
     ops = _mvm_ops(model)
     if not ops:
         raise AnnccError("the model has no cell level arrays (cell.mvm) to write as SPICE")
-    known = {op.params().tile for op in ops} | {spice_name(op.params().tile) for op in ops}
-    if names is not None:
+    if names is not None:  # tile names as the IR has them, or as the netlists spell them
+        wanted = set(names)
+        ops = [op for op in ops if op.tile.data in wanted or spice_name(op.tile.data) in wanted]
+        known = {op.tile.data for op in ops} | {spice_name(op.tile.data) for op in ops}
         unknown = [n for n in names if n not in known]
         if unknown:
             raise AnnccError(f"unknown array(s) {', '.join(unknown)}",
-                             hint=f"known: {', '.join(sorted(op.params().tile for op in ops))}")
+                             hint=f"known: {', '.join(sorted(op.tile.data for op in _mvm_ops(model)))}")
     target = model.target()
     ctx = ExecContext(store=model.store, analog=True, seed=seed)
     out = []
     for op in ops:
         f = op.params()
-        if names is not None and f.tile not in names and spice_name(f.tile) not in names:
-            continue
         levels, colmap, rowmap, faults = (
             operand_tensor(v, ctx) for v in (op.levels, op.colmap, op.rowmap, op.faults))
         tgt = array_target(target, f.g_min_s, f.g_max_s)
@@ -206,7 +206,7 @@ def covering_sample(model: Any, limit: int | None = None) -> list[str]:
     from anncc.runtime.sampling import SAMPLE_LIMIT
     from anncc.runtime.sampling import covering_sample as sample
 
-    tiles = [(layer_of(op), op.params().tile) for op in _mvm_ops(model)]
+    tiles = [(layer_of(op), op.tile.data) for op in _mvm_ops(model)]
     return sample(tiles, SAMPLE_LIMIT if limit is None else limit)
 
 
@@ -222,12 +222,16 @@ def array_inputs(model: Any, x: Any, tiles: Sequence[str] | None = None) -> dict
     ctx = ExecContext(store=model.store, analog=False, seed=0)
     values: dict[Any, torch.Tensor] = {}
     with torch.no_grad():
-        run_module(model.ir("cell"), model.store, [as_tensor(x)], ctx, values=values)
+        # layers fused: only the arrays' inputs are read here, and those are not inside a layer
+        run_module(model.ir("cell"), model.store, [as_tensor(x)], ctx, values=values,
+                   fused_values=True)
+    wanted = None if tiles is None else set(tiles)
     out = {}
     for op in _mvm_ops(model):
-        f = op.params()
-        if tiles is not None and f.tile not in tiles and spice_name(f.tile) not in tiles:
+        tile = op.tile.data
+        if wanted is not None and tile not in wanted and spice_name(tile) not in wanted:
             continue
+        f = op.params()
         xin = values[op.input]
         r0, rows = f.row_offset, f.rows
         out[f.tile] = xin[..., r0:r0 + rows].reshape(-1, rows).to(torch.int64).numpy()

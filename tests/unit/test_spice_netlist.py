@@ -157,16 +157,13 @@ def test_covering_sample_takes_every_layer_above_the_limit(monkeypatch):
 
     class FakeOp:
         def __init__(self, layer: str, tile: str):
-            self.tile, self.layer = tile, layer
-
-        def params(self) -> SimpleNamespace:
-            return SimpleNamespace(tile=self.tile, layer=self.layer)
+            self.tile, self.layer = SimpleNamespace(data=tile), SimpleNamespace(data=layer)
 
     ops = [FakeOp(f"conv{layer}", f"conv{layer}.r{r}c0") for layer in range(3) for r in range(40)]
     monkeypatch.setattr(arrays, "_mvm_ops", lambda model: ops)
     assert len(arrays.covering_sample(None, limit=200)) == 120  # all when at most the limit
     chosen = arrays.covering_sample(None, limit=10)
     assert len(chosen) == 10 and {"conv0.r0c0", "conv1.r0c0", "conv2.r0c0"} <= set(chosen)
-    order = [op.tile for op in ops]
+    order = [op.tile.data for op in ops]
     assert chosen == sorted(chosen, key=order.index)
     assert arrays.layer_of(ops[41]) == "conv1"

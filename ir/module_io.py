@@ -188,7 +188,7 @@ class FastPrinter(Printer):
         self._parts = _Parts()
         super().__init__(stream=self._parts)  # type: ignore[arg-type]
         self._by_value: dict = {}
-        self._by_id: dict[int, tuple] = {}
+        self._by_id: dict[tuple[int, bool], tuple] = {}
 
     def text(self) -> str:
         return self._parts.getvalue()

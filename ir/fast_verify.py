@@ -11,11 +11,12 @@ compiler's array sizes, 101,008 arrays: 55 % of the 11 s `verify` stage was
 per array, so that is the op class that matters.
 
 `irdl_op_fast`, used in place of `irdl_op_definition`, gives such a class a
-`verify_` that makes the same checks in the same order with the same constraint
-objects (`constr.verify` on each operand's and result's type, one `VerificationContext` for the op, the same
-property and attribute rules, every trait, then the class's own `verify_`).
-Anything it finds wrong is reported by running xDSL's `OpDef.verify`, so the
-message is xDSL's own. A class with variadic or optional operands or results,
+`verify_` that makes the same checks with the same constraint objects
+(`constr.verify` on each operand's and result's type, one `VerificationContext`
+for the op, the same property and attribute rules), then every trait and the
+class's own `verify_`, as xDSL does. Anything the constraint checks find wrong is
+reported by running xDSL's `OpDef.verify`, so the message (and which problem is
+named first) is xDSL's own. A class with variadic or optional operands or results,
 regions, successors, or segment-size options keeps xDSL's `verify_`.
 `tests/unit/test_fast_verify.py` checks both verifiers accept and refuse the same
 ops.
@@ -74,24 +75,17 @@ def irdl_op_fast(cls: Any) -> Any:
                 constr.verify((value.type,), ctx)
             for constr, value in zip(results, self.results):
                 constr.verify((value.type,), ctx)
-            properties = self.properties
-            for name, constr, optional in props:
-                attr = properties.get(name)
-                if attr is None:
-                    if optional:
-                        continue
-                    raise _Mismatch
-                constr.verify(attr, ctx)
-            if len(properties) > len(prop_names) or not prop_names.issuperset(properties):
+            # (the order of these checks does not matter: a failure is reported by xDSL's own)
+            for given, defs in ((self.properties, props), (self.attributes, attrs)):
+                for name, constr, optional in defs:
+                    attr = given.get(name)
+                    if attr is None:
+                        if optional:
+                            continue
+                        raise _Mismatch
+                    constr.verify(attr, ctx)
+            if len(self.properties) > len(prop_names) or not prop_names.issuperset(self.properties):
                 raise _Mismatch
-            attributes = self.attributes
-            for name, constr, optional in attrs:
-                attr = attributes.get(name)
-                if attr is None:
-                    if optional:
-                        continue
-                    raise _Mismatch
-                constr.verify(attr, ctx)
         except (_Mismatch, VerifyException):
             op_def.verify(self)  # raises xDSL's own message
             raise VerifyException(f"{self.name}: does not verify") from None

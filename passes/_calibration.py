@@ -178,7 +178,7 @@ def minmax_scales(m: np.ndarray, w_bits: int, per_channel: bool) -> np.ndarray:
 
 def weight_error(m: np.ndarray, scale: np.ndarray, w_bits: int,
                  row_weight: np.ndarray | None = None) -> np.ndarray:
-    """Per-column Σ_k h_k (w − s·q(w/s))² (h = 1 without `row_weight`).
+    """Per-column Σ_k h_k (w − s·q(w/s))² (h = 1 without `row_weight`; `h_kj` when it is 2-D).
 
     `quantize_with_scale`'s arithmetic in one buffer (the clip search calls this 32 times
     per layer; a 28M-weight model spent 30 s in the temporaries): the same values.
@@ -190,8 +190,8 @@ def weight_error(m: np.ndarray, scale: np.ndarray, w_bits: int,
     t *= scale
     np.subtract(m, t, out=t)
     np.square(t, out=t)
-    if row_weight is not None:
-        t *= row_weight[:, None]
+    if row_weight is not None:  # per row [K], or per row and column [K, N]
+        t *= row_weight if row_weight.ndim == 2 else row_weight[:, None]
     return t.sum(axis=0)
 
 

@@ -99,9 +99,26 @@ __all__ = ["CALIBRATION_KEY", "FLOAT_BIAS_ATTR", "QuantizePass", "analog_layers"
 
 
 def quantize_weights(m: np.ndarray, w_bits: int, per_channel: bool, clip: str = "minmax",
-                     row_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric integer weights of a `[K, N]` matrix and their scales `[N]`."""
-    if clip == "mse":
+                     row_weight: np.ndarray | None = None, groups: int = 1
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric integer weights of a `[K, N]` matrix and their scales `[N]`.
+
+    `groups`: the matrix is block-diagonal (`weight_matrix` of a grouped convolution), and a
+    per-channel clip search runs on each column's own rows only (its block, stacked side by side
+    with the other groups' blocks). The rows left out are zeros, which round to zero and add
+    exactly 0.0 to the column's error sum, taken row by row in the same order, so the scales are
+    the same bit for bit; a depthwise convolution of C channels is searched over C times fewer
+    weights (ConvNeXt-T-scale: its 7x7 depthwise layers were most of `quantize`'s 20.7 s).
+    """
+    if clip == "mse" and per_channel and groups > 1:
+        k, n = m.shape
+        rk, cn = k // groups, n // groups
+        # each column's own rows, in their order: [rk, n], and their row weights alike
+        compact = np.concatenate([m[g * rk:(g + 1) * rk, g * cn:(g + 1) * cn] for g in range(groups)],
+                                 axis=1)
+        rw = None if row_weight is None else np.repeat(row_weight.reshape(groups, rk).T, cn, axis=1)
+        scale = search_weight_clip(compact, w_bits, True, rw)
+    elif clip == "mse":
         scale = search_weight_clip(m, w_bits, per_channel, row_weight)
     else:
         scale = minmax_scales(m, w_bits, per_channel)
@@ -207,7 +224,8 @@ class QuantizePass(ModulePass):
         if c.in_sq.shape != (m.shape[0],):
             raise AnnccError(f"quantize: calibration statistics of layer '{name}' do not match "
                              f"its {m.shape[0]} inputs; recalibrate")
-        wq, wscale = quantize_weights(m, w_bits, self.per_channel, self.weight_clip, c.in_sq)
+        wq, wscale = quantize_weights(m, w_bits, self.per_channel, self.weight_clip, c.in_sq,
+                                      groups_of(layer))
         if self.rounding == "gptq":
             if c.in_xx is None:
                 raise AnnccError(f"quantize: rounding=gptq needs the input second moments of layer "

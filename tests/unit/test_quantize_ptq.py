@@ -176,3 +176,20 @@ def test_passes_do_not_import_the_runtime():
             "print(sorted(m for m in sys.modules if m.startswith('anncc.runtime')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("groups,rk,cn", [(64, 49, 1), (2, 9, 1), (4, 27, 8), (32, 18, 2), (3, 5, 7)])
+def test_grouped_clip_search_gives_the_whole_matrix_scales_bit_for_bit(groups, rk, cn):
+    from anncc.passes.quantize import quantize_weights
+
+    rng = np.random.default_rng(groups)
+    m = np.zeros((groups * rk, groups * cn))
+    for g in range(groups):  # block-diagonal, as weight_matrix lays out a grouped convolution
+        m[g * rk:(g + 1) * rk, g * cn:(g + 1) * cn] = rng.standard_t(3, size=(rk, cn)) * 0.05
+    if cn > 1:
+        m[:, 0] = 0.0  # an all-zero column keeps its min-max scale of 1.0 either way
+    for rw in (None, rng.random(m.shape[0]) + 0.5):
+        whole = quantize_weights(m, 4, True, "mse", rw)
+        grouped = quantize_weights(m, 4, True, "mse", rw, groups=groups)
+        assert whole[1].tobytes() == grouped[1].tobytes()
+        assert np.array_equal(whole[0], grouped[0])

@@ -312,12 +312,8 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
                 for rq in requants}
     in_layer = {id(t) for ts in tiles_of.values() for t in ts}
     keep = None if tiles is None else set(tiles)
-    with torch.no_grad():
-        for ts in tiles_of.values():
-            for t in ts:
-                if keep is None or t.tile.data in keep:
-                    _read_alone(t, values, ctx)
-    layers = [_record_layer(w, rq, tiles_of[id(rq)], values, keep) for rq in requants]
+    with torch.no_grad():  # a recorded array the fused run left out is read on its own
+        layers = [_record_layer(w, rq, tiles_of[id(rq)], values, ctx, keep) for rq in requants]
     stray = [op for op in ops if isinstance(op, CellMvmOp) and id(op) not in in_layer]
     if stray:
         raise AnnccError(f"golden vectors: array '{stray[0].tile.data}' feeds no xbar.requant")
@@ -343,7 +339,7 @@ def record_golden(model: Any, inputs: Any, directory: str | Path, source: str = 
 
 
 def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dict[Any, Any],
-                  keep: set[str] | None = None) -> dict[str, Any]:
+                  ctx: Any, keep: set[str] | None = None) -> dict[str, Any]:
     layer = layer_of(rq) or ""
     strangers = sorted({str(layer_of(t)) for t in tiles} - {layer})
     if not layer or strangers:
@@ -367,7 +363,7 @@ def _record_layer(w: _Writer, rq: RequantOp, tiles: list[CellMvmOp], values: dic
     entry["requant"] = {"zero_point": rq.zero_point.value.data, "lo": rq.lo.value.data,
                         "hi": rq.hi.value.data, "out_scale": rq.out_scale.value.data}
     entry["tiles_total"] = len(tiles)
-    entry["tiles"] = [_record_tile(w, base, t, values) for t in tiles
+    entry["tiles"] = [_record_tile(w, base, t, values, ctx) for t in tiles
                       if keep is None or t.tile.data in keep]
     return entry
 
@@ -385,7 +381,9 @@ def _read_alone(op: CellMvmOp, values: dict[Any, Any], ctx: Any) -> None:
         values[op.results[0]] = KERNELS[op.name](op, [values[v] for v in op.operands], ctx)
 
 
-def _record_tile(w: _Writer, base: str, op: CellMvmOp, values: dict[Any, Any]) -> dict[str, Any]:
+def _record_tile(w: _Writer, base: str, op: CellMvmOp, values: dict[Any, Any], ctx: Any
+                 ) -> dict[str, Any]:
+    _read_alone(op, values, ctx)
     p = op.params()
     read = tile_read(values[op.input], values[op.levels], values[op.colmap], values[op.rowmap],
                      values[op.faults], p)

@@ -316,3 +316,20 @@ def test_bad_shapes_are_rejected():
         solve_direct(cells(4, 3), np.zeros(5), NATURE_2022)
     with pytest.raises(AnnccError, match="conductance"):
         solve_direct(-cells(4, 3), np.zeros(4), NATURE_2022)
+
+
+@pytest.mark.parametrize("shape", [(7, 300), (256, 512), (64, 257), (40, 100)])
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_dense_nd_gram_is_numpys_product_bit_for_bit(shape, layout):
+    """`_gram` (dsyrk on the upper triangle, mirrored by blocks) gives `X.T @ X` exactly."""
+    X = np.asarray(np.random.default_rng(3).standard_normal(shape), order=layout)
+    reference = X.T @ X
+    out = np.full((shape[1], shape[1]), np.nan)
+    dense_nd._gram(X, out)
+    np.testing.assert_array_equal(out, reference)
+    dense_nd._gram(X, out, negate=True)
+    np.testing.assert_array_equal(out, -reference)
+    stack = np.full((2, shape[1], shape[1]), np.nan)  # a block of a stack, as the merges pass it
+    dense_nd._gram(X, stack[1])
+    np.testing.assert_array_equal(stack[1], reference)
+    assert np.isnan(stack[0]).all()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 from anncc.ir._xdsl import (
@@ -43,7 +44,7 @@ def ints_of(attr: DenseArrayBase) -> list[int]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _f64_attr(value: float) -> FloatAttr:
+def _f64_attr(value: float, sign: float) -> FloatAttr:  # sign: -0.0 == 0.0 as a key, not as an attribute
     return FloatAttr(value, f64)
 
 
@@ -53,8 +54,13 @@ def _i64_attr(value: int) -> IntegerAttr:
 
 
 def f64_attr(value: float) -> FloatAttr:
-    """An f64 attribute; shared instances (attributes are immutable, building one is slow)."""
-    return _f64_attr(float(value))
+    """An f64 attribute; shared instances (attributes are immutable, building one is slow).
+
+    The cache key holds the sign: -0.0 equals 0.0 in Python, but xDSL's attributes compare
+    the bits and print `-0.0`, so one must not stand for the other.
+    """
+    value = float(value)
+    return _f64_attr(value, math.copysign(1.0, value))
 
 
 def i64_attr(value: int) -> IntegerAttr:

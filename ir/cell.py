@@ -29,6 +29,7 @@ Rationale: docs/dialects/cell.md.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -169,8 +170,14 @@ def _adc_attr(bits: int, shift: int, dac_bits: int) -> AdcAttr:
     return AdcAttr(IntAttr(bits), IntAttr(shift), IntAttr(dac_bits))
 
 
-@functools.lru_cache(maxsize=4096)
 def _analog_attr(v_read_v: float, g_min_s: float, g_max_s: float) -> AnalogAttr:
+    # the key holds the signs: -0.0 == 0.0 in Python, not as an attribute (f64_attr)
+    values = (v_read_v, g_min_s, g_max_s)
+    return _analog_attr_of(*values, *(math.copysign(1.0, v) for v in values))
+
+
+@functools.lru_cache(maxsize=4096)
+def _analog_attr_of(v_read_v: float, g_min_s: float, g_max_s: float, *signs: float) -> AnalogAttr:
     return AnalogAttr(f64_attr(v_read_v), f64_attr(g_min_s), f64_attr(g_max_s))
 
 

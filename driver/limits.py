@@ -19,8 +19,12 @@ limit must admit what anncc itself writes: at the array sizes the compiler picks
 for the IR-drop budget, the ResNet-18-style model's cell level is 202,669 ops on
 `rram` (101,008 arrays) and about 700,000 on `sot-mtj` (349,152 arrays of 16x16),
 and `anncc.runtime.load` of the rram build (xbar and cell levels, 94 MB of text,
-about 305,000 ops) took 187 s and 1.6 GB (1 Dec 2026). 1,000,000 ops is then
-about ten minutes and 5 GB: bounded, and every build of that model loads.
+about 305,000 ops) took 187 s and 1.6 GB (1 Dec 2026) through xDSL's parser, and
+27 to 34 s and 1.0 GB since its per-array ops are read by anncc's fast path
+(`LocatingParser` in `anncc.ir.module_io`, 13,000 to 21,000 ops/s on a level instead
+of 1,400 to 2,000; `bench/bench_load.py`). Text the fast path leaves to xDSL
+(hand-written, other spacing) still parses at about 1,500 ops/s, so 1,000,000 ops
+is at most about ten minutes and 5 GB: bounded, and every build of that model loads.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ from xdsl.utils.exceptions import (
     VerifyException,
 )
 from xdsl.utils.lexer import Span
-from xdsl.utils.mlir_lexer import MLIRLexer
+from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 # xDSL 0.74's string-literal pattern nests `+` inside `*`, so a string left open
@@ -95,7 +95,7 @@ MLIRLexer._unescaped_characters_regex = re.compile(
 )
 
 __all__ = [
-    "ArgSpec", "ArgSpecParseError", "PassFailedException", "Span", "Universe",
+    "ArgSpec", "ArgSpecParseError", "MLIRTokenKind", "PassFailedException", "Span", "Universe",
     "dce", "parse_pipeline_spec", "xDSLOptMain", "xdsl_builtin_passes",
     "DYNAMIC_INDEX", "I64", "ArrayAttr", "Attribute", "AttrParser", "Block", "Builder", "Builtin",
     "ConstantLike", "Context", "DenseArrayBase", "Dialect", "DiagnosticException",

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+from collections.abc import Callable
+from typing import cast
 
 from anncc.errors import IRError
 from anncc.ir._xdsl import (
+    Attribute,
     Builtin,
     Context,
     DiagnosticException,
     Func,
+    IntegerAttr,
+    MLIRTokenKind,
     ModuleOp,
     Operation,
     ParseError,
     Parser,
     Printer,
     Span,
+    StringAttr,
+    TensorType,
     Test,
+    TypeAttribute,
+    i64,
 )
 
 
@@ -53,28 +63,136 @@ def make_context() -> Context:
 
 
 class LocatingParser(Parser):
-    """xDSL's parser, remembering where in the source each operation starts.
+    """xDSL's parser, remembering where in the source each operation starts; the per-array ops
+    it reads by hand when their text is exactly the text `FastPrinter` writes.
 
     xDSL ops carry no source position, so a verifier error could not say where
     the bad op is; with `starts`, it names the op's `file:line:col`.
     `line_offset` shifts reported lines (a chunk of a `--split-input-file` input).
+
+    xDSL parses about 1,600 ops a second through its format interpreter, and a chip has one
+    `cell.mvm`, `xbar.mvm` and `ann.weight` per array: loading the ResNet-18-style build took
+    minutes. With `fast` (the default), an op `%r = <one of _FAST_PARSE>` whose whole text
+    matches its `_FAST_PARSE` pattern (the printer's spacing, plain SSA names, no attribute
+    dictionary) is built here: each field's text is parsed once per parser, by the xDSL routine
+    the op's format uses (`_field_parsers`: the same text repeats across thousands of ops, and
+    attributes are immutable, so equal texts share one attribute; a string without escapes and
+    a tile in the printer's form, mostly distinct, are read directly), operands are looked up in
+    xDSL's own SSA table, and the result is registered there as xDSL registers it. Anything
+    else (a forward reference, a name defined twice, a type mismatch, a field that does not
+    parse, a `loc(...)`, other spacing) leaves the parser untouched and goes to xDSL's path,
+    so the result, the errors and their messages stay xDSL's. `fast_parsed` counts the ops
+    built here; `tests/unit/test_fast_parse.py` checks both paths build the same modules.
     """
 
     def __init__(self, ctx: Context, text: str | bytes, name: str,
-                 starts: dict[Operation, Span] | None = None, line_offset: int = 0):
+                 starts: dict[Operation, Span] | None = None, line_offset: int = 0,
+                 fast: bool = True):
         super().__init__(ctx, text, name)
         self.starts: dict[Operation, Span] = {} if starts is None else starts
         self.line_offset = line_offset
+        self.fast = fast
+        self.fast_parsed = 0
+        self._fields: dict[str, dict[str, Attribute | None]] = {kind: {} for kind in _FIELD_KINDS}
+        self._op_classes: dict[str, type[Operation] | None] = {}
 
     def parse_operation(self) -> Operation:
         start = self.here()
-        op = super().parse_operation()
+        op = None
+        if self.fast and self._current_token.kind is MLIRTokenKind.PERCENT_IDENT:
+            op = self._parse_fast()
+        if op is None:
+            op = super().parse_operation()
         self.starts[op] = start
         return op
 
     def here(self) -> Span:
         """The span of the current token (where parsing stopped, after an error)."""
         return dataclasses.replace(self._current_token.span, line_offset=self.line_offset)
+
+    def parse_optional_type(self) -> TypeAttribute | None:
+        """xDSL's, but a tensor type's text is parsed once per parser (with `fast`): the
+        variadic ops (`xbar.accumulate`, `xbar.concat`, `cell.vote`) list a type per operand,
+        100,000 types in a ResNet-scale level, about 70 us each through xDSL."""
+        token = self._current_token
+        if not (self.fast and token.kind is MLIRTokenKind.BARE_IDENT and token.text == "tensor"):
+            return super().parse_optional_type()
+        content = self.lexer.input.content
+        m = _TENSOR.match(content, token.span.start)
+        if m is None:
+            return super().parse_optional_type()
+        cache = self._fields["type"]
+        type_ = cache.get(m.group())
+        if type_ is not None:
+            self._resume_from(m.end())  # past the type, as xDSL leaves the parser after it
+            return cast(TypeAttribute, type_)
+        type_ = super().parse_optional_type()
+        if isinstance(type_, TensorType) and content[m.end():self._current_token.span.start].strip() == "":
+            cache[m.group()] = type_  # xDSL read exactly the matched text
+        return type_
+
+    def _parse_fast(self) -> Operation | None:
+        """The per-array op at the current token, read by hand; None, with the parser where it
+        was, when the text is anything but what the fast path knows (see the class doc)."""
+        content = self.lexer.input.content
+        start = self._current_token.span.start
+        head = _HEAD.match(content, start)
+        if head is None:
+            return None
+        name, op_name = head.groups()
+        body, read = _FAST_PARSE[op_name]
+        m = body.match(content, head.end())
+        cls = self._op_class(op_name)
+        if m is None or cls is None:
+            return None
+        values = self.ssa_values
+        if name in values or name in self.forward_ssa_references:
+            return None  # defined twice, or used before: xDSL's message, its forward-reference bookkeeping
+        try:
+            refs, types, props = read(self, m.groups())
+        except _NotFast:
+            return None
+        operands = []
+        for ref, type_ in zip(refs, types):
+            defined = values.get(ref)
+            if not defined or (defined[0].type is not type_ and defined[0].type != type_):
+                return None  # a forward reference, or the type mismatch xDSL reports
+            operands.append(defined[0])
+        try:  # lex the token after the op, as xDSL does when it reads the op's last token
+            self._resume_from(m.end())
+            after = self._current_token
+            if after.kind is MLIRTokenKind.BARE_IDENT and after.text == "loc":
+                raise _NotFast  # the op's location: xDSL's path reads it
+        except (ParseError, _NotFast):  # a lexer error there is xDSL's to report, from the op's start
+            self._resume_from(start)
+            return None
+        op = cls.__new__(cls)  # what the format's `op_type.build` makes, without re-checking its arguments
+        Operation.__init__(op, operands=operands, result_types=types[len(refs):], properties=props)
+        self._register_ssa_definition(name, op.results, Span(start, head.end(1), self.lexer.input))
+        self.fast_parsed += 1
+        return op
+
+    def field(self, kind: str, text: str) -> Attribute:
+        """The attribute of the field text `text` of kind `kind` (`_field_parsers`), parsed once per
+        parser; `_NotFast` when it does not parse alone to what the op's format accepts."""
+        cache = self._fields[kind]
+        try:
+            attr = cache[text]
+        except KeyError:
+            attr = cache[text] = _field_parsers()[kind](self.ctx, text)
+        if attr is None:
+            raise _NotFast
+        return attr
+
+    def _op_class(self, op_name: str) -> type[Operation] | None:
+        """The context's class of `op_name` when it is the class the fast path builds, else None."""
+        try:
+            return self._op_classes[op_name]
+        except KeyError:
+            cls = self.ctx.get_optional_op(op_name)
+            expected = _fast_parse_classes()[op_name]
+            self._op_classes[op_name] = found = cls if cls is expected else None
+            return found
 
 
 def first_failing_op(module: ModuleOp) -> tuple[Operation, Exception] | None:
@@ -299,6 +417,145 @@ def _print_cell_mvm(p: FastPrinter, op) -> None:
 #: op name -> (printer of what follows the name, the number of properties the format prints).
 _FAST_OPS = {"ann.weight": (_print_weight, 2), "xbar.mvm": (_print_xbar_mvm, 5),
              "cell.mvm": (_print_cell_mvm, 8)}
+
+
+# --------------------------------------------------------------------------- the per-array ops, parsed
+
+
+class _NotFast(Exception):
+    """The op's text is not one the fast path reads: xDSL's parser reads it."""
+
+
+# The lexer's tokens, as `FastPrinter` writes them: an SSA name (xDSL's `suffix-id`), a string
+# literal (xDSL's pattern, possessive as `_xdsl` makes it; no surrogates, which its decoding
+# would refuse), an integer, and an attribute's parameters or a tensor type without nesting,
+# string or alias (`#`, `!`), whose text then means the same wherever it stands.
+_NAME = r"%([0-9]+|[a-zA-Z$._-][a-zA-Z0-9$._-]*)"
+_STR = r'("(?:[^"\\\n\v\f\ud800-\udfff]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+")'
+_INT = r"(-?[0-9]+)"
+_PARAMS = r'(<[^<>"#!{}()\n]*>)'
+_TYPE = r'(tensor<[^<>"#!{}()\n]*>)'
+_TENSOR = re.compile(_TYPE[1:-1])
+_HEAD = re.compile(_NAME + r" = (ann\.weight|xbar\.mvm|cell\.mvm) ")
+_TILE = f" tile {_STR} {_PARAMS} layer {_STR} w_bits {_INT} acc_bits {_INT}"  # xbar.TILE_FORMAT
+
+
+def _function_type(n: int) -> str:
+    return r" : \(" + ", ".join([_TYPE] * n) + r"\) -> " + _TYPE
+
+
+def _parse_alone(read):
+    """A field parser: `read` run on a parser of the field's text alone, the attribute when
+    it reads the whole text and is of the class the op's format accepts, else None."""
+
+    def parse(ctx: Context, text: str) -> Attribute | None:
+        try:
+            parser = Parser(ctx, text)
+            attr = read(parser)
+            return attr if parser._current_token.kind is MLIRTokenKind.EOF else None
+        except Exception:  # noqa: BLE001 - the op then goes to xDSL's path, which reports it
+            return None
+
+    return parse
+
+
+def _of(cls: type, attr: Attribute) -> Attribute | None:
+    return attr if isinstance(attr, cls) else None
+
+
+def _parameters(cls):
+    """What the format reads for `$x` of an attribute class it knows: its parameters."""
+    return _parse_alone(lambda p: cls.new(cls.parse_parameters(p)))
+
+
+def _string(ctx: Context, text: str) -> Attribute | None:
+    """`$key`, `$tile`, `$layer`: the format reads any attribute; a string here (a literal with
+    escapes as xDSL decodes it; one without is its own text, as the lexer takes it)."""
+    if "\\" not in text:
+        return StringAttr(text[1:-1])
+    return _escaped_string(ctx, text)
+
+
+_escaped_string = _parse_alone(lambda p: _of(StringAttr, p.parse_attribute()))
+
+# A tile as the printer writes it; the rows from 1 (`0x7` would lex as a hexadecimal number)
+_TILE_TEXT = re.compile(r"<([1-9][0-9]*)x(0|[1-9][0-9]*) at (0|[1-9][0-9]*), (0|[1-9][0-9]*)>")
+
+
+def _tile(ctx: Context, text: str) -> Attribute | None:
+    """`$geometry`: the tiles of a chip are mostly distinct (21,818 texts among the 101,008
+    arrays of the ResNet-18-style build), and a parser of its own takes 40 us for one (6 us
+    here); the printer's text is read here, as `TileAttr.parse_parameters` reads it."""
+    from anncc.ir.xbar import TileAttr
+
+    m = _TILE_TEXT.fullmatch(text)
+    if m is None:
+        return _parameters(TileAttr)(ctx, text)
+    rows, cols, r0, c0 = m.groups()
+    return TileAttr(int(rows), int(cols), int(r0), int(c0))
+
+
+_FIELD_KINDS = ("str", "i64", "type", "tile", "array", "adc", "analog")
+
+
+@functools.cache
+def _field_parsers() -> dict[str, Callable[[Context, str], Attribute | None]]:
+    """kind -> the parser of a field of that kind (`LocatingParser.field`), as the ops' formats
+    read it (the dialect modules import this one: built on first use)."""
+    from anncc.ir.cell import AdcAttr, AnalogAttr, ArrayGeometryAttr
+
+    return {"str": _string,
+            "i64": _parse_alone(lambda p: IntegerAttr.parse_with_type(p, i64)),  # IntegerAttr[I64]
+            "type": _parse_alone(lambda p: _of(TensorType, p.parse_type())),
+            "tile": _tile, "array": _parameters(ArrayGeometryAttr),
+            "adc": _parameters(AdcAttr), "analog": _parameters(AnalogAttr)}
+
+
+@functools.cache
+def _fast_parse_classes() -> dict[str, type[Operation]]:
+    from anncc.ir.ann import WeightOp
+    from anncc.ir.cell import MvmOp as CellMvmOp
+    from anncc.ir.xbar import MvmOp as XbarMvmOp
+
+    return {"ann.weight": WeightOp, "xbar.mvm": XbarMvmOp, "cell.mvm": CellMvmOp}
+
+
+_Read = tuple[tuple[str, ...], list[Attribute], dict[str, Attribute]]
+
+
+def _read_tile_fields(p: LocatingParser, g: tuple[str, ...]) -> dict[str, Attribute]:
+    tile, geometry, layer, w_bits, acc_bits = g
+    return {"tile": p.field("str", tile), "geometry": p.field("tile", geometry),
+            "layer": p.field("str", layer), "w_bits": p.field("i64", w_bits),
+            "acc_bits": p.field("i64", acc_bits)}
+
+
+def _read_weight(p: LocatingParser, g: tuple[str, ...]) -> _Read:
+    key, digest, result = g
+    return (), [p.field("type", result)], {"key": p.field("str", key), "digest": p.field("str", digest)}
+
+
+def _read_xbar_mvm(p: LocatingParser, g: tuple[str, ...]) -> _Read:
+    return g[:2], [p.field("type", t) for t in g[7:]], _read_tile_fields(p, g[2:7])
+
+
+def _read_cell_mvm(p: LocatingParser, g: tuple[str, ...]) -> _Read:
+    props = _read_tile_fields(p, g[6:11])
+    props["array"] = p.field("array", g[11])
+    props["adc"] = p.field("adc", g[12])
+    props["analog"] = p.field("analog", g[13])
+    return g[:6], [p.field("type", t) for t in g[14:]], props
+
+
+#: The mirror of `_FAST_OPS`: op name -> (the pattern of what follows `%r = <name> ` in exactly
+#: the text `FastPrinter` writes, the reader of its groups: (operand names, operand types and
+#: the result type, properties in the format's order, as xDSL's format parser gives them)).
+_FAST_PARSE: dict[str, tuple[re.Pattern[str], Callable[[LocatingParser, tuple[str, ...]], _Read]]] = {
+    "ann.weight": (re.compile(f"{_STR} digest {_STR} : {_TYPE}"), _read_weight),
+    "xbar.mvm": (re.compile(f"{_NAME}, {_NAME}{_TILE}{_function_type(2)}"), _read_xbar_mvm),
+    "cell.mvm": (re.compile(", ".join([_NAME] * 6) + _TILE + f" array {_PARAMS} adc {_PARAMS}"
+                            f" analog {_PARAMS}" + _function_type(6)), _read_cell_mvm),
+}
 
 
 _ESCAPES = {b: f"\\{b:02X}" for b in (*range(0x20), 0x22, *range(0x7F, 0x100))}

@@ -45,18 +45,22 @@ CHUNK_CELLS = 2 ** 23
 
 def _chain_solve(diag: torch.Tensor, off: float, rhs: torch.Tensor) -> torch.Tensor:
     """Solve tridiagonal systems T x = rhs: diag [..., N], constant off-diagonal `off`,
-    rhs [..., N, K] (Thomas' algorithm, vectorized over the leading dimensions)."""
+    rhs [..., N, K] (Thomas' algorithm, vectorized over the leading dimensions).
+
+    `rhs` is overwritten with the solution and returned: the sweeps are those of
+    Thomas' algorithm with separate arrays, the same operations in the same order,
+    without two more [..., N, K] tensors (at the chunk size, 64 MiB each).
+    """
     n = diag.shape[-1]
     c = torch.empty_like(diag)
-    d = torch.empty_like(rhs)
+    d = rhs
     c[..., 0] = off / diag[..., 0]
     d[..., 0, :] = rhs[..., 0, :] / diag[..., :1]
     for i in range(1, n):
         m = diag[..., i] - off * c[..., i - 1]
         c[..., i] = off / m
         d[..., i, :] = (rhs[..., i, :] - off * d[..., i - 1, :]) / m[..., None]
-    x = torch.empty_like(rhs)
-    x[..., n - 1, :] = d[..., n - 1, :]
+    x = d  # x[N−1] = d[N−1]; x[i] = d[i] − c[i]·x[i+1], row i overwritten after row i+1 is final
     for i in range(n - 2, -1, -1):
         x[..., i, :] = d[..., i, :] - c[..., i, None] * x[..., i + 1, :]
     return x
@@ -72,13 +76,15 @@ def _solve_chunk(g: torch.Tensor, r_wire_ohm: float, r_contact_ohm: float) -> to
     t_diag[..., n - 1] += gc - gw
     # X_j = T_j⁻¹ diag(G_j) [B, M, N, N] (symmetric: T_j and diag(G_j) commute into it)
     x = _chain_solve(t_diag, -gw, torch.diag_embed(gt))
-    schur = gt[..., :, None] * x                               # diag(G_j) T_j⁻¹ diag(G_j)
     out_row = gc * x[..., n - 1, :]                            # [B, M, N]: e_{N−1}ᵀ T_j⁻¹ diag(G_j)·g_c
     # the row nodes' own conductances
     d = gt + 2 * gw
     d[:, 0] += gc - gw                                         # column 0: the driver's contact
     d[:, m - 1] -= gw                                          # the last column: no wire beyond
-    a = torch.diag_embed(d) - schur                            # A_j [B, M, N, N]
+    # A_j = diag(d_j) − diag(G_j) T_j⁻¹ diag(G_j) [B, M, N, N], built in x's memory: −(G·X)
+    # off the diagonal, d − G·X on it (the same numbers as diag_embed(d) − schur)
+    a = x.mul_(gt[..., :, None]).neg_()
+    a.diagonal(dim1=-2, dim2=-1).add_(d)
     # forward elimination: S_j = A_j − g_w² S_{j−1}⁻¹, y_j = g_w S_{j−1}⁻¹ y_{j−1} (y_0 = g_c I)
     inv = []
     y = gc * torch.eye(n, dtype=g.dtype).expand(b, n, n)

@@ -32,13 +32,14 @@ array's `ArrayModel` (effective weights), stacked.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from anncc.ir.contract import adc_read
-from anncc.runtime.interpreter import ExecContext
+from anncc.ir.contract import adc_read, plane_weights
+from anncc.runtime.interpreter import SCRATCH_KEY, ExecContext
 
 Tensor = torch.Tensor
 
@@ -199,14 +200,14 @@ def _irdrop_counts(cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor, refs:
     (`chip.effective_weights_cached_many`: on worker processes when there are many)."""
     from anncc.runtime.analog import count_matrices, nominal_and_levels
     from anncc.runtime.chip import effective_weights_cached_many
-    from anncc.runtime.irdrop.blocks import effective_weights_batch
+    from anncc.runtime.irdrop.parallel import effective_weights_blocks
     from anncc.runtime.mesh import series_conductance
 
     tgt = cg.target
     g = cg.g_s[idx]
     if batched:
         cells = series_conductance(g.to(torch.float64), float(getattr(tgt, "r_access_ohm", 0.0)))
-        g_eff = effective_weights_batch(cells, float(tgt.r_wire_ohm), float(tgt.r_contact_ohm))
+        g_eff = effective_weights_blocks(cells, float(tgt.r_wire_ohm), float(tgt.r_contact_ohm))
     else:
         g_eff = torch.stack(effective_weights_cached_many(list(g), tgt, cache_dir))
     g_read = g + (g_eff.to(g.dtype) - g)
@@ -266,6 +267,73 @@ def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
                       f.dac_bits == 1)
 
 
+class ReadScratch:
+    """Buffers the group reads of one run share (`read_group`), reused from group to group.
+
+    A ResNet-scale read makes tensors of hundreds of MB per layer group (noise draws,
+    counts, digit planes); allocated afresh, every one is new memory the kernel must
+    map and zero page by page (1.9 million page faults and 2.7 s of system time per
+    batch-8 read of the 101,008-array ResNet-18-style chip on rram, measured on the
+    project's 2-core machine, 1 Dec 2026). Here each role keeps one flat buffer, grown
+    to the largest group, for the life of one `run_module` call (`ExecContext.cache`,
+    dropped when the run ends), so a kept chip's context does not hold it between runs.
+    """
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, Tensor] = {}
+
+    def take(self, role: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+        """A contiguous tensor of `shape` for `role` (its contents are whatever was left)."""
+        n = 1
+        for d in shape:
+            n *= d
+        buf = self._bufs.get(role)
+        if buf is None or buf.dtype != dtype or buf.numel() < n:
+            buf = self._bufs[role] = torch.empty(n, dtype=dtype)
+        return buf[:n].view(shape)
+
+
+def read_scratch(ctx: ExecContext) -> ReadScratch:
+    """This run's `ReadScratch` (made on first use)."""
+    sc = ctx.cache.get(SCRATCH_KEY)
+    if sc is None:
+        sc = ctx.cache[SCRATCH_KEY] = ReadScratch()
+    return sc
+
+
+def draw_read_noise(gens: list[torch.Generator], xi: Tensor, ref: Tensor | None) -> None:
+    """Fill xi[i] (and then ref[i]) with standard normals from array i's read generator:
+    the per-array path's draws, in its order (`normal_` fills as `torch.randn` does).
+
+    The arrays are drawn on `torch.get_num_threads()` threads, a contiguous range of
+    arrays each; every generator is used by one thread only, so the numbers do not
+    depend on the thread count. (A float64 draw costs ~14 ns a number on one core;
+    a batch-8 read of the 101,008-array ResNet-18-style chip draws ~1.4e8.)
+    """
+    xs = xi.unbind(0)
+    rs = ref.unbind(0) if ref is not None else None
+
+    def fill(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            xs[i].normal_(generator=gens[i])
+            if rs is not None:
+                rs[i].normal_(generator=gens[i])
+
+    n = len(gens)
+    workers = min(torch.get_num_threads(), n)
+    if workers <= 1 or xi.numel() < _THREADED_DRAW_MIN:
+        fill(0, n)
+        return
+    cuts = [n * k // workers for k in range(workers + 1)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for f in [pool.submit(fill, lo, hi) for lo, hi in zip(cuts, cuts[1:], strict=False)]:
+            f.result()
+
+
+#: Read-noise draws this large are spread over threads (`draw_read_noise`).
+_THREADED_DRAW_MIN = 1 << 20
+
+
 def gather_rows(x2: Tensor, r0: Tensor, rows: int) -> Tensor:
     """x2 [M, K] → [A, M, rows]: the slices x2[:, r0_a : r0_a + rows] of every array a."""
     idx = (r0.view(-1, 1) + torch.arange(rows)).reshape(-1)
@@ -284,34 +352,35 @@ def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> 
         r0 = grp.static["r0"] = torch.tensor([p.row_offset for p in grp.params], dtype=torch.int64)
     xs = gather_rows(x.reshape(-1, x.shape[-1]), r0, rows)  # [A, M, rows]
     a, m, _ = xs.shape
-    planes, weights = digit_planes(xs, f.in_bits, bool(f.in_signed), f.dac_bits, m_.dtype)
-    p = planes.shape[0]
-    d = planes.transpose(0, 1).reshape(a, p * m, rows)
-    counts = torch.bmm(d, m_.counts)  # [A, P·M, ncols]
-    ncols = counts.shape[-1]
+    sc = read_scratch(ctx)
+    p = len(plane_weights(f.in_bits, bool(f.in_signed), f.dac_bits))
+    planes, weights = digit_planes(xs, f.in_bits, bool(f.in_signed), f.dac_bits, m_.dtype,
+                                   out=sc.take("planes", (p, a, m, rows), m_.dtype))
+    d = sc.take("digits", (a, p * m, rows), m_.dtype)
+    d.view(a, p, m, rows).copy_(planes.transpose(0, 1))
+    del planes
+    ncols = m_.counts.shape[-1]
+    counts = torch.bmm(d, m_.counts, out=sc.take("counts", (a, p * m, ncols), m_.dtype))  # [A, P·M, ncols]
     gens = [read_generator(ctx, t) for t in grp.tiles]
     noisy = m_.read_var is not None or m_.uniform_var is not None
+    if noisy or m_.adc_sigma_counts > 0:
+        xi = sc.take("noise", (a, p * m, ncols), counts.dtype)
+        ref = sc.take("noise-ref", (a, p * m, 1), counts.dtype) if noisy else None
+        draw_read_noise(gens, xi, ref)
     if noisy:
-        xi = torch.empty_like(counts)
-        ref = torch.empty((a, p * m, 1), dtype=counts.dtype)
-        for i, g in enumerate(gens):  # the per-array path's draws, in its order
-            torch.randn((p * m, ncols), generator=g, out=xi[i])
-            torch.randn((p * m, 1), generator=g, out=ref[i])
-        d2 = d if m_.binary_digits else d * d
+        assert ref is not None
+        d2 = d if m_.binary_digits else torch.mul(d, d, out=sc.take("digits2", d.shape, d.dtype))
         if m_.uniform_var is not None:
             s = d2.sum(-1, keepdim=True).mul_(m_.uniform_var)  # [A, P·M, 1]
             var, var_ref = s.clone(), s
         else:
-            var = torch.bmm(d2, m_.read_var[:, :, :-1])
+            var = torch.bmm(d2, m_.read_var[:, :, :-1], out=sc.take("variance", counts.shape, counts.dtype))
             var_ref = torch.bmm(d2, m_.read_var[:, :, -1:])
         if m_.adc_sigma_counts > 0:
             var.add_(m_.adc_sigma_counts ** 2)
         counts.add_(xi.mul_(var.sqrt_()))
         counts.sub_(ref.mul_(var_ref.sqrt_()))
     elif m_.adc_sigma_counts > 0:
-        xi = torch.empty_like(counts)
-        for i, g in enumerate(gens):
-            torch.randn((p * m, ncols), generator=g, out=xi[i])
         counts.add_(xi, alpha=m_.adc_sigma_counts)
     if not m_.ideal_adc:
         adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
@@ -399,5 +468,5 @@ def fused_group_reads(mvms: list[Any], x: Tensor, ctx: ExecContext, args_of: Any
     return out
 
 
-__all__ = ["GroupModel", "GroupState", "LayerGroup", "fused_group_reads", "gather_rows", "group_read_mvm",
-           "layer_plan", "read_group"]
+__all__ = ["GroupModel", "GroupState", "LayerGroup", "ReadScratch", "fused_group_reads", "gather_rows",
+           "draw_read_noise", "group_read_mvm", "layer_plan", "read_group", "read_scratch"]

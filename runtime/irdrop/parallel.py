@@ -13,6 +13,10 @@ that hold the GIL), two threads solving two arrays reach 46 ms per array, two
 processes 37 ms per array (measured on the project's 2-core machine,
 1 Dec 2026, 16 random 256×256 arrays, R_wire 1 Ω, R_contact 50 Ω).
 
+`effective_weights_blocks(g, r_wire, r_contact)` does the same for the column-block
+solver of small arrays (`blocks.effective_weights_batch`, a whole layer group of
+arrays of at most 64 rows at once): the batch is cut into chunks, a few per worker.
+
 The pool is spawned on first need and kept for the life of the process (its
 start, about a second, is paid once). It is used only when the work is worth it
 (`_MIN_SITES_FOR_POOL` cells still to solve, or the pool already running);
@@ -34,7 +38,9 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
+from torch import Tensor
 
 from anncc.runtime.irdrop.mesh import MeshParams
 from anncc.runtime.jobs import SOLVER_PROCESSES_ENV, main_module_hidden
@@ -58,17 +64,54 @@ def solver_processes() -> int:
 
 
 def _worker_init() -> None:
-    """A worker solves one array at a time on one thread: no dense-nd threads, BLAS at 1."""
+    """A worker solves one task at a time on one thread: no dense-nd threads, BLAS and torch at 1."""
     os.environ[SOLVER_PROCESSES_ENV] = "1"
+    import torch
+
     from anncc.runtime.irdrop import dense_nd
 
     dense_nd._ND_WORKERS = 1
+    torch.set_num_threads(1)
+    _keep_freed_memory()
+
+
+def _keep_freed_memory() -> None:
+    """Make this (worker) process's malloc keep freed memory for the next task.
+
+    A task allocates and frees tens of MB of temporaries; glibc serves blocks that
+    large with fresh mmaps and unmaps them on free, so every task pays the kernel to
+    map and zero its pages again (~2,400 page faults per 256×256 dense-nd solve).
+    Raising the mmap and trim thresholds keeps them in the heap. Only in the solver's
+    own worker processes; nothing happens where glibc's `mallopt` is missing.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    mallopt(m_mmap_threshold, _MMAP_THRESHOLD_MAX)
+    mallopt(m_trim_threshold, (1 << 31) - 1)
+
+
+#: glibc's largest mmap threshold on 64-bit systems (4 MiB · sizeof(long)): larger blocks
+#: are always mapped afresh, so the pool's column-block chunks stay below it.
+_MMAP_THRESHOLD_MAX = 32 * 2**20
 
 
 def _solve(cells: NDArray[np.float64], r_wire_ohm: float, r_contact_ohm: float) -> NDArray[np.float64]:
     from anncc.runtime import irdrop
 
     return irdrop.effective_weights(cells, MeshParams(r_wire_ohm, r_contact_ohm))
+
+
+def _solve_blocks(g: NDArray[np.float64], r_wire_ohm: float, r_contact_ohm: float) -> NDArray[np.float64]:
+    from anncc.runtime.irdrop.blocks import effective_weights_batch
+
+    return effective_weights_batch(g, r_wire_ohm, r_contact_ohm).numpy()
 
 
 def _ready() -> None:
@@ -119,3 +162,50 @@ def effective_weights_many(cells: Sequence[NDArray[np.float64]], params: Sequenc
     from anncc.runtime import irdrop  # the package's name, as callers (and tests) see it
 
     return [irdrop.effective_weights(c, p) for c, p in zip(cells, params, strict=True)]
+
+
+#: `effective_weights_blocks` uses the pool from this much work (Σ columns·rows³ over the
+#: batch, about 1 ns each on one thread: ~0.5 s), or whenever the pool is running and the
+#: batch makes at least two chunks.
+_MIN_BLOCK_WORK_FOR_POOL = 5 * 10**8
+#: Chunks per worker process (smaller chunks balance the workers; each costs one round trip).
+_BLOCK_CHUNKS_PER_PROCESS = 4
+#: A pool chunk's [B, M, N, N] float64 blocks hold at most this many numbers (16 MiB): below
+#: glibc's mmap threshold, so the workers reuse their memory (`_keep_freed_memory`).
+_POOL_CHUNK_CELLS = 2**21
+
+
+def effective_weights_blocks(g: Tensor, r_wire_ohm: float, r_contact_ohm: float) -> Tensor:
+    """`blocks.effective_weights_batch(g, r_wire_ohm, r_contact_ohm)` for arrays g [B, N, M]
+    of at most `blocks.MAX_ROWS` rows, the same numbers bit for bit (each array is solved on
+    its own, whatever the chunk), in chunks spread over the pool of worker processes when the
+    batch is large.
+
+    Why: the column-block solver is batched torch linear algebra whose batched Cholesky
+    factorizations and inverses run one matrix after another on one core; torch's own
+    threads gain little there and, on a machine with anything else running, its OpenMP
+    workers wait on each other (32x64 arrays: 2.0 ms each on one thread, 49 ms on two
+    threads beside one busy process; measured on the project's 2-core machine, 1 Dec 2026).
+    Worker processes at one thread each scale with the cores instead.
+    """
+    from anncc.runtime.irdrop.blocks import effective_weights_batch
+
+    b, rows, cols = g.shape
+    n = solver_processes()
+    work = b * cols * rows ** 3
+    pool = None
+    if n > 1 and b > 1 and (work >= _MIN_BLOCK_WORK_FOR_POOL or (_POOL is not None and _POOL_SIZE == n)):
+        per = max(1, min(_POOL_CHUNK_CELLS // max(1, cols * rows * rows),
+                         -(-b // (n * _BLOCK_CHUNKS_PER_PROCESS))))
+        if -(-b // per) >= 2:
+            pool = _pool(n)
+    if pool is not None:
+        g64 = np.ascontiguousarray(g.detach().to(torch.float64).numpy())
+        starts = range(0, b, per)
+        try:
+            parts = list(pool.map(_solve_blocks, [g64[i:i + per] for i in starts],
+                                  [r_wire_ohm] * len(starts), [r_contact_ohm] * len(starts)))
+            return torch.from_numpy(np.concatenate(parts))
+        except BrokenProcessPool:  # a worker died (memory?): solve here instead
+            shutdown_pool()
+    return effective_weights_batch(g, r_wire_ohm, r_contact_ohm)

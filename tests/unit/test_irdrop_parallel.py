@@ -43,3 +43,32 @@ def test_one_process_or_little_work_solves_in_place(monkeypatch):
     assert parallel._POOL is None
     with pytest.raises(ValueError, match="2 arrays but 1"):
         parallel.effective_weights_many(cells, [p])
+
+
+def test_column_block_chunks_on_workers_give_the_in_place_numbers(monkeypatch):
+    """A layer group of small arrays cut into chunks on the pool: the in-place batch, bit for bit."""
+    import torch
+
+    from anncc.runtime.irdrop.blocks import effective_weights_batch
+
+    monkeypatch.setenv(parallel.SOLVER_PROCESSES_ENV, "2")
+    g = torch.from_numpy(np.stack(_arrays(9, (12, 20))))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' thread count: the same kernels, the same bits
+    try:
+        reference = effective_weights_batch(g, 2.0, 50.0)
+    finally:
+        torch.set_num_threads(threads)
+    little = parallel.effective_weights_blocks(g, 2.0, 50.0)  # far below the work worth a pool
+    assert parallel._POOL is None
+    monkeypatch.setattr(parallel, "_MIN_BLOCK_WORK_FOR_POOL", 0)
+    try:
+        got = parallel.effective_weights_blocks(g, 2.0, 50.0)
+        assert parallel._POOL is not None  # it really ran on the pool, in chunks of 2
+    finally:
+        parallel.shutdown_pool()
+    assert torch.equal(got, reference)
+    assert torch.allclose(little, reference, rtol=1e-12, atol=0)
+    monkeypatch.setenv(parallel.SOLVER_PROCESSES_ENV, "1")  # a job pool's worker: in place
+    assert torch.allclose(parallel.effective_weights_blocks(g, 2.0, 50.0), reference, rtol=1e-12, atol=0)
+    assert parallel._POOL is None

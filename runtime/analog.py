@@ -591,22 +591,24 @@ def _plane_table(in_bits: int, signed: bool, dac_bits: int) -> tuple[Tensor, tup
     return planes[:, 0].to(torch.float64), tuple(weights)
 
 
-def digit_planes(x: Tensor, in_bits: int, signed: bool, dac_bits: int, dtype: torch.dtype
-                 ) -> tuple[Tensor, list[float]]:
+def digit_planes(x: Tensor, in_bits: int, signed: bool, dac_bits: int, dtype: torch.dtype,
+                 out: Tensor | None = None) -> tuple[Tensor, list[float]]:
     """`contract.input_planes` by table look-up: [P, M, rows] DAC digits and plane weights.
 
     One gather per plane from a table of every code's digits, built with
     `input_planes` itself (so the two agree by construction); inputs wider
-    than 12 bits use `input_planes` directly.
+    than 12 bits use `input_planes` directly. `out` (contiguous [P, *x.shape] of
+    `dtype`, e.g. a `layer_read.ReadScratch` buffer) receives the planes when given.
     """
     xi = x.round().to(torch.int64) if x.is_floating_point() else x.to(torch.int64)
     if in_bits > 12:
         planes, weights = input_planes(xi, in_bits, signed, dac_bits)
-        return planes.to(dtype), weights
+        return (out.copy_(planes) if out is not None else planes.to(dtype)), weights
     table, weights = _plane_table(in_bits, signed, dac_bits)
     table = table.to(dtype)
     idx = (xi & ((1 << in_bits) - 1) if signed else xi).reshape(-1)
-    out = torch.empty((table.shape[0], *xi.shape), dtype=dtype)
+    if out is None:
+        out = torch.empty((table.shape[0], *xi.shape), dtype=dtype)
     for t in range(table.shape[0]):
         torch.index_select(table[t], 0, idx, out=out[t].view(-1))
     return out, list(weights)

@@ -22,6 +22,10 @@ from anncc.errors import AnnccError
 from anncc.ir._xdsl import FuncOp, ModuleOp, Operation, ReturnOp
 from anncc.ir.store import WeightStore
 
+#: `ExecContext.cache` key of the buffers the layer-group reads of one run share
+#: (`anncc.runtime.layer_read.ReadScratch`); `run_module` drops it when the run ends.
+SCRATCH_KEY = "layer-read-scratch"
+
 Kernel = Callable[[Operation, list[Any], "ExecContext"], Any]
 KERNELS: dict[str, Kernel] = {}
 _KERNEL_MODULES = (
@@ -130,20 +134,23 @@ def run_module(
         from anncc.runtime.layer_exec import Fusion, fused_plan, run_fusion
 
         steps = fused_plan(fn.body.block).steps
-    for op in steps:
-        if not isinstance(op, Operation):  # a fused layer (anncc.runtime.layer_exec)
-            assert isinstance(op, Fusion)
-            env[op.out.results[0]] = run_fusion(op, env, ctx, KERNELS)
-            continue
-        if isinstance(op, ReturnOp):
-            return [env[v] for v in op.operands], recorded
-        k = (kernels.get(op.name) if kernels else None) or KERNELS.get(op.name)
-        if k is None:
-            raise AnnccError(f"no executable semantics for '{op.name}'")
-        out = k(op, [env[v] for v in op.operands], ctx)
-        outs = out if isinstance(out, tuple) else (out,)
-        for res, val in zip(op.results, outs):
-            env[res] = val
-            if trace and res.name_hint and not res.name_hint.startswith("_"):
-                recorded[res.name_hint] = val
+    try:
+        for op in steps:
+            if not isinstance(op, Operation):  # a fused layer (anncc.runtime.layer_exec)
+                assert isinstance(op, Fusion)
+                env[op.out.results[0]] = run_fusion(op, env, ctx, KERNELS)
+                continue
+            if isinstance(op, ReturnOp):
+                return [env[v] for v in op.operands], recorded
+            k = (kernels.get(op.name) if kernels else None) or KERNELS.get(op.name)
+            if k is None:
+                raise AnnccError(f"no executable semantics for '{op.name}'")
+            out = k(op, [env[v] for v in op.operands], ctx)
+            outs = out if isinstance(out, tuple) else (out,)
+            for res, val in zip(op.results, outs):
+                env[res] = val
+                if trace and res.name_hint and not res.name_hint.startswith("_"):
+                    recorded[res.name_hint] = val
+    finally:
+        ctx.cache.pop(SCRATCH_KEY, None)  # the group reads' buffers live for one run
     raise AnnccError("entry function has no func.return")

@@ -53,3 +53,66 @@ def test_kept_chip_rereads_batched_with_fresh_noise(wide):
     chip2 = cm.program(seed=2, layer_batch=False)
     a2, b2 = cm.run(x, level="cell", chip=chip2), cm.run(x, level="cell", chip=chip2)
     assert torch.equal(a, a2) and torch.equal(b, b2)
+
+
+def test_read_noise_threads_draw_each_arrays_stream_in_order():
+    """`draw_read_noise` on threads: array i's numbers are `torch.randn` from its own
+    generator, xi[i] then ref[i], whatever the thread count."""
+    from anncc.runtime import layer_read
+
+    def gens():
+        return [torch.Generator().manual_seed(1000 + i) for i in range(7)]
+
+    expected = []
+    for g in gens():
+        expected.append((torch.randn((40, 9), generator=g, dtype=torch.float64),
+                         torch.randn((40, 1), generator=g, dtype=torch.float64)))
+    threads = torch.get_num_threads()
+    try:
+        for n, threshold in ((1, 0), (3, 0), (3, 1 << 30)):
+            torch.set_num_threads(n)
+            layer_read._THREADED_DRAW_MIN, saved = threshold, layer_read._THREADED_DRAW_MIN
+            try:
+                xi = torch.empty(7, 40, 9, dtype=torch.float64)
+                ref = torch.empty(7, 40, 1, dtype=torch.float64)
+                layer_read.draw_read_noise(gens(), xi, ref)
+            finally:
+                layer_read._THREADED_DRAW_MIN = saved
+            for i, (a, b) in enumerate(expected):
+                assert torch.equal(xi[i], a) and torch.equal(ref[i], b)
+    finally:
+        torch.set_num_threads(threads)
+    only = torch.empty(7, 40, 9, dtype=torch.float64)  # ADC noise alone: no reference draw
+    layer_read.draw_read_noise(gens(), only, None)
+    assert all(torch.equal(only[i], a) for i, (a, _) in enumerate(expected))
+
+
+def test_read_scratch_reuses_one_buffer_per_role_and_lives_for_one_run(wide):
+    from anncc.runtime import layer_read
+    from anncc.runtime.interpreter import SCRATCH_KEY
+
+    sc = layer_read.ReadScratch()
+    a = sc.take("noise", (4, 5), torch.float32)
+    b = sc.take("noise", (2, 3), torch.float32)  # smaller: a view of the same memory
+    assert b.data_ptr() == a.data_ptr() and b.shape == (2, 3) and b.is_contiguous()
+    c = sc.take("noise", (5, 5), torch.float32)  # larger: a new buffer
+    assert c.shape == (5, 5) and sc.take("noise", (5, 5), torch.float32).data_ptr() == c.data_ptr()
+    assert sc.take("noise", (5, 5), torch.float64).dtype == torch.float64
+    counts, noise = sc.take("counts", (5, 5), torch.float64), sc.take("noise", (5, 5), torch.float64)
+    assert counts.data_ptr() != noise.data_ptr()
+    cm, x = wide
+    chip = cm.program(seed=2, ir_drop=False)
+    used = []
+    real = layer_read.read_scratch
+
+    def spy(ctx):
+        used.append(ctx)
+        return real(ctx)
+
+    layer_read.read_scratch = spy
+    try:
+        cm.run(x, level="cell", chip=chip)
+    finally:
+        layer_read.read_scratch = real
+    assert used and all(c is chip.ctx for c in used)  # the group reads took their buffers here...
+    assert SCRATCH_KEY not in chip.ctx.cache  # ...and the kept chip does not hold them after the run

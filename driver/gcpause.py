@@ -1,4 +1,4 @@
-"""`paused_gc`: Python's cyclic garbage collector held off while a compile or a build runs.
+"""`paused_gc`: Python's cyclic garbage collector held off while a compile, a build or a load runs.
 
 A compiled chip is millions of long-lived Python objects (xDSL ops, their uses,
 attributes, results: a `cell.mvm` and an `ann.weight` per array, 100,000 arrays

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from anncc.errors import AnnccError
+from anncc.gcpause import paused_gc
 from anncc.ir._xdsl import ModuleOp, StringAttr
 from anncc.ir.store import WeightStore
 
@@ -163,6 +164,7 @@ def referenced_keys(module: ModuleOp) -> set[str]:
     return {o.key.data for o in module.walk() if isinstance(o, WeightOp)}
 
 
+@paused_gc()  # parsing makes hundreds of thousands of ops: no full collections meanwhile
 def load(directory: str | Path) -> Model:
     """Open a model written by `Model.save` / `anncc -o DIR` (weights memory-mapped).
 

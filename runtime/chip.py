@@ -174,24 +174,45 @@ class ProgrammedGroup:
 
 
 def _fill_normal(shape: tuple[int, ...], gens: list[torch.Generator]) -> Tensor:
-    """[n, *shape] standard normals in float32, array i from generator i.
-
-    The arrays are drawn on `torch.get_num_threads()` threads (each generator
-    by one thread, so the draws do not depend on the thread count).
-    """
+    """[n, *shape] standard normals in float32, array i from generator i (`draw_normals`)."""
     out = torch.empty((len(gens), *shape), dtype=torch.float32)
-
-    def fill(i: int) -> None:
-        torch.randn(shape, generator=gens[i], out=out[i])
-
-    workers = min(torch.get_num_threads(), len(gens))
-    if workers <= 1:
-        for i in range(len(gens)):
-            fill(i)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(fill, range(len(gens)), chunksize=max(1, len(gens) // (4 * workers))))
+    draw_normals(gens, out)
     return out
+
+
+def draw_normals(gens: list[torch.Generator], xi: Tensor, ref: Tensor | None = None) -> None:
+    """Fill xi[i] (then ref[i], when given) with standard normals from generator i, as
+    `torch.randn` on that generator would draw them (`normal_` fills the same way).
+
+    Programming draws each array's devices this way, and a layer group's read each
+    array's read noise (`layer_read.read_group`). Large draws run on
+    `torch.get_num_threads()` threads, a contiguous range of arrays each; every
+    generator is used by one thread only, so the numbers do not depend on the thread
+    count. (A float64 draw costs ~14 ns a number on one core; a batch-8 read of the
+    101,008-array ResNet-18-style chip on rram draws ~1.4e8.)
+    """
+    xs = xi.unbind(0)
+    rs = ref.unbind(0) if ref is not None else None
+
+    def fill(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            xs[i].normal_(generator=gens[i])
+            if rs is not None:
+                rs[i].normal_(generator=gens[i])
+
+    n = len(gens)
+    workers = min(torch.get_num_threads(), n)
+    if workers <= 1 or xi.numel() < THREADED_DRAW_MIN:
+        fill(0, n)
+        return
+    cuts = [n * k // workers for k in range(workers + 1)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for f in [pool.submit(fill, lo, hi) for lo, hi in zip(cuts, cuts[1:], strict=False)]:
+            f.result()
+
+
+#: Draws of this many numbers and more are spread over threads (`draw_normals`).
+THREADED_DRAW_MIN = 1 << 20
 
 
 def program_group(tiles: list[str], levels: Tensor, faults: Tensor, target: Any, seed: int,

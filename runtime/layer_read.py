@@ -32,7 +32,6 @@ array's `ArrayModel` (effective weights), stacked.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,39 +300,6 @@ def read_scratch(ctx: ExecContext) -> ReadScratch:
     return sc
 
 
-def draw_read_noise(gens: list[torch.Generator], xi: Tensor, ref: Tensor | None) -> None:
-    """Fill xi[i] (and then ref[i]) with standard normals from array i's read generator:
-    the per-array path's draws, in its order (`normal_` fills as `torch.randn` does).
-
-    The arrays are drawn on `torch.get_num_threads()` threads, a contiguous range of
-    arrays each; every generator is used by one thread only, so the numbers do not
-    depend on the thread count. (A float64 draw costs ~14 ns a number on one core;
-    a batch-8 read of the 101,008-array ResNet-18-style chip draws ~1.4e8.)
-    """
-    xs = xi.unbind(0)
-    rs = ref.unbind(0) if ref is not None else None
-
-    def fill(lo: int, hi: int) -> None:
-        for i in range(lo, hi):
-            xs[i].normal_(generator=gens[i])
-            if rs is not None:
-                rs[i].normal_(generator=gens[i])
-
-    n = len(gens)
-    workers = min(torch.get_num_threads(), n)
-    if workers <= 1 or xi.numel() < _THREADED_DRAW_MIN:
-        fill(0, n)
-        return
-    cuts = [n * k // workers for k in range(workers + 1)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for f in [pool.submit(fill, lo, hi) for lo, hi in zip(cuts, cuts[1:], strict=False)]:
-            f.result()
-
-
-#: Read-noise draws this large are spread over threads (`draw_read_noise`).
-_THREADED_DRAW_MIN = 1 << 20
-
-
 def gather_rows(x2: Tensor, r0: Tensor, rows: int) -> Tensor:
     """x2 [M, K] → [A, M, rows]: the slices x2[:, r0_a : r0_a + rows] of every array a."""
     idx = (r0.view(-1, 1) + torch.arange(rows)).reshape(-1)
@@ -344,6 +310,7 @@ def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> 
     """Read every array of `grp` (prepared as `m_`) on input `x`: the unrounded shift-added
     sums [A, M, cols]."""
     from anncc.runtime.analog import digit_planes, read_generator
+    from anncc.runtime.chip import draw_normals
 
     f = grp.params[0]
     rows = f.rows
@@ -366,7 +333,7 @@ def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> 
     if noisy or m_.adc_sigma_counts > 0:
         xi = sc.take("noise", (a, p * m, ncols), counts.dtype)
         ref = sc.take("noise-ref", (a, p * m, 1), counts.dtype) if noisy else None
-        draw_read_noise(gens, xi, ref)
+        draw_normals(gens, xi, ref)  # the per-array path's draws, in its order
     if noisy:
         assert ref is not None
         d2 = d if m_.binary_digits else torch.mul(d, d, out=sc.take("digits2", d.shape, d.dtype))
@@ -469,4 +436,4 @@ def fused_group_reads(mvms: list[Any], x: Tensor, ctx: ExecContext, args_of: Any
 
 
 __all__ = ["GroupModel", "GroupState", "LayerGroup", "ReadScratch", "fused_group_reads", "gather_rows",
-           "draw_read_noise", "group_read_mvm", "layer_plan", "read_group", "read_scratch"]
+           "group_read_mvm", "layer_plan", "read_group", "read_scratch"]

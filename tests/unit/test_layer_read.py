@@ -56,9 +56,9 @@ def test_kept_chip_rereads_batched_with_fresh_noise(wide):
 
 
 def test_read_noise_threads_draw_each_arrays_stream_in_order():
-    """`draw_read_noise` on threads: array i's numbers are `torch.randn` from its own
-    generator, xi[i] then ref[i], whatever the thread count."""
-    from anncc.runtime import layer_read
+    """`chip.draw_normals` (a group read's noise) on threads: array i's numbers are
+    `torch.randn` from its own generator, xi[i] then ref[i], whatever the thread count."""
+    from anncc.runtime import chip as chip_mod
 
     def gens():
         return [torch.Generator().manual_seed(1000 + i) for i in range(7)]
@@ -71,19 +71,19 @@ def test_read_noise_threads_draw_each_arrays_stream_in_order():
     try:
         for n, threshold in ((1, 0), (3, 0), (3, 1 << 30)):
             torch.set_num_threads(n)
-            layer_read._THREADED_DRAW_MIN, saved = threshold, layer_read._THREADED_DRAW_MIN
+            chip_mod.THREADED_DRAW_MIN, saved = threshold, chip_mod.THREADED_DRAW_MIN
             try:
                 xi = torch.empty(7, 40, 9, dtype=torch.float64)
                 ref = torch.empty(7, 40, 1, dtype=torch.float64)
-                layer_read.draw_read_noise(gens(), xi, ref)
+                chip_mod.draw_normals(gens(), xi, ref)
             finally:
-                layer_read._THREADED_DRAW_MIN = saved
+                chip_mod.THREADED_DRAW_MIN = saved
             for i, (a, b) in enumerate(expected):
                 assert torch.equal(xi[i], a) and torch.equal(ref[i], b)
     finally:
         torch.set_num_threads(threads)
     only = torch.empty(7, 40, 9, dtype=torch.float64)  # ADC noise alone: no reference draw
-    layer_read.draw_read_noise(gens(), only, None)
+    chip_mod.draw_normals(gens(), only)
     assert all(torch.equal(only[i], a) for i, (a, _) in enumerate(expected))
 
 

@@ -177,9 +177,11 @@ _POOL_CHUNK_CELLS = 2**21
 
 def effective_weights_blocks(g: Tensor, r_wire_ohm: float, r_contact_ohm: float) -> Tensor:
     """`blocks.effective_weights_batch(g, r_wire_ohm, r_contact_ohm)` for arrays g [B, N, M]
-    of at most `blocks.MAX_ROWS` rows, the same numbers bit for bit (each array is solved on
-    its own, whatever the chunk), in chunks spread over the pool of worker processes when the
-    batch is large.
+    of at most `blocks.MAX_ROWS` rows, in chunks spread over the pool of worker processes when
+    the batch is large. Each array is solved on its own whatever the chunk, so the pool gives
+    the in-place batch's numbers at one torch thread bit for bit; an in-place solve at more
+    threads may differ from them in the last bits (measured on 64×64 arrays), as it already
+    differed with the thread count before the pool.
 
     Why: the column-block solver is batched torch linear algebra whose batched Cholesky
     factorizations and inverses run one matrix after another on one core; torch's own

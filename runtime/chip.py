@@ -180,7 +180,8 @@ def _fill_normal(shape: tuple[int, ...], gens: list[torch.Generator]) -> Tensor:
     return out
 
 
-def draw_normals(gens: list[torch.Generator], xi: Tensor, ref: Tensor | None = None) -> None:
+def draw_normals(gens: list[torch.Generator], xi: Tensor, ref: Tensor | None = None,
+                 threads: int | None = None) -> None:
     """Fill xi[i] (then ref[i], when given) with standard normals from generator i, as
     `torch.randn` on that generator would draw them (`normal_` fills the same way).
 
@@ -188,7 +189,8 @@ def draw_normals(gens: list[torch.Generator], xi: Tensor, ref: Tensor | None = N
     array's read noise (`layer_read.read_group`). Large draws run on
     `torch.get_num_threads()` threads, a contiguous range of arrays each; every
     generator is used by one thread only, so the numbers do not depend on the thread
-    count. (A float64 draw costs ~14 ns a number on one core; a batch-8 read of the
+    count; `threads` caps them (1: in the calling thread). (A float32 draw costs
+    ~2.4 ns a number on one core, a float64 one ~14 ns; a batch-8 read of the
     101,008-array ResNet-18-style chip on rram draws ~1.4e8.)
     """
     xs = xi.unbind(0)
@@ -201,7 +203,7 @@ def draw_normals(gens: list[torch.Generator], xi: Tensor, ref: Tensor | None = N
                 rs[i].normal_(generator=gens[i])
 
     n = len(gens)
-    workers = min(torch.get_num_threads(), n)
+    workers = min(torch.get_num_threads() if threads is None else threads, n)
     if workers <= 1 or xi.numel() < THREADED_DRAW_MIN:
         fill(0, n)
         return

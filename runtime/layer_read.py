@@ -5,19 +5,33 @@ small products per array; at ResNet scale (826 arrays, the deep layers reading
 8 vectors each) the overhead dominates. A **layer group** is the set of
 `cell.mvm` ops of one layer that read the same input value and share the
 array shape, logical rows/columns, bit widths and options; a group is read at
-once when its first op runs, and the other ops take their slice:
+once when its first op runs, and the other ops take their slice. The arrays
+are arranged by the input rows they read (`BlockLayout`: the C arrays of one
+row block of a tiled layer share their digit planes), then read piece by piece
+(`read_pieces`: about a million elements, so every step runs in cache), the
+pieces on `torch.get_num_threads()` threads:
 
-    planes  [A, P·M, rows]   (A arrays, P input planes, M input vectors)
-    counts  = planes @ C     one `torch.bmm` over the arrays, C [A, rows, ncols]
+    planes  [U, P·M, rows]   once per distinct row range (U ranges, P input
+                             planes, M input vectors)
+    counts  = planes @ [C_1 … C_C]   one product per block: its arrays' count
+                             matrices side by side, [P·M, C·ncols]
     noise   per array from its own read generator (the same stream as the
-            per-array path: `read_generator(ctx, tile)`, drawn into slices)
-    ADC     `contract.adc_read` in place on the whole [A, P·M, ncols] block
+            per-array path: `read_generator(ctx, tile)`), drawn whole by the
+            thread that reads the array's piece
+    ADC     `contract.adc_read` in place on the piece
     planes  one weighted sum, then the slice/polarity weights by `torch.bmm`.
 
 The arithmetic is the per-array path's (`analog.read_counts`, `_add_read_noise`,
-`analog_tile`), the operations batched; results equal it up to the summation
-order of batched vs single matrix products (float32 last-place differences that
-can move a count across an ADC threshold only when it lies within an ULP of it).
+`analog_tile`), the operations batched, and the results its integers: the tests
+compare every array's partial sums bit for bit (`tests/unit/test_layer_read.py`);
+a count could differ only if a block's product summed an array's column in
+another order than the array's own product, which we have not seen (the tests'
+shapes, and every partial sum of a batch-16 read of the chip below).
+
+A batch-100 read of the 101,008-array ResNet-18-style chip (rram, the compiler's
+array sizes) draws 7.2e9 normals: 2.5 ns each on one core, so the draws, on both
+threads, are half of its time (measured on the project's 2-core machine, 1 Dec
+2026: 50 s before the layout, pieces and threads; 18.6 s after).
 
 When it applies (`group_reader`): analog mode with per-read randomness
 (read noise or ADC noise: then the collapsed fast path never applies), no DAC
@@ -32,6 +46,7 @@ array's `ArrayModel` (effective weights), stacked.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,21 +87,27 @@ class GroupState:
 
 @dataclass
 class GroupModel:
-    """A group's arrays prepared for reads (batched twin of `analog.ArrayModel`).
+    """A group's arrays prepared for reads (batched twin of `analog.ArrayModel`), laid out
+    by row block (`BlockLayout`: B blocks of C arrays that read the same input rows, arrays
+    in the layout's order).
 
-    counts [A, rows, ncols]; read_var [A, rows, ncols + 1] (last column the
-    reference's) or None, or with `uniform_var` one variance for every cell;
-    shift_add [A, ncols, cols] (times each array's drift-compensation factor).
+    counts [B, rows, C·ncols]: each block's count matrices side by side (array c of the
+    block in columns c·ncols … (c+1)·ncols − 1); read_var [B, rows, C·ncols] and read_ref
+    [B, rows, C] the cells' and the reference columns' count variances per unit digit², or
+    None, or with `uniform_var` one variance for every cell; shift_add [A, ncols, cols]
+    (times each array's drift-compensation factor).
     """
 
     counts: Tensor
     read_var: Tensor | None
+    read_ref: Tensor | None
     uniform_var: float | None
     shift_add: Tensor
     dtype: torch.dtype
     adc_sigma_counts: float
     ideal_adc: bool
     binary_digits: bool
+    ncols: int
 
 
 def _group_key(op: Any, f: Any) -> tuple[Any, ...]:
@@ -261,9 +282,16 @@ def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
                                     for m in models]).to(dtype)
     sa = shift_add_matrix(f.cols, f.n_slices, f.bits_per_cell, dtype)
     sa = torch.stack([sa * a for a in alphas])
-    return GroupModel(counts, read_var, uniform, sa, dtype,
+    lay = block_layout(grp)
+    ncols = counts.shape[-1]
+    read_ref = None
+    if read_var is not None:
+        read_ref = lay.blocked(read_var[:, :, -1:])
+        read_var = lay.blocked(read_var[:, :, :-1])
+    return GroupModel(lay.blocked(counts), read_var, read_ref, uniform,
+                      sa if lay.order is None else sa[lay.order], dtype,
                       opts.adc_noise_sigma_lsb * float(1 << f.adc_shift), opts.ideal_adc,
-                      f.dac_bits == 1)
+                      f.dac_bits == 1, ncols)
 
 
 class ReadScratch:
@@ -306,54 +334,199 @@ def gather_rows(x2: Tensor, r0: Tensor, rows: int) -> Tensor:
     return x2.index_select(1, idx).view(x2.shape[0], len(r0), rows).transpose(0, 1)
 
 
+@dataclass(frozen=True)
+class BlockLayout:
+    """A layer group's arrays arranged by the input rows they read.
+
+    The arrays of one row block of a tiled layer (same `row_offset`, different
+    column blocks) read the same input rows, so they share their digit planes and
+    one matrix product reads them all (`read_group`). The layout orders the group's
+    arrays by row offset (stably) and cuts them into B blocks of C arrays each:
+    every distinct row range one block when all ranges have the same number of
+    arrays (a tiled layer's grid), else one array per block.
+
+    offsets [U]: the distinct row offsets, ascending; order [A]: the group's array
+    index at each position of the layout, or None when that is the group's order;
+    source [B]: each block's row range (an index into offsets), or None when block
+    b reads range b; per_block: C.
+    """
+
+    offsets: Tensor
+    order: Tensor | None
+    source: Tensor | None
+    per_block: int
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.source) if self.source is not None else len(self.offsets)
+
+    def blocked(self, t: Tensor) -> Tensor:
+        """[A, rows, n] per array (group order) → [B, rows, C·n], blocks side by side."""
+        if self.order is not None:
+            t = t[self.order]
+        a, rows, n = t.shape
+        c = self.per_block
+        return t.view(a // c, c, rows, n).permute(0, 2, 1, 3).reshape(a // c, rows, c * n)
+
+
+def block_layout(grp: LayerGroup) -> BlockLayout:
+    """The group's `BlockLayout` (found once, kept in `grp.static`)."""
+    lay = grp.static.get("block-layout")
+    if lay is None:
+        r0 = torch.tensor([p.row_offset for p in grp.params], dtype=torch.int64)
+        offsets, inverse = torch.unique(r0, return_inverse=True)
+        order = torch.sort(inverse, stable=True).indices
+        sizes = torch.bincount(inverse)
+        grid = bool((sizes == sizes[0]).all())
+        per_block = int(sizes[0]) if grid else 1
+        source = None if grid else inverse[order]
+        if bool(torch.equal(order, torch.arange(len(r0)))):
+            order_ = None
+        else:
+            order_ = order
+        lay = grp.static["block-layout"] = BlockLayout(offsets, order_, source, per_block)
+    return lay
+
+
+#: Threads that read a group's pieces (`read_group`), at most `torch.get_num_threads()`.
+_READ_THREADS = 8
+_READ_POOL: list[ThreadPoolExecutor] = []
+
+
+def _read_pool() -> ThreadPoolExecutor:
+    """The threads that read a group's pieces (`read_group`)."""
+    if not _READ_POOL:
+        _READ_POOL.append(ThreadPoolExecutor(max_workers=_READ_THREADS,
+                                             thread_name_prefix="anncc-group-read"))
+    return _READ_POOL[0]
+
+
+#: Elements of one piece of a group read (`read_pieces`): its counts, noise and variances
+#: stay in the last-level cache (32 MiB on the project's machine) while the
+#: element-wise steps pass over them.
+PIECE_ELEMENTS = 1 << 20
+
+
+def read_pieces(n_blocks: int, per_block: int, block_elements: int,
+                limit: int = PIECE_ELEMENTS) -> list[tuple[int, int, int, int]]:
+    """(b0, b1, c0, c1): blocks b0…b1−1, arrays c0…c1−1 of each, about `limit` elements each.
+
+    Whole blocks together while they fit; a block larger than the limit is cut
+    into ranges of its arrays (at least one array a piece).
+    """
+    if block_elements <= limit:
+        step = max(1, limit // max(block_elements, 1))
+        return [(b, min(b + step, n_blocks), 0, per_block) for b in range(0, n_blocks, step)]
+    per_array = max(1, block_elements // per_block)
+    step = max(1, limit // per_array)
+    return [(b, b + 1, c, min(c + step, per_block))
+            for b in range(n_blocks) for c in range(0, per_block, step)]
+
+
 def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> Tensor:
     """Read every array of `grp` (prepared as `m_`) on input `x`: the unrounded shift-added
-    sums [A, M, cols]."""
+    sums [A, M, cols].
+
+    Piece by piece (`read_pieces`), each through every step (counts, noise, ADC,
+    plane weights, shift-add) while it is in cache; each array's noise is drawn
+    from its own generator whole, as the per-array path draws it.
+    """
     from anncc.runtime.analog import digit_planes, read_generator
     from anncc.runtime.chip import draw_normals
 
     f = grp.params[0]
-    rows = f.rows
-    r0 = grp.static.get("r0")
-    if r0 is None:
-        r0 = grp.static["r0"] = torch.tensor([p.row_offset for p in grp.params], dtype=torch.int64)
-    xs = gather_rows(x.reshape(-1, x.shape[-1]), r0, rows)  # [A, M, rows]
-    a, m, _ = xs.shape
+    rows, ncols, cols = f.rows, m_.ncols, m_.shift_add.shape[-1]
+    lay = block_layout(grp)
+    x2 = x.reshape(-1, x.shape[-1])
+    a, u, m = len(grp.ops), len(lay.offsets), x2.shape[0]
     sc = read_scratch(ctx)
+    dt = m_.dtype
     p = len(plane_weights(f.in_bits, bool(f.in_signed), f.dac_bits))
-    planes, weights = digit_planes(xs, f.in_bits, bool(f.in_signed), f.dac_bits, m_.dtype,
-                                   out=sc.take("planes", (p, a, m, rows), m_.dtype))
-    d = sc.take("digits", (a, p * m, rows), m_.dtype)
-    d.view(a, p, m, rows).copy_(planes.transpose(0, 1))
+    pm = p * m
+    # the digit planes of each distinct row range, once: [U, P·M, rows]
+    planes, weights = digit_planes(gather_rows(x2, lay.offsets, rows), f.in_bits, bool(f.in_signed),
+                                   f.dac_bits, dt, out=sc.take("planes", (p, u, m, rows), dt))
+    du = sc.take("digits", (u, pm, rows), dt)
+    du.view(u, p, m, rows).copy_(planes.transpose(0, 1))
     del planes
-    ncols = m_.counts.shape[-1]
-    counts = torch.bmm(d, m_.counts, out=sc.take("counts", (a, p * m, ncols), m_.dtype))  # [A, P·M, ncols]
-    gens = [read_generator(ctx, t) for t in grp.tiles]
+    du2 = du if m_.binary_digits else du * du
+    tiles = grp.tiles if lay.order is None else [grp.tiles[i] for i in lay.order.tolist()]
+    gens = [read_generator(ctx, t) for t in tiles]
     noisy = m_.read_var is not None or m_.uniform_var is not None
-    if noisy or m_.adc_sigma_counts > 0:
-        xi = sc.take("noise", (a, p * m, ncols), counts.dtype)
-        ref = sc.take("noise-ref", (a, p * m, 1), counts.dtype) if noisy else None
-        draw_normals(gens, xi, ref)  # the per-array path's draws, in its order
-    if noisy:
-        assert ref is not None
-        d2 = d if m_.binary_digits else torch.mul(d, d, out=sc.take("digits2", d.shape, d.dtype))
-        if m_.uniform_var is not None:
-            s = d2.sum(-1, keepdim=True).mul_(m_.uniform_var)  # [A, P·M, 1]
-            var, var_ref = s.clone(), s
+    draw = noisy or m_.adc_sigma_counts > 0
+    s_all = None
+    if m_.uniform_var is not None:  # Σ_i d_i² per read of each row range: exact integers
+        s_all = du2.sum(-1).mul_(m_.uniform_var)  # [U, P·M]
+    pw = torch.tensor(weights, dtype=dt).view(1, 1, p)
+    out = torch.empty((a, m, cols), dtype=dt)
+    c_all = lay.per_block
+    pieces = read_pieces(lay.n_blocks, c_all, pm * c_all * ncols, PIECE_ELEMENTS)
+
+    def read_piece(k: int, tag: str) -> None:
+        b0, b1, c0, c1 = pieces[k]
+        nb, nc = b1 - b0, c1 - c0
+        j0, j1 = b0 * c_all + c0, (b1 - 1) * c_all + c1  # its arrays, in layout order
+        src = slice(b0, b1) if lay.source is None else lay.source[b0:b1]
+        k0, k1 = c0 * ncols, c1 * ncols
+        counts = torch.bmm(du[src], m_.counts[b0:b1, :, k0:k1],
+                           out=sc.take("counts" + tag, (nb, pm, nc * ncols), dt))
+        cv = counts.view(nb, pm, nc, ncols)
+        if draw:
+            xi = sc.take("noise" + tag, (nb * nc, pm, ncols), dt)
+            ref = sc.take("noise-ref" + tag, (nb * nc, pm, 1), dt) if noisy else None
+            draw_normals(gens[j0:j1], xi, ref, threads=1)  # the per-array path's draws
+            xv = xi.view(nb, nc, pm, ncols)
+        if noisy:
+            assert ref is not None
+            rv = ref.view(nb, nc, pm)
+            if s_all is not None:
+                s = s_all[src]  # [nb, P·M]
+                sd = s + m_.adc_sigma_counts ** 2 if m_.adc_sigma_counts > 0 else s.clone()
+                xv.mul_(sd.sqrt_().view(nb, 1, pm, 1))
+                cv.add_(xv.permute(0, 2, 1, 3))
+                rv.mul_(s.sqrt().view(nb, 1, pm))
+                cv.sub_(rv.permute(0, 2, 1).unsqueeze(-1))
+            else:
+                assert m_.read_var is not None and m_.read_ref is not None
+                d2 = du2[src]
+                var = torch.bmm(d2, m_.read_var[b0:b1, :, k0:k1],
+                                out=sc.take("variance" + tag, counts.shape, dt))
+                var_ref = torch.bmm(d2, m_.read_ref[b0:b1, :, c0:c1])  # [nb, P·M, nc]
+                if m_.adc_sigma_counts > 0:
+                    var.add_(m_.adc_sigma_counts ** 2)
+                cv.add_(var.sqrt_().view(nb, pm, nc, ncols).mul_(xv.permute(0, 2, 1, 3)))
+                cv.sub_(var_ref.sqrt_().mul_(rv.permute(0, 2, 1)).unsqueeze(-1))
+        elif draw:
+            cv.add_(xv.permute(0, 2, 1, 3), alpha=m_.adc_sigma_counts)
+        if not m_.ideal_adc:
+            adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
+        per_col = torch.matmul(pw, counts.view(nb, p, m * nc * ncols))  # [nb, 1, M·nc·ncols]
+        per_arr = sc.take("per-array" + tag, (nb * nc, m, ncols), dt)
+        per_arr.view(nb, nc, m, ncols).copy_(per_col.view(nb, m, nc, ncols).transpose(1, 2))
+        if lay.order is None:
+            torch.bmm(per_arr, m_.shift_add[j0:j1], out=out[j0:j1])
         else:
-            var = torch.bmm(d2, m_.read_var[:, :, :-1], out=sc.take("variance", counts.shape, counts.dtype))
-            var_ref = torch.bmm(d2, m_.read_var[:, :, -1:])
-        if m_.adc_sigma_counts > 0:
-            var.add_(m_.adc_sigma_counts ** 2)
-        counts.add_(xi.mul_(var.sqrt_()))
-        counts.sub_(ref.mul_(var_ref.sqrt_()))
-    elif m_.adc_sigma_counts > 0:
-        counts.add_(xi, alpha=m_.adc_sigma_counts)
-    if not m_.ideal_adc:
-        adc_read(counts, f.adc_bits, f.adc_shift, inplace=True)
-    pw = torch.tensor(weights, dtype=counts.dtype).view(1, 1, p)
-    per_col = torch.matmul(pw, counts.view(a, p, m * ncols)).view(a, m, ncols)
-    return torch.bmm(per_col, m_.shift_add.to(counts.dtype))
+            out.index_copy_(0, lay.order[j0:j1], torch.bmm(per_arr, m_.shift_add[j0:j1]))
+
+    workers = min(torch.get_num_threads(), len(pieces), _READ_THREADS)
+    if workers <= 1 or a * pm * ncols < PIECE_ELEMENTS:
+        for k in range(len(pieces)):
+            read_piece(k, "")
+        return out
+    # pieces on threads, one torch thread each (each piece's ops are too small to share)
+
+    def run(t: int) -> None:
+        torch.set_num_threads(1)
+        for k in range(t, len(pieces), workers):
+            read_piece(k, str(t))
+
+    keep = torch.get_num_threads()
+    try:
+        for fut in [_read_pool().submit(run, t) for t in range(workers)]:
+            fut.result()
+    finally:
+        torch.set_num_threads(keep)
+    return out
 
 
 def _state(grp: LayerGroup, op: Any, ctx: ExecContext, args_of: Any) -> GroupState:
@@ -435,5 +608,6 @@ def fused_group_reads(mvms: list[Any], x: Tensor, ctx: ExecContext, args_of: Any
     return out
 
 
-__all__ = ["GroupModel", "GroupState", "LayerGroup", "ReadScratch", "fused_group_reads", "gather_rows",
-           "group_read_mvm", "layer_plan", "read_group", "read_scratch"]
+__all__ = ["BlockLayout", "GroupModel", "GroupState", "LayerGroup", "ReadScratch", "block_layout",
+           "fused_group_reads", "gather_rows", "group_read_mvm", "layer_plan", "read_group",
+           "read_pieces", "read_scratch"]

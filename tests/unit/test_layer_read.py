@@ -41,6 +41,10 @@ def test_batched_read_equals_per_array_read(wide, options):
     per_array = cm.run(x, level="cell", analog=True, seed=7, layer_batch=False, **options)
     batched = cm.run(x, level="cell", analog=True, seed=7, **options)
     assert torch.equal(per_array, batched)
+    # every array's partial sums, not only the outputs (requantization hides a count or two)
+    assert all(torch.equal(a, b) for a, b in zip(
+        _partial_sums(cm, x, layer_batch=False, **options), _partial_sums(cm, x, **options),
+        strict=True))
     # and the read noise is live: another seed's read differs
     assert not torch.equal(batched, cm.run(x, level="cell", analog=True, seed=8, **options))
 
@@ -116,3 +120,120 @@ def test_read_scratch_reuses_one_buffer_per_role_and_lives_for_one_run(wide):
         layer_read.read_scratch = real
     assert used and all(c is chip.ctx for c in used)  # the group reads took their buffers here...
     assert SCRATCH_KEY not in chip.ctx.cache  # ...and the kept chip does not hold them after the run
+
+
+@pytest.fixture(scope="module")
+def mtj_wide():
+    # sot-mtj: each cell's read noise is relative to its conductance (a variance per cell)
+    cm, x = mlp_model([600, 130, 5], target="sot-mtj", n_calib=48, seed=5)
+    return cm, x[:6]
+
+
+def _partial_sums(cm, x, **options):
+    """Every `cell.mvm`'s integer partial sums of one analog run (seed 7), op by op."""
+    from anncc.runtime.interpreter import run_module
+
+    values: dict = {}
+    with torch.no_grad():
+        run_module(cm.ir("cell"), cm.store, [x], cm.context(True, 7, **options), values=values)
+    return [values[op.results[0]] for op in cell_ops(cm.ir("cell"))]
+
+
+def _spy_group_reads(monkeypatch):
+    from anncc.runtime import layer_read
+
+    seen = []
+    real = layer_read.read_group
+
+    def spy(grp, m_, x, ctx):
+        seen.append((len(grp.ops), m_.uniform_var is not None, m_.read_var is not None,
+                     m_.adc_sigma_counts > 0))
+        return real(grp, m_, x, ctx)
+
+    monkeypatch.setattr(layer_read, "read_group", spy)
+    return seen
+
+
+@pytest.mark.parametrize("model, options", [
+    ("wide", {}),                                                        # one σ for every cell
+    ("wide", {"read_noise": False, "adc_noise": True, "adc_noise_sigma_lsb": 0.7}),  # ADC noise only
+    ("wide", {"ir_drop": True, "adc_noise": True, "adc_noise_sigma_lsb": 0.3}),
+    ("mtj_wide", {}),                                                    # a variance per cell
+])
+def test_group_reads_in_pieces_on_threads_give_the_per_array_integers(request, monkeypatch, model,
+                                                                      options):
+    """Pieces of a few hundred elements (many per group, one array or less each), read on
+    two threads, and the layout's order (row blocks of a 2x2 grid): the per-array path's
+    integers, bit for bit."""
+    from anncc.runtime import layer_read
+
+    cm, x = request.getfixturevalue(model)
+    per_array = _partial_sums(cm, x, layer_batch=False, **options)
+    monkeypatch.setattr(layer_read, "PIECE_ELEMENTS", 300)
+    seen = _spy_group_reads(monkeypatch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        batched = _partial_sums(cm, x, **options)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads  # the read gave the caller's thread count back
+    assert all(torch.equal(a, b) for a, b in zip(per_array, batched, strict=True))
+    assert seen and max(n for n, *_ in seen) >= 4
+    if model == "mtj_wide":
+        assert any(per_cell for _, _, per_cell, _ in seen)
+    elif options.get("read_noise", True):
+        assert any(uniform for _, uniform, _, _ in seen)
+    else:
+        assert all(adc and not uniform and not per_cell for _, uniform, per_cell, adc in seen)
+
+
+def test_block_layout_groups_arrays_by_the_rows_they_read():
+    from types import SimpleNamespace
+
+    from anncc.runtime.layer_read import LayerGroup, block_layout, read_pieces
+
+    def group(offsets):
+        return LayerGroup([None] * len(offsets), [f"t{i}" for i in range(len(offsets))],
+                          [SimpleNamespace(row_offset=r) for r in offsets])
+
+    # a 3 x 2 grid in IR order (row blocks fastest): blocks of the arrays at rows 0, 16, 32
+    lay = block_layout(group([0, 16, 32, 0, 16, 32]))
+    assert lay.per_block == 2 and lay.n_blocks == 3 and lay.source is None
+    assert lay.order is not None and lay.order.tolist() == [0, 3, 1, 4, 2, 5]
+    t = torch.arange(6 * 2 * 3).view(6, 2, 3)  # [A, rows, n]
+    b = lay.blocked(t)
+    assert b.shape == (3, 2, 6)
+    assert torch.equal(b[1, :, :3], t[1]) and torch.equal(b[1, :, 3:], t[4])
+    # already in block order: no reordering
+    assert block_layout(group([0, 0, 16, 16])).order is None
+    # row ranges with different numbers of arrays: one array per block, planes by source
+    odd = block_layout(group([16, 0, 16, 16]))
+    assert odd.per_block == 1 and odd.n_blocks == 4
+    assert odd.order.tolist() == [1, 0, 2, 3] and odd.source.tolist() == [0, 1, 1, 1]
+    # pieces: whole blocks while they fit, else ranges of a block's arrays; every array once
+    for n_blocks, per_block, elements, limit in ((5, 3, 10, 40), (3, 4, 100, 30), (2, 5, 50, 1)):
+        pieces = read_pieces(n_blocks, per_block, elements, limit)
+        covered = [(b, c) for b0, b1, c0, c1 in pieces for b in range(b0, b1) for c in range(c0, c1)]
+        assert sorted(covered) == [(b, c) for b in range(n_blocks) for c in range(per_block)]
+        assert len(pieces) > 1
+
+
+def test_group_read_with_one_array_per_block_gives_the_per_array_integers(wide, monkeypatch):
+    """The layout for row ranges of unequal size (each array its own block, its digit planes
+    picked by `source`), forced on the 2x2 grid."""
+    from anncc.runtime import layer_read
+
+    cm, x = wide
+    per_array = _partial_sums(cm, x, layer_batch=False)
+    real = layer_read.block_layout
+
+    def one_per_block(grp):
+        lay = real(grp)
+        order = lay.order if lay.order is not None else torch.arange(len(grp.ops))
+        inverse = torch.unique(torch.tensor([p.row_offset for p in grp.params]),
+                               return_inverse=True)[1]
+        return layer_read.BlockLayout(lay.offsets, order, inverse[order], 1)
+
+    monkeypatch.setattr(layer_read, "block_layout", one_per_block)
+    assert all(torch.equal(a, b) for a, b in zip(per_array, _partial_sums(cm, x), strict=True))

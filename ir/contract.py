@@ -161,8 +161,9 @@ def adc_read(counts: Any, adc_bits: int, shift: int, inplace: bool = False) -> A
     step = 1 << shift
     if _is_float(counts):
         if inplace and _is_torch(counts):
-            if shift:
-                counts.div_(float(step))
+            if not shift:  # × 1.0 changes no bit: one pass less over a large read
+                return counts.add_(0.5).floor_().clamp_(0.0, float(top))
+            counts.div_(float(step))
             return counts.add_(0.5).floor_().clamp_(0.0, float(top)).mul_(float(step))
         code = _clip(_floor(counts / float(step) + 0.5), 0.0, float(top))
         return code * float(step)

@@ -462,7 +462,7 @@ def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> 
     c_all = lay.per_block
     pieces = read_pieces(lay.n_blocks, c_all, pm * c_all * ncols, PIECE_ELEMENTS)
 
-    def read_piece(k: int, tag: str) -> None:
+    def read_piece(k: int, tag: str, draw_threads: int | None) -> None:
         b0, b1, c0, c1 = pieces[k]
         nb, nc = b1 - b0, c1 - c0
         j0, j1 = b0 * c_all + c0, (b1 - 1) * c_all + c1  # its arrays, in layout order
@@ -474,7 +474,7 @@ def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> 
         if draw:
             xi = sc.take("noise" + tag, (nb * nc, pm, ncols), dt)
             ref = sc.take("noise-ref" + tag, (nb * nc, pm, 1), dt) if noisy else None
-            draw_normals(gens[j0:j1], xi, ref, threads=1)  # the per-array path's draws
+            draw_normals(gens[j0:j1], xi, ref, threads=draw_threads)  # the per-array path's draws
             xv = xi.view(nb, nc, pm, ncols)
         if noisy:
             assert ref is not None
@@ -511,14 +511,14 @@ def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> 
     workers = min(torch.get_num_threads(), len(pieces), _READ_THREADS)
     if workers <= 1 or a * pm * ncols < PIECE_ELEMENTS:
         for k in range(len(pieces)):
-            read_piece(k, "")
+            read_piece(k, "", None)  # the draws on torch's threads when they are large
         return out
     # pieces on threads, one torch thread each (each piece's ops are too small to share)
 
     def run(t: int) -> None:
         torch.set_num_threads(1)
         for k in range(t, len(pieces), workers):
-            read_piece(k, str(t))
+            read_piece(k, str(t), 1)
 
     keep = torch.get_num_threads()
     try:

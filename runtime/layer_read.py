@@ -95,7 +95,8 @@ class GroupModel:
     block in columns c·ncols … (c+1)·ncols − 1); read_var [B, rows, C·ncols] and read_ref
     [B, rows, C] the cells' and the reference columns' count variances per unit digit², or
     None, or with `uniform_var` one variance for every cell; shift_add [A, ncols, cols]
-    (times each array's drift-compensation factor).
+    (times each array's drift-compensation factor; without drift compensation one
+    matrix, expanded).
     """
 
     counts: Tensor
@@ -281,15 +282,18 @@ def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
                                     else torch.zeros(f.rows, counts.shape[-1] + 1, dtype=dtype)
                                     for m in models]).to(dtype)
     sa = shift_add_matrix(f.cols, f.n_slices, f.bits_per_cell, dtype)
-    sa = torch.stack([sa * a for a in alphas])
     lay = block_layout(grp)
+    if all(a == 1.0 for a in alphas):  # no drift compensation: one matrix for every array
+        sa = sa.expand(len(alphas), *sa.shape)
+    else:
+        sa = torch.stack([sa * a for a in alphas])
+        sa = sa if lay.order is None else sa[lay.order]
     ncols = counts.shape[-1]
     read_ref = None
     if read_var is not None:
         read_ref = lay.blocked(read_var[:, :, -1:])
         read_var = lay.blocked(read_var[:, :, :-1])
-    return GroupModel(lay.blocked(counts), read_var, read_ref, uniform,
-                      sa if lay.order is None else sa[lay.order], dtype,
+    return GroupModel(lay.blocked(counts), read_var, read_ref, uniform, sa, dtype,
                       opts.adc_noise_sigma_lsb * float(1 << f.adc_shift), opts.ideal_adc,
                       f.dac_bits == 1, ncols)
 

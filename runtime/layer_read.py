@@ -301,9 +301,10 @@ def _build(grp: LayerGroup, ctx: ExecContext, target: Any, opts: Any, chip: Any,
 class ReadScratch:
     """Buffers the group reads of one run share (`read_group`), reused from group to group.
 
-    A ResNet-scale read makes tensors of hundreds of MB per layer group (noise draws,
-    counts, digit planes); allocated afresh, every one is new memory the kernel must
-    map and zero page by page (1.9 million page faults and 2.7 s of system time per
+    A ResNet-scale read makes tensors of hundreds of MB per layer group (the digit
+    planes; before reads went piece by piece, the noise draws and counts too); allocated
+    afresh, every one is new memory the kernel must map and zero page by page (1.9
+    million page faults and 2.7 s of system time per
     batch-8 read of the 101,008-array ResNet-18-style chip on rram, measured on the
     project's 2-core machine, 1 Dec 2026). Here each role keeps one flat buffer, grown
     to the largest group, for the life of one `run_module` call (`ExecContext.cache`,
@@ -384,11 +385,9 @@ def block_layout(grp: LayerGroup) -> BlockLayout:
         grid = bool((sizes == sizes[0]).all())
         per_block = int(sizes[0]) if grid else 1
         source = None if grid else inverse[order]
-        if bool(torch.equal(order, torch.arange(len(r0)))):
-            order_ = None
-        else:
-            order_ = order
-        lay = grp.static["block-layout"] = BlockLayout(offsets, order_, source, per_block)
+        in_order = bool(torch.equal(order, torch.arange(len(r0))))
+        lay = grp.static["block-layout"] = BlockLayout(offsets, None if in_order else order, source,
+                                                       per_block)
     return lay
 
 

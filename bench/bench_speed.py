@@ -22,7 +22,8 @@ IR-drop budget (about 101,000 arrays of 16×16 to 32×64 on rram).
   effective weights of every array) and its reads;
 - chip programming (wall and CPU seconds), the effective weights of
   --irdrop-arrays arrays one at a time (extrapolated to the chip), and with
-  --chips N a Monte Carlo of N ResNet chips with IR drop on 100 inputs.
+  --chips N a Monte Carlo of N ResNet chips with IR drop on 100 inputs, then
+  one more trial timed by parts (programming, effective weights, the read).
 
 Times are the best of --repeats runs after a warm-up (one run for the
 ResNet's analog rows). The machine this ran on was shared: wall times are
@@ -196,6 +197,17 @@ def report(name: str, cm: Any, model: torch.nn.Module, x: torch.Tensor, repeats:
         t_mc = time.perf_counter() - t0
         print(f"  Monte Carlo with IR drop: {chips} chips x {chip_inputs} inputs in {t_mc:.1f} s "
               f"({t_mc / chips:.1f} s per chip; goal 20 chips under 600 s)")
+        # where one trial's time goes: programming, every array's effective weights (with a
+        # read of one input), then the trial's read of all its inputs on that chip
+        t0 = time.perf_counter()
+        chip_mc = cm.program(seed=1000 + chips)
+        t1 = time.perf_counter()
+        cm.run(xs[:1], level="cell", chip=chip_mc)
+        t2 = time.perf_counter()
+        cm.run(xs, level="cell", chip=chip_mc)
+        t3 = time.perf_counter()
+        print(f"    one more trial by parts: programming {t1 - t0:.1f} s, effective weights and a "
+              f"1-input read {t2 - t1:.1f} s, the {chip_inputs}-input read {t3 - t2:.1f} s")
 
 
 #: The issue's chip: every array 256x256 (826 arrays on rram), pinned by the user's array size;

@@ -411,7 +411,7 @@ PIECE_ELEMENTS = 1 << 20
 
 
 def read_pieces(n_blocks: int, per_block: int, block_elements: int,
-                limit: int = PIECE_ELEMENTS) -> list[tuple[int, int, int, int]]:
+                limit: int) -> list[tuple[int, int, int, int]]:
     """(b0, b1, c0, c1): blocks b0…b1−1, arrays c0…c1−1 of each, about `limit` elements each.
 
     Whole blocks together while they fit; a block larger than the limit is cut

@@ -36,14 +36,17 @@ from anncc.errors import AnnccError
 __all__ = ["ArrayMesh", "MeshElement", "sensed_step_s", "series_conductance"]
 
 
-def series_conductance(g_s: Any, r_access_ohm: float) -> Any:
+def series_conductance(g_s: Any, r_access_ohm: float, inplace: bool = False) -> Any:
     """A cell of conductance `g_s` in series with its access resistance: 1/(1/G + R_a).
 
     A numpy array may hold open sites (`g_s == 0`, a cmos level-0 site), which stay
-    open; a tensor or a number must be > 0.
+    open; a tensor or a number must be > 0. `inplace`: a tensor is overwritten with
+    the result (the same numbers, without two temporaries of its size).
     """
     if r_access_ohm == 0.0:
         return g_s
+    if inplace and hasattr(g_s, "reciprocal_"):  # a tensor
+        return g_s.reciprocal_().add_(r_access_ohm).reciprocal_()
     if isinstance(g_s, np.ndarray):
         with np.errstate(divide="ignore"):
             return np.where(g_s > 0, 1.0 / (1.0 / np.where(g_s > 0, g_s, 1.0) + r_access_ohm), 0.0)

@@ -15,15 +15,19 @@ of the same column, so they are eliminated exactly, column by column: with
 the row nodes of column j see the dense Schur complement
 `A_j = D_j − diag(G_j) T_j⁻¹ diag(G_j)`, and neighbouring columns couple only
 through the row wires, `−g_w·I`. That block-tridiagonal system is solved by
-block elimination (Thomas' algorithm on N×N blocks, every block symmetric
-positive definite) for the N unit inputs at once (`V = I`, the Norton sources
-`g_c·V` at column 0). Column j's current is `g_c · c(N−1, j)`, and
+block elimination from the last column to the first (every Schur complement
+R_k symmetric positive definite) for the N unit inputs at once (`V = I`, the
+Norton sources `g_c·V` at column 0): `r(·, 0) = g_c R_0⁻¹` and `r(·, k) = g_w
+R_k⁻¹ r(·, k−1)`. Column j's current is `g_c · c(N−1, j)`, and
 `c(·, j) = T_j⁻¹ diag(G_j) r(·, j)`, so `G_eff[:, j] = (g_c e_{N−1}ᵀ T_j⁻¹
-diag(G_j)) r(·, j)`.
+diag(G_j)) r(·, j)`. When M ≤ 2N those rows are carried along the sweep (each
+column's row multiplied by R_k⁻¹ as soon as it is known: no inverse kept, no
+back substitution); longer arrays keep the inverses and carry r(·, k) forward.
 
 It is exact (no approximation; agreement with the sparse and dense-nd solvers
-to ~1e-12 relative, `tests/unit/test_irdrop_blocks.py`), costs about 3·M·N³
-flops per array, and runs a whole batch of arrays in batched torch linear
+to ~1e-12 relative, `tests/unit/test_irdrop_blocks.py`), costs about M·N³
+(the inverses) + min(M²N², 2·M·N³) flops per array (one thread, 1 Dec 2026: 16×32
+arrays ~120 µs each, 16×16 ~55 µs, 64×64 ~3.6 ms), and runs a whole batch of arrays in batched torch linear
 algebra — for arrays of up to `MAX_ROWS` rows far faster than one sparse
 factorization each (an array of 16×32 cells: ~1.6 ms each through SuperLU with
 its Python overhead; measured 1 Dec 2026 on the 2-core CI machine). Beyond that
@@ -39,8 +43,10 @@ import torch
 #: Arrays with at most this many rows are solved by column blocks (`effective_weights_batch`).
 MAX_ROWS = 64
 
-#: Arrays solved together (bounds the memory of the [B, M, N, N] blocks: 64 MiB each).
-CHUNK_CELLS = 2 ** 23
+#: Arrays solved together (bounds the memory of the [B, M, N, N] blocks: 16 MiB each; smaller
+#: chunks stay in cache: 16×32 arrays 147 → 126 µs each from 2^23 to 2^21 cells, 64×64 3.7 →
+#: 3.6 ms, 2^19 slower again; measured 1 Dec 2026, one thread).
+CHUNK_CELLS = 2 ** 21
 
 
 def _chain_solve(diag: torch.Tensor, off: float, rhs: torch.Tensor) -> torch.Tensor:
@@ -85,25 +91,32 @@ def _solve_chunk(g: torch.Tensor, r_wire_ohm: float, r_contact_ohm: float) -> to
     # off the diagonal, d − G·X on it (the same numbers as diag_embed(d) − schur)
     a = x.mul_(gt[..., :, None]).neg_()
     a.diagonal(dim1=-2, dim2=-1).add_(d)
-    # forward elimination: S_j = A_j − g_w² S_{j−1}⁻¹, y_j = g_w S_{j−1}⁻¹ y_{j−1} (y_0 = g_c I)
-    inv = []
-    y = gc * torch.eye(n, dtype=g.dtype).expand(b, n, n)
-    ys = [y]
-    s = a[:, 0]
-    for j in range(m):
-        if j > 0:
-            s = a[:, j] - (gw * gw) * inv[-1]
-            y = gw * torch.matmul(inv[-1], y)
-            ys.append(y)
-        inv.append(torch.cholesky_inverse(torch.linalg.cholesky(s)))
-    # back substitution: r_{M−1} = S⁻¹ y_{M−1}, r_j = S_j⁻¹ (y_j + g_w r_{j+1})
+    # right to left: R_{M−1} = A_{M−1}, R_k = A_k − g_w² R_{k+1}⁻¹ (each block row's columns
+    # beyond k eliminated). Then r_0 = g_c R_0⁻¹ and r_k = g_w R_k⁻¹ r_{k−1}: column j's currents
+    # for the N unit inputs are the row v_j (g_w R_j⁻¹) … (g_w R_1⁻¹)(g_c R_0⁻¹), v_j = out_row_j.
+    if m <= 2 * n:
+        # wide blocks: every column's row is multiplied by R_k⁻¹ as soon as it is known
+        # (M²N² flops in all, one pass, no inverse kept)
+        w = torch.empty((b, m, n), dtype=g.dtype)             # row j: column j's partial product
+        inv = None
+        for k in range(m - 1, -1, -1):
+            s = a[:, k] if inv is None else a[:, k].sub_(inv, alpha=gw * gw)
+            inv = torch.cholesky_inverse(torch.linalg.cholesky(s))
+            w[:, k] = out_row[:, k]
+            rows = w[:, k:]
+            rows.copy_(torch.matmul(rows, inv)).mul_(gw if k > 0 else gc)
+        return w.transpose(1, 2)
+    # long rows (M > 2N): keep the inverses, then r_k left to right (2MN³ flops)
+    invs = a                                                   # R_k⁻¹ in A_k's memory
+    for k in range(m - 1, -1, -1):
+        s = a[:, k] if k == m - 1 else a[:, k].sub_(invs[:, k + 1], alpha=gw * gw)
+        invs[:, k] = torch.cholesky_inverse(torch.linalg.cholesky(s))
     g_eff = torch.empty((b, n, m), dtype=g.dtype)
-    r = torch.matmul(inv[m - 1], ys[m - 1])
-    for j in range(m - 1, -1, -1):
-        if j < m - 1:
-            r = torch.matmul(inv[j], ys[j] + gw * r)
-        # column j's current for each unit input i: out_row_j · r(·, j) for input i
-        g_eff[:, :, j] = torch.matmul(out_row[:, j, None, :], r)[:, 0]
+    r = invs[:, 0] * gc
+    for k in range(m):
+        if k > 0:
+            r = torch.matmul(invs[:, k], r).mul_(gw)
+        g_eff[:, :, k] = torch.matmul(out_row[:, k, None, :], r)[:, 0]
     return g_eff
 
 

@@ -32,8 +32,9 @@ script (`runtime.jobs.main_module_hidden`), so a script without an
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
@@ -175,6 +176,77 @@ _BLOCK_CHUNKS_PER_PROCESS = 4
 _POOL_CHUNK_CELLS = 2**21
 
 
+def block_chunk(b: int, rows: int, cols: int) -> int | None:
+    """Arrays per pool chunk for a batch of b arrays of rows×cols (`effective_weights_blocks`),
+    or None when the batch is solved in place."""
+    n = solver_processes()
+    work = b * cols * rows ** 3
+    if n > 1 and b > 1 and (work >= _MIN_BLOCK_WORK_FOR_POOL or (_POOL is not None and _POOL_SIZE == n)):
+        per = max(1, min(_POOL_CHUNK_CELLS // max(1, cols * rows * rows),
+                         -(-b // (n * _BLOCK_CHUNKS_PER_PROCESS))))
+        if -(-b // per) >= 2:
+            return per
+    return None
+
+
+#: Chunks in flight per worker process ahead of the one the caller takes (`effective_weights_stream`).
+_STREAM_AHEAD_PER_PROCESS = 3
+
+
+def effective_weights_stream(cells: Callable[[int, int], Tensor], b: int, rows: int, cols: int,
+                             r_wire_ohm: float, r_contact_ohm: float
+                             ) -> Iterator[tuple[int, int, Tensor]]:
+    """`effective_weights_blocks` of b arrays of rows×cols (at most `blocks.MAX_ROWS` rows) as
+    a stream: yields (i0, i1, G_eff of arrays i0..i1−1) in order, where `cells(i0, i1)` makes
+    those arrays' cell conductances [i1 − i0, rows, cols] (float64) when they are needed.
+
+    On the pool, chunks are made and sent ahead (`_STREAM_AHEAD_PER_PROCESS` per worker), so
+    whatever the caller does with one chunk's G_eff, and its making of the next chunks' cells,
+    runs while the workers solve: a layer group's first IR-drop read no longer alternates
+    between the main process (cells, then count matrices, for the whole group) and the
+    workers (the solves), each waiting for the other. The numbers are `effective_weights_blocks`'
+    bit for bit (every array is solved on its own whatever its chunk).
+    """
+    from anncc.runtime.irdrop.blocks import effective_weights_batch
+
+    per = block_chunk(b, rows, cols)
+    pool = _pool(solver_processes()) if per is not None else None
+    if pool is None or per is None:  # in place, a chunk of the solver's own size at a time
+        from anncc.runtime.irdrop.blocks import CHUNK_CELLS
+
+        step = max(1, CHUNK_CELLS // max(1, cols * rows * rows))
+        for i in range(0, b, step):
+            j = min(b, i + step)
+            yield i, j, effective_weights_batch(cells(i, j), r_wire_ohm, r_contact_ohm)
+        return
+    spans = [(i, min(b, i + per)) for i in range(0, b, per)]
+    ahead = _STREAM_AHEAD_PER_PROCESS * _POOL_SIZE
+    futures: deque[Future[NDArray[np.float64]]] = deque()  # chunks sent-1 … k, in order
+    sent = 0
+    live: ProcessPoolExecutor | None = pool
+    for k, (i, j) in enumerate(spans):
+        while live is not None and sent < min(len(spans), k + ahead):
+            i0, i1 = spans[sent]
+            g64 = np.ascontiguousarray(cells(i0, i1).detach().to(torch.float64).numpy())
+            try:
+                futures.append(live.submit(_solve_blocks, g64, r_wire_ohm, r_contact_ohm))
+            except BrokenProcessPool:
+                live = None
+                break
+            sent += 1
+        g_eff = None
+        if futures:  # the front one is chunk k's
+            try:
+                g_eff = torch.from_numpy(futures.popleft().result())
+            except BrokenProcessPool:  # a worker died (memory?): this chunk and the rest here
+                live = None
+                futures.clear()
+                shutdown_pool()
+        if g_eff is None:
+            g_eff = effective_weights_batch(cells(i, j), r_wire_ohm, r_contact_ohm)
+        yield i, j, g_eff
+
+
 def effective_weights_blocks(g: Tensor, r_wire_ohm: float, r_contact_ohm: float) -> Tensor:
     """`blocks.effective_weights_batch(g, r_wire_ohm, r_contact_ohm)` for arrays g [B, N, M]
     of at most `blocks.MAX_ROWS` rows, in chunks spread over the pool of worker processes when
@@ -190,24 +262,10 @@ def effective_weights_blocks(g: Tensor, r_wire_ohm: float, r_contact_ohm: float)
     threads beside one busy process; measured on the project's 2-core machine, 1 Dec 2026).
     Worker processes at one thread each scale with the cores instead.
     """
-    from anncc.runtime.irdrop.blocks import effective_weights_batch
-
     b, rows, cols = g.shape
-    n = solver_processes()
-    work = b * cols * rows ** 3
-    pool = None
-    if n > 1 and b > 1 and (work >= _MIN_BLOCK_WORK_FOR_POOL or (_POOL is not None and _POOL_SIZE == n)):
-        per = max(1, min(_POOL_CHUNK_CELLS // max(1, cols * rows * rows),
-                         -(-b // (n * _BLOCK_CHUNKS_PER_PROCESS))))
-        if -(-b // per) >= 2:
-            pool = _pool(n)
-    if pool is not None:
-        g64 = np.ascontiguousarray(g.detach().to(torch.float64).numpy())
-        starts = range(0, b, per)
-        try:
-            parts = list(pool.map(_solve_blocks, [g64[i:i + per] for i in starts],
-                                  [r_wire_ohm] * len(starts), [r_contact_ohm] * len(starts)))
-            return torch.from_numpy(np.concatenate(parts))
-        except BrokenProcessPool:  # a worker died (memory?): solve here instead
-            shutdown_pool()
-    return effective_weights_batch(g, r_wire_ohm, r_contact_ohm)
+    if b == 0 or block_chunk(b, rows, cols) is None:
+        from anncc.runtime.irdrop.blocks import effective_weights_batch
+
+        return effective_weights_batch(g, r_wire_ohm, r_contact_ohm)
+    parts = effective_weights_stream(lambda i, j: g[i:j], b, rows, cols, r_wire_ohm, r_contact_ohm)
+    return torch.cat([part for _, _, part in parts])

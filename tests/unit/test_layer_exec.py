@@ -135,3 +135,27 @@ def test_groups_of_arrays_above_the_block_solver_read_the_same_with_ir_drop():
     fused = cm.run(x, level="cell", analog=True, seed=2, ir_drop=True)
     assert torch.equal(fused, cm.run(x, level="cell", analog=True, seed=2, ir_drop=True,
                                      fuse_layers=False, layer_batch=False))
+
+
+@pytest.mark.parametrize("c0", [
+    [0, 4, 8, 0, 4, 8],            # two row blocks of three arrays side by side: summed per column block
+    [2, 6, 2, 6, 2, 6],            # a grid that starts at column 2
+    [0, 0, 4, 4, 8, 8],            # column-major order: the index-add path
+    [0, 4, 8, 0, 4],               # unequal row blocks
+    [0, 3, 0, 3],                  # overlapping column ranges
+    [5],                           # one array
+])
+def test_scatter_sums_are_the_int64_scatter(c0):
+    """The rounded float partial sums added per column block equal the int64 index-add exactly,
+    also where float32 would round (values near 2^24, several row blocks)."""
+    from anncc.runtime.layer_exec import _scatter, scatter_sums
+
+    g = torch.Generator().manual_seed(len(c0))
+    cols, m, n = 4, 5, 16
+    part = (torch.randint(-2**24, 2**24, (len(c0), m, cols), generator=g)).to(torch.float32)
+    col = torch.tensor(c0, dtype=torch.int64)
+    want = torch.randint(-9, 9, (m, n), generator=g)
+    got = want.clone()
+    _scatter(want, part.to(torch.int64), col)
+    scatter_sums(got, part, col)
+    assert torch.equal(got, want)

@@ -9,7 +9,8 @@ once when its first op runs, and the other ops take their slice. The arrays
 are arranged by the input rows they read (`BlockLayout`: the C arrays of one
 row block of a tiled layer share their digit planes), then read piece by piece
 (`read_pieces`: about a million elements, so every step runs in cache), the
-pieces on `torch.get_num_threads()` threads:
+pieces on `torch.get_num_threads()` threads, each taking the next piece when it
+comes free:
 
     planes  [U, P·M, rows]   once per distinct row range (U ranges, P input
                              planes, M input vectors)
@@ -40,11 +41,15 @@ no op-amp summer (cmos), every array's levels constant (programmed in the chip),
 and at least two arrays in the group. Otherwise the per-array path runs.
 
 The count matrices come straight from the chip's batched `level_units` (one
-gather for the whole group) when there is no IR drop; with IR drop from each
-array's `ArrayModel` (effective weights), stacked.
+gather for the whole group) when there is no IR drop; with IR drop from the
+exact effective weights of the group's arrays (`_irdrop_counts`: small arrays
+streamed through the column-block solver's worker processes a chunk at a time,
+each chunk's count matrices made while the next are solved).
 """
 
 from __future__ import annotations
+
+import itertools
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -548,9 +553,11 @@ def read_group(grp: LayerGroup, m_: GroupModel, x: Tensor, ctx: ExecContext) -> 
         return out
     # pieces on threads, one torch thread each (each piece's ops are too small to share)
 
+    ticket = itertools.count()  # pieces taken in turn as threads come free (next() holds the GIL)
+
     def run(t: int) -> None:
         torch.set_num_threads(1)
-        for k in range(t, len(pieces), workers):
+        while (k := next(ticket)) < len(pieces):
             read_piece(k, str(t), 1)
 
     keep = torch.get_num_threads()

@@ -333,3 +333,16 @@ def test_dense_nd_gram_is_numpys_product_bit_for_bit(shape, layout):
     dense_nd._gram(X, stack[1])
     np.testing.assert_array_equal(stack[1], reference)
     assert np.isnan(stack[0]).all()
+
+
+def test_series_conductance_in_place_gives_the_same_numbers():
+    import torch
+
+    from anncc.runtime.mesh import series_conductance
+
+    g = torch.rand(1000, dtype=torch.float64) * 1e-4 + 1e-7
+    want = series_conductance(g, 2e3)
+    h = g.clone()
+    got = series_conductance(h, 2e3, inplace=True)
+    assert got is h and torch.equal(got, want) and not torch.equal(g, h)
+    assert series_conductance(g, 0.0, inplace=True) is g  # no access device: nothing to do

@@ -72,3 +72,56 @@ def test_column_block_chunks_on_workers_give_the_in_place_numbers(monkeypatch):
     monkeypatch.setenv(parallel.SOLVER_PROCESSES_ENV, "1")  # a job pool's worker: in place
     assert torch.allclose(parallel.effective_weights_blocks(g, 2.0, 50.0), reference, rtol=1e-12, atol=0)
     assert parallel._POOL is None
+
+
+def test_a_stream_yields_every_chunk_in_order_and_makes_cells_when_needed(monkeypatch):
+    """`effective_weights_stream`: chunks in order covering every array once, each the in-place
+    solve of its arrays; on the pool the cells of a chunk are made no more than the look-ahead
+    before it is taken, and a pool that dies mid-stream leaves the rest solved in place."""
+    import torch
+
+    from anncc.runtime.irdrop.blocks import effective_weights_batch
+
+    g = torch.from_numpy(np.stack(_arrays(11, (6, 9))))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference = effective_weights_batch(g, 2.0, 50.0)
+    finally:
+        torch.set_num_threads(threads)
+    made: list[tuple[int, int]] = []
+
+    def cells(i, j):
+        made.append((i, j))
+        return g[i:j]
+
+    def run():
+        got, spans = [], []
+        for i, j, part in parallel.effective_weights_stream(cells, 11, 6, 9, 2.0, 50.0):
+            spans.append((i, j))
+            got.append(part)
+            assert len(made) <= len(spans) + parallel._STREAM_AHEAD_PER_PROCESS * 2
+        return spans, torch.cat(got)
+
+    monkeypatch.setenv(parallel.SOLVER_PROCESSES_ENV, "2")
+    monkeypatch.setattr(parallel, "_MIN_BLOCK_WORK_FOR_POOL", 0)
+    monkeypatch.setattr(parallel, "_STREAM_AHEAD_PER_PROCESS", 1)
+    try:
+        spans, got = run()
+        assert parallel._POOL is not None and len(spans) >= 4  # chunks of 2 on the pool
+        assert spans == made and spans[0][0] == 0 and spans[-1][1] == 11
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+        assert torch.equal(got, reference)
+
+        class Dead:
+            def submit(self, *a, **k):
+                from concurrent.futures.process import BrokenProcessPool
+
+                raise BrokenProcessPool("gone")
+
+        made.clear()
+        monkeypatch.setattr(parallel, "_pool", lambda n: Dead())
+        spans, got = run()
+        assert spans[-1][1] == 11 and torch.equal(got, reference)
+    finally:
+        parallel.shutdown_pool()

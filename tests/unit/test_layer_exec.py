@@ -137,17 +137,21 @@ def test_groups_of_arrays_above_the_block_solver_read_the_same_with_ir_drop():
                                      fuse_layers=False, layer_batch=False))
 
 
-@pytest.mark.parametrize("c0", [
-    [0, 4, 8, 0, 4, 8],            # two row blocks of three arrays side by side: summed per column block
-    [2, 6, 2, 6, 2, 6],            # a grid that starts at column 2
-    [0, 0, 4, 4, 8, 8],            # column-major order: the index-add path
-    [0, 4, 8, 0, 4],               # unequal row blocks
-    [0, 3, 0, 3],                  # overlapping column ranges
-    [5],                           # one array
+@pytest.mark.parametrize("c0, grid", [
+    ([0, 4, 8, 0, 4, 8], True),    # two row blocks of three arrays side by side
+    ([2, 6, 2, 6, 2, 6], True),    # a grid that starts at column 2
+    ([0, 0, 4, 4, 8, 8], True),    # column block by column block
+    ([3, 3, 3], True),             # one column block
+    ([5], True),                   # one array
+    ([0, 0, 4, 4, 8], False),      # unequal column blocks: the index-add path
+    ([0, 4, 8, 0, 4], False),      # unequal row blocks
+    ([0, 4, 0, 8], False),         # no grid
+    ([0, 3, 0, 3], False),         # overlapping column ranges
 ])
-def test_scatter_sums_are_the_int64_scatter(c0):
+def test_scatter_sums_are_the_int64_scatter(c0, grid, monkeypatch):
     """The rounded float partial sums added per column block equal the int64 index-add exactly,
     also where float32 would round (values near 2^24, several row blocks)."""
+    from anncc.runtime import layer_exec
     from anncc.runtime.layer_exec import _scatter, scatter_sums
 
     g = torch.Generator().manual_seed(len(c0))
@@ -157,5 +161,8 @@ def test_scatter_sums_are_the_int64_scatter(c0):
     want = torch.randint(-9, 9, (m, n), generator=g)
     got = want.clone()
     _scatter(want, part.to(torch.int64), col)
+    fallbacks = []
+    monkeypatch.setattr(layer_exec, "_scatter", lambda *a: fallbacks.append(1) or _scatter(*a))
     scatter_sums(got, part, col)
     assert torch.equal(got, want)
+    assert fallbacks == ([] if grid else [1])

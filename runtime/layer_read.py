@@ -50,7 +50,6 @@ each chunk's count matrices made while the next are solved).
 from __future__ import annotations
 
 import itertools
-
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any

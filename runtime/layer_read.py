@@ -240,8 +240,11 @@ def _irdrop_counts(cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor, refs:
     _, rows, cols = cg.g_s.shape
     out = torch.empty((a, rowmaps.shape[1], colmaps.shape[1]), dtype=cg.g_s.dtype)
 
-    def cells(i: int, j: int) -> Tensor:  # float64 copies: series_conductance may work in place
-        return series_conductance(cg.g_s[idx[i:j]].to(torch.float64), ra, inplace=True)
+    gathered: dict[int, Tensor] = {}  # each chunk's conductances, gathered once for both uses
+
+    def cells(i: int, j: int) -> Tensor:  # a float64 copy: series_conductance works in place
+        g = gathered[i] = cg.g_s[idx[i:j]]
+        return series_conductance(g.to(torch.float64, copy=True), ra, inplace=True)
 
     # one torch thread here while the solver's processes have the cores: OpenMP workers
     # waiting on each other beside busy processes made each chunk's few elementwise ops
@@ -253,7 +256,7 @@ def _irdrop_counts(cg: Any, idx: Tensor, rowmaps: Tensor, colmaps: Tensor, refs:
     try:
         for i, j, g_eff in effective_weights_stream(cells, a, rows, cols, float(tgt.r_wire_ohm),
                                                     float(tgt.r_contact_ohm)):
-            out[i:j] = _counts_through_mesh(cg, idx[i:j], cg.g_s[idx[i:j]], g_eff, rowmaps[i:j],
+            out[i:j] = _counts_through_mesh(cg, idx[i:j], gathered.pop(i), g_eff, rowmaps[i:j],
                                             colmaps[i:j], refs[i:j])
     finally:
         torch.set_num_threads(keep)

@@ -56,7 +56,7 @@ from xdsl.irdl import (
     traits_def,
     var_operand_def,
 )
-from xdsl.irdl.constraints import VerificationContext
+from xdsl.irdl.constraints import BaseAttr, VerificationContext
 from xdsl.irdl.operations import AttrSizedSegments, OptionalDef, OptPropertyDef, VariadicDef
 from xdsl.parser import AttrParser, Parser
 from xdsl.passes import ModulePass, PassPipeline
@@ -107,5 +107,5 @@ __all__ = [
     "TensorType", "Test", "TypeAttribute", "UnitAttr", "VerifyException", "f32", "f64", "i1",
     "i8", "i32", "i64", "irdl_attr_definition", "irdl_op_definition", "op_type_rewrite_pattern",
     "operand_def", "opt_prop_def", "prop_def", "result_def", "traits_def", "var_operand_def",
-    "AttrSizedSegments", "OptionalDef", "OptPropertyDef", "VariadicDef", "VerificationContext",
+    "AttrSizedSegments", "BaseAttr", "OptionalDef", "OptPropertyDef", "VariadicDef", "VerificationContext",
 ]

@@ -25,6 +25,7 @@ from anncc.ir._xdsl import (
     IntegerAttr,
     ParsePropInAttrDict,
     Printer,
+    StringAttr,
     f64,
     i64,
 )
@@ -66,6 +67,12 @@ def f64_attr(value: float) -> FloatAttr:
 def i64_attr(value: int) -> IntegerAttr:
     """An i64 attribute; shared instances (attributes are immutable, building one is slow)."""
     return _i64_attr(int(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def shared_string_attr(text: str) -> StringAttr:
+    """A string attribute shared by the ops that repeat it (a layer's name on each of its tiles)."""
+    return StringAttr(text)
 
 
 def float_text(v: float) -> str:

@@ -55,7 +55,14 @@ from anncc.ir._xdsl import (
     traits_def,
     var_operand_def,
 )
-from anncc.ir.attrs import PROPS_IN_ATTR_DICT, f64_attr, i64_attr, parse_record, print_record
+from anncc.ir.attrs import (
+    PROPS_IN_ATTR_DICT,
+    f64_attr,
+    i64_attr,
+    parse_record,
+    print_record,
+    shared_string_attr,
+)
 from anncc.ir.fast_verify import irdl_op_fast
 from anncc.ir.shapes import dims, expect, fmt
 from anncc.ir.xbar import (
@@ -66,6 +73,7 @@ from anncc.ir.xbar import (
     int_info,
     verify_acc_bits,
     verify_tile_bounds,
+    verify_tile_once,
 )
 
 # --------------------------------------------------------------------------- attribute groups
@@ -155,11 +163,6 @@ class AnalogAttr(ParametrizedAttribute):
 
 # Shared attribute instances: attributes are immutable, and the arrays of a layer share
 # their array, ADC and analog groups (building one is slow, and a chip has many arrays).
-@functools.lru_cache(maxsize=4096)
-def _string_attr(text: str) -> StringAttr:
-    return StringAttr(text)
-
-
 @functools.lru_cache(maxsize=4096)
 def _array_attr(*values: int) -> ArrayGeometryAttr:
     return ArrayGeometryAttr(*(IntAttr(v) for v in values))
@@ -258,7 +261,7 @@ class MvmOp(TileBounds, IRDLOperation):
         props: dict[str, Attribute] = {
             "tile": StringAttr(p.tile),
             "geometry": TileAttr(p.rows, p.cols, p.row_offset, p.col_offset),
-            "layer": _string_attr(p.layer),
+            "layer": shared_string_attr(p.layer),
             "w_bits": i64_attr(p.w_bits),
             "acc_bits": i64_attr(p.acc_bits),
             "array": _array_attr(p.array_rows, p.array_cols, p.bits_per_cell, p.n_slices,
@@ -289,6 +292,14 @@ class MvmOp(TileBounds, IRDLOperation):
             g_max_s=an.g_max_s.value.data)
 
     def verify_(self) -> None:
+        props, g = self.properties, self.properties["geometry"]
+        r0, c0, rows, cols = g.row_offset.data, g.col_offset.data, g.rows.data, g.cols.data
+        own = self._operands
+        verify_tile_once(self, (*(v.type for v in own), self.results[0].type, props["w_bits"],
+                                props["acc_bits"], props["array"], props["adc"], props["analog"]),
+                         rows, cols, self._verify_all, own[1], r0, c0)
+
+    def _verify_all(self) -> None:
         verify_tile_bounds(self, self.input, self.weight, self.result, *self.bounds(),
                            self.w_bits.value.data)
         f = self.params()

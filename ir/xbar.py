@@ -52,9 +52,10 @@ from anncc.ir.attrs import (
     i64_attr,
     ints,
     ints_of,
+    shared_string_attr,
 )
 from anncc.ir.contract import accumulator_bound, signed_bits
-from anncc.ir.fast_verify import irdl_op_fast
+from anncc.ir.fast_verify import PassedChecks, irdl_op_fast
 from anncc.ir.shapes import dims, dims_match, expect, fmt
 
 ACC_BITS = 32  # an array's partial sums are int32 (tile splits rows to keep them so)
@@ -321,10 +322,16 @@ class MvmOp(TileBounds, IRDLOperation):
         # Operation.__init__ directly, as cell.mvm (one op per tile; the verifier checks it)
         Operation.__init__(self, operands=[x, w], result_types=[result_type], properties={
             "tile": StringAttr(tile), "geometry": TileAttr(rows, cols, row_offset, col_offset),
-            "layer": StringAttr(layer), "w_bits": _i64(w_bits), "acc_bits": _i64(acc_bits)})
+            "layer": shared_string_attr(layer), "w_bits": _i64(w_bits), "acc_bits": _i64(acc_bits)})
 
     # typed accessors (ints) of the tile geometry
     def verify_(self) -> None:
+        props, (x, w), g = self.properties, self._operands, self.properties["geometry"]
+        r0, c0, rows, cols = g.row_offset.data, g.col_offset.data, g.rows.data, g.cols.data
+        verify_tile_once(self, (x.type, w.type, self.results[0].type, props["w_bits"],
+                                props["acc_bits"]), rows, cols, self._verify_all, w, r0, c0)
+
+    def _verify_all(self) -> None:
         verify_tile_bounds(self, self.input, self.weight, self.result, *self.bounds(),
                            self.w_bits.value.data)
         verify_acc_bits(self, self.rows, self.w_bits.value.data, self.acc_bits.value.data)
@@ -341,6 +348,31 @@ def verify_acc_bits(op: IRDLOperation, rows: int, w_bits: int, acc_bits: int) ->
                    f"and fit the si{ACC_BITS} partial sum")
 
 
+def verify_tile_offsets(op, w: list, r0: int, c0: int, rows: int, cols: int) -> None:
+    """The tile is non-empty and lies inside the `w` [K, N] weight (part of `verify_tile_bounds`)."""
+    expect(rows >= 1 and cols >= 1 and r0 >= 0 and c0 >= 0, op.name,
+           lambda: f"tile {rows}x{cols} at ({r0}, {c0}) must be non-empty with offsets >= 0")
+    expect(r0 + rows <= w[0] and c0 + cols <= w[1], op.name,
+           lambda: f"tile rows [{r0}, {r0 + rows}) x cols [{c0}, {c0 + cols}) exceed the {fmt(w)} weight")
+
+
+#: `xbar.mvm` / `cell.mvm` checks passed, by the attribute objects and tile size they read: every
+#: other tile of a layer (the same types and attribute instances) only needs its offsets checked.
+TILES_PASSED = PassedChecks()
+
+
+def verify_tile_once(op, objects: tuple, rows: int, cols: int, full, w_val, r0: int, c0: int) -> None:
+    """Run `full()` (the op's whole verifier) unless it passed for these attribute `objects` and
+    this tile size; then only the offsets depend on this op (`verify_tile_offsets`). A failing
+    op gives the message `full()` gives: its other checks passed on these very objects."""
+    key = TILES_PASSED.key((op.name, *objects), (rows, cols))
+    if key is None:
+        verify_tile_offsets(op, dims(w_val.type), r0, c0, rows, cols)
+        return
+    full()
+    TILES_PASSED.add(key, (op.name, *objects))
+
+
 def verify_tile_bounds(op, x_val, w_val, y_val, r0, c0, rows, cols, w_bits) -> None:
     """Shared by xbar.mvm and cell.mvm: the tile lies inside the weight, types fit."""
     x, w, y = dims(x_val.type), dims(w_val.type), dims(y_val.type)
@@ -351,10 +383,7 @@ def verify_tile_bounds(op, x_val, w_val, y_val, r0, c0, rows, cols, w_bits) -> N
     expect(len(w) == 2, op.name, lambda: f"weight must be a [K, N] matrix, got {fmt(w)}")
     expect(None not in w, op.name, lambda: f"weight {fmt(w)} must have a static shape")
     expect(len(x) >= 1, op.name, lambda: f"input {x_val.type} must have a feature axis")
-    expect(rows >= 1 and cols >= 1 and r0 >= 0 and c0 >= 0, op.name,
-           lambda: f"tile {rows}x{cols} at ({r0}, {c0}) must be non-empty with offsets >= 0")
-    expect(r0 + rows <= w[0] and c0 + cols <= w[1], op.name,
-           lambda: f"tile rows [{r0}, {r0 + rows}) x cols [{c0}, {c0 + cols}) exceed the {fmt(w)} weight")
+    verify_tile_offsets(op, w, r0, c0, rows, cols)
     expect(x[-1] in (None, w[0]), op.name, lambda: f"input {fmt(x)} does not have the weight's {w[0]} rows")
     expect(int_info(y_val.type) == (ACC_BITS, True), op.name, "partial sums are si32")
     expect(dims_match(y, x[:-1] + [cols]), op.name,

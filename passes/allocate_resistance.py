@@ -125,13 +125,18 @@ class AllocateResistancePass(ModulePass):
         adc_bits, dac_bits = self.adc_bits or t.adc_bits, self.dac_bits or t.dac_bits
         rw = Rewriter()
         pools: dict = {}
+        # per-array work that repeats for every array of a layer is done once (a chip at the
+        # compiler's array sizes has 10^5 arrays): the levels of each weight matrix, and the
+        # colmap/rowmap/fault-map constants of each layout (the pool would hash them per array)
+        sliced: dict[tuple, np.ndarray] = {}
+        shared: dict[tuple, tuple] = {}
         by_layer: dict[str, list[tuple[MvmOp, ArrayLayout, np.ndarray]]] = {}
         for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
             layer = mvm.layer.data
             chosen = sizing.get(layer, {})
             array_rows = self.rows or chosen.get("array_rows") or t.array_rows
             array_cols = self.cols or chosen.get("array_cols") or t.array_cols
-            layout, cell_levels = self._levels(mvm, t, store, array_rows, array_cols)
+            layout, cell_levels = self._levels(mvm, t, store, array_rows, array_cols, sliced)
             by_layer.setdefault(layer, []).append((mvm, layout, cell_levels))
         rows_out: list[dict] = []
         for layer, members in by_layer.items():
@@ -148,7 +153,7 @@ class AllocateResistancePass(ModulePass):
                 block = mvm.parent_block()
                 pool = pools.setdefault(block, ConstantPool(store, block))
                 self._allocate(mvm, t, store, rw, pool, layout, cell_levels, adc_bits, dac_bits,
-                               g_min, g_max)
+                               g_min, g_max, shared)
             if not ok:
                 tiles = [m[0].tile.data for m in members]
                 names = ", ".join(tiles[:4]) + (f" and {len(tiles) - 4} more" if len(tiles) > 4 else "")
@@ -167,9 +172,13 @@ class AllocateResistancePass(ModulePass):
         if report is not None:  # e.g. cmos: each level's error once its resistor is rounded to E96
             op.attributes["anncc.e96_error"] = StringAttr(json.dumps(report))
 
-    def _levels(self, mvm: MvmOp, t, store: WeightStore, array_rows: int, array_cols: int
-                ) -> tuple[ArrayLayout, np.ndarray]:
-        """The tile's layout on its array and its cell levels [rows, cols·n_slices·2]."""
+    def _levels(self, mvm: MvmOp, t, store: WeightStore, array_rows: int, array_cols: int,
+                sliced: dict[tuple, np.ndarray]) -> tuple[ArrayLayout, np.ndarray]:
+        """The tile's layout on its array and its cell levels [rows, cols·n_slices·2].
+
+        `slice_levels` is elementwise, so the whole weight matrix is sliced once (kept in
+        `sliced`) and each tile takes its block of it.
+        """
         r0, c0, rows, cols = mvm.bounds()
         b = t.bits_per_cell
         n_slices = n_slices_for(mvm.w_bits.value.data, b)
@@ -177,12 +186,14 @@ class AllocateResistancePass(ModulePass):
         layout.check(mvm.tile.data)
         wq_op = mvm.weight.owner
         assert isinstance(wq_op, WeightOp)
-        w = np.asarray(store.get(wq_op.key.data, wq_op.digest.data))[r0:r0 + rows, c0:c0 + cols]
-        return layout, slice_levels(w, n_slices, b).reshape(rows, -1)
+        whole = (wq_op.key.data, wq_op.digest.data, n_slices, b)
+        if whole not in sliced:
+            sliced[whole] = slice_levels(np.asarray(store.get(*whole[:2])), n_slices, b)
+        return layout, sliced[whole][r0:r0 + rows, c0:c0 + cols].reshape(rows, -1)
 
     def _allocate(self, mvm: MvmOp, t, store: WeightStore, rw: Rewriter, pool: ConstantPool,
                   layout: ArrayLayout, cell_levels: np.ndarray, adc_bits: int, dac_bits: int,
-                  g_min: float, g_max: float) -> None:
+                  g_min: float, g_max: float, shared: dict[tuple, tuple]) -> None:
         r0, c0, rows, cols = mvm.bounds()
         w_bits = mvm.w_bits.value.data
         b = t.bits_per_cell
@@ -199,9 +210,12 @@ class AllocateResistancePass(ModulePass):
         lv_key = store.unique_key(f"{tile}.levels")
         lv = WeightOp(lv_key, store.add(lv_key, levels), tensor(levels.shape, UI8))
         rw.insert_op(lv, InsertPoint.before(mvm))
-        faults = pool.get(np.zeros(levels.shape, dtype=np.uint8), UI8, "faults.none")
-        colmap = pool.get(layout.colmap(), SI32, f"{tile}.colmap")
-        rowmap = pool.get(np.arange(rows, dtype=np.int32), SI32, f"{tile}.rowmap")
+        same = (pool, layout)  # what the pool would find by content, found without hashing it
+        if same not in shared:
+            shared[same] = (pool.get(np.zeros(levels.shape, dtype=np.uint8), UI8, "faults.none"),
+                            pool.get(layout.colmap(), SI32, f"{tile}.colmap"),
+                            pool.get(np.arange(rows, dtype=np.int32), SI32, f"{tile}.rowmap"))
+        faults, colmap, rowmap = shared[same]
         params = ArrayParams(
             tile=tile, layer=mvm.layer.data, row_offset=r0, col_offset=c0, rows=rows, cols=cols,
             w_bits=w_bits, acc_bits=mvm.acc_bits.value.data, array_rows=array_rows,

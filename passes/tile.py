@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -346,8 +347,11 @@ class TilePass(ModulePass):
         lead = static_dims(mat_in)[:-1]
         w_op = WeightOp(q.qweight, q.qweight_digest, tensor([k, n], int_type(8, True)))
         rw.insert_op(w_op, InsertPoint.before(op))
-        psum_t = lambda width: tensor(lead + [width], int_type(ACC_BITS, True))  # noqa: E731
-        acc_t = lambda width: tensor(lead + [width], int_type(bounds.acc_type_bits, True))  # noqa: E731
+        si32_t, acc_el = int_type(ACC_BITS, True), int_type(bounds.acc_type_bits, True)
+        psum_types: dict[int, Any] = {}  # one type per tile width (building a type per tile is slow)
+        psum_t = lambda width: psum_types.get(width) or psum_types.setdefault(  # noqa: E731
+            width, tensor(lead + [width], si32_t))
+        acc_t = lambda width: tensor(lead + [width], acc_el)  # noqa: E731
         col_results = []
         for ci, (c0, width, row_ranges) in enumerate(tile_ranges(k, n, groups_of(op), shape)):
             partials = []

@@ -3,6 +3,8 @@
 Every op of a compiled model (all three levels, with TMR votes) passes both;
 ops broken in each way the fast path checks (operand count and type, result
 type, a missing, extra or ill-typed property) fail both, with xDSL's message.
+Checks remembered for shared attribute instances (`PassedChecks`) still refuse
+an array op broken in its own attributes, with the whole check's message.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import pytest
 from cell_ir import mlp_model
 from xdsl.dialects.test import TestOp
 
-from anncc.ir._xdsl import StringAttr, VerifyException, i32
+from anncc.ir._xdsl import IntAttr, StringAttr, VerifyException, i32
 from anncc.ir.ann import ANN, WeightOp
-from anncc.ir.cell import CELL
+from anncc.ir.cell import CELL, AdcAttr, ArrayGeometryAttr
 from anncc.ir.cell import MvmOp as CellMvm
-from anncc.ir.fast_verify import qualifies
-from anncc.ir.xbar import XBAR
+from anncc.ir.fast_verify import PassedChecks, qualifies
+from anncc.ir.xbar import TILES_PASSED, XBAR, TileAttr
 from anncc.ir.xbar import MvmOp as XbarMvm
 
 
@@ -85,3 +87,63 @@ def test_a_broken_op_fails_both_with_xdsls_message(tmr, how):
     want = _xdsl_verdict(op)
     assert want is not None
     assert _fast_verdict(op) == want
+
+
+# --------------------------------------------------------------------------- remembered checks
+
+
+def test_passed_checks_are_keyed_by_the_objects_themselves():
+    memo = PassedChecks(limit=2)
+    a, b = StringAttr("x"), StringAttr("x")  # equal values, two objects
+    key = memo.key((a,), (3,))
+    assert key is not None
+    memo.add(key, (a,))
+    assert memo.key((a,), (3,)) is None  # passed for this object and value
+    assert memo.key((a,), (4,)) is not None and memo.key((b,), (3,)) is not None
+    memo.add(memo.key((b,), (3,)), (b,))
+    memo.add(memo.key((a,), (4,)), (a,))  # the limit: starts again with this key only
+    assert memo.key((a,), (3,)) is not None and memo.key((a,), (4,)) is None
+
+
+def _full_verdict(op) -> str | None:
+    try:
+        op._verify_all()  # noqa: SLF001 - the whole check, nothing remembered
+    except VerifyException as e:
+        return str(e)
+    return None
+
+
+def _array(tmr, cls):
+    ops = [o for o in tmr.ir("cell" if cls is CellMvm else "xbar").clone().walk() if isinstance(o, cls)]
+    for o in ops:  # every check passes once on these attribute instances: they are remembered
+        o.verify_()
+    return ops[0]
+
+
+@pytest.mark.parametrize("cls,how", [(CellMvm, "offsets"), (CellMvm, "adc bits"),
+                                     (CellMvm, "spare rows"), (XbarMvm, "offsets")])
+def test_remembered_array_checks_still_refuse_a_broken_op_with_the_same_message(tmr, cls, how):
+    op = _array(tmr, cls)
+    g = op.properties["geometry"]
+    if how == "offsets":  # the one check that depends on the op alone
+        op.properties["geometry"] = TileAttr(g.rows.data, g.cols.data, 10**6, 0)
+    elif how == "adc bits":
+        op.properties["adc"] = AdcAttr(IntAttr(0), IntAttr(0), IntAttr(1))
+    elif how == "spare rows":
+        a = op.properties["array"]
+        op.properties["array"] = ArrayGeometryAttr(*a.parameters[:5], IntAttr(10**3), a.spare_cols)
+    want = _full_verdict(op)
+    assert want is not None
+    assert _fast_verdict(op) == want
+
+
+def test_the_arrays_of_a_layer_run_the_whole_check_once(tmr, monkeypatch):
+    runs = []
+    whole = CellMvm._verify_all  # noqa: SLF001
+    monkeypatch.setattr(CellMvm, "_verify_all", lambda self: runs.append(self) or whole(self))
+    TILES_PASSED.clear()
+    ops = [o for o in tmr.ir("cell").walk() if isinstance(o, CellMvm)]
+    for o in ops:
+        o.verify_()
+    shapes = {(o.layer.data, o.rows, o.cols) for o in ops}
+    assert len(ops) > len(shapes) and len(runs) == len(shapes)

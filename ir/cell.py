@@ -32,6 +32,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from anncc.ir._xdsl import (
     I64,
@@ -292,7 +293,7 @@ class MvmOp(TileBounds, IRDLOperation):
             g_max_s=an.g_max_s.value.data)
 
     def verify_(self) -> None:
-        props, g = self.properties, self.properties["geometry"]
+        props, g = self.properties, cast(TileAttr, self.properties["geometry"])
         r0, c0, rows, cols = g.row_offset.data, g.col_offset.data, g.rows.data, g.cols.data
         own = self._operands
         verify_tile_once(self, (*(v.type for v in own), self.results[0].type, props["w_bits"],

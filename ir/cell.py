@@ -257,11 +257,21 @@ class MvmOp(TileBounds, IRDLOperation):
     assembly_format = ("operands " + TILE_FORMAT + " `array` $array `adc` $adc `analog` $analog "
                        "attr-dict `:` functional-type(operands, results)")
 
-    def __init__(self, x, weight, levels, colmap, rowmap, faults, result_type, params: ArrayParams):
+    def __init__(self, x, weight, levels, colmap, rowmap, faults, result_type, params: ArrayParams,
+                 tile_attrs: tuple[StringAttr, TileAttr] | None = None):
+        """`tile_attrs`: the lowered `xbar.mvm`'s `tile` and `geometry` attributes, reused when
+        they say what `params` says (attributes are immutable; a `#xbar.tile` takes 4.5 µs to
+        build, and a chip has 10^5 arrays)."""
         p = params
+        if tile_attrs is not None and (
+                tile_attrs[0].data != p.tile
+                or tile_attrs[1].bounds() != (p.row_offset, p.col_offset, p.rows, p.cols)):
+            tile_attrs = None
+        tile, geometry = tile_attrs or (StringAttr(p.tile),
+                                        TileAttr(p.rows, p.cols, p.row_offset, p.col_offset))
         props: dict[str, Attribute] = {
-            "tile": StringAttr(p.tile),
-            "geometry": TileAttr(p.rows, p.cols, p.row_offset, p.col_offset),
+            "tile": tile,
+            "geometry": geometry,
             "layer": shared_string_attr(p.layer),
             "w_bits": i64_attr(p.w_bits),
             "acc_bits": i64_attr(p.acc_bits),

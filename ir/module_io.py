@@ -297,7 +297,9 @@ class FastPrinter(Printer):
     an attribute's text is kept after its first print (by value for the classes in `_BY_VALUE`,
     by identity for the rest, e.g. the `#cell.analog` group every array of a layer shares),
     a string literal is escaped in one pass, and the per-array ops (`_FAST_OPS`) are written
-    by hand in their assembly format instead of through xDSL's format interpreter.
+    by hand in their assembly format instead of through xDSL's format interpreter, what
+    follows an array op's geometry once per combination of the instances it prints
+    (`_print_array_op_tail`).
     `tests/unit/test_module_io.py` checks the text equals xDSL's `Printer` on every level
     of a compiled model and on array ops with extra attributes (which take xDSL's path).
     """
@@ -307,6 +309,7 @@ class FastPrinter(Printer):
         super().__init__(stream=self._parts)  # type: ignore[arg-type]
         self._by_value: dict = {}
         self._by_id: dict[tuple[int, bool], tuple] = {}
+        self._tails: dict[tuple[int, ...], tuple[tuple, str]] = {}  # _print_array_op_tail
 
     def text(self) -> str:
         return self._parts.getvalue()
@@ -376,17 +379,38 @@ def _print_operands(p: FastPrinter, op) -> None:
         p.print_ssa_value(v)
 
 
-def _print_tile_fields(p: FastPrinter, op) -> None:  # anncc.ir.xbar.TILE_FORMAT
-    p.print_string(" tile ")
-    p.print_attribute(op.tile)
-    p.print_string(" " + p.params_text(op.geometry) + " layer ")
-    p.print_attribute(op.layer)
-    p.print_string(f" w_bits {op.w_bits.value.data} acc_bits {op.acc_bits.value.data}")
-
-
 def _print_types(p: FastPrinter, op) -> None:
     p.print_string(" : ")
     p.print_function_type(op.operand_types, op.result_types)
+
+
+def _print_array_op_tail(p: FastPrinter, op, groups: tuple[str, ...]) -> None:
+    """What follows an `xbar.mvm`'s or `cell.mvm`'s geometry: ` layer … acc_bits N`, the
+    `groups` (`cell.mvm`'s ` array <…> adc <…> analog <…>`) and ` : (types) -> type`.
+
+    The arrays of a layer share these attribute and type instances (one per value, see
+    `anncc.ir.fast_verify.PassedChecks`), so the text is printed once per combination and
+    kept with the objects it was printed from (which keeps their ids theirs)."""
+    props = op.properties
+    objects = (op.name, props["layer"], props["w_bits"], props["acc_bits"],
+               *(props[g] for g in groups), *op.operand_types, *op.result_types)
+    key = tuple(map(id, objects))
+    hit = p._tails.get(key)  # noqa: SLF001 - the printer's own cache
+    if hit is None:
+        parts = p._parts.parts  # noqa: SLF001
+        start, column = len(parts), p._current_column  # noqa: SLF001
+        p.print_string(" layer ")
+        p.print_attribute(op.layer)
+        p.print_string(f" w_bits {op.w_bits.value.data} acc_bits {op.acc_bits.value.data}")
+        for g in groups:
+            p.print_string(f" {g} " + p.params_text(props[g]))
+        _print_types(p, op)
+        hit = (objects, "".join(parts[start:]))
+        del parts[start:]
+        p._current_column = column  # noqa: SLF001
+        if "\n" not in hit[1]:  # (one line, as every type and group prints)
+            p._tails[key] = hit  # noqa: SLF001
+    p.print_string(hit[1])
 
 
 def _print_weight(p: FastPrinter, op) -> None:  # "$key `digest` $digest attr-dict `:` type($result)"
@@ -398,18 +422,20 @@ def _print_weight(p: FastPrinter, op) -> None:  # "$key `digest` $digest attr-di
     p.print_attribute(op.results[0].type)
 
 
-def _print_xbar_mvm(p: FastPrinter, op) -> None:
+def _print_xbar_mvm(p: FastPrinter, op) -> None:  # operands, anncc.ir.xbar.TILE_FORMAT, types
     _print_operands(p, op)
-    _print_tile_fields(p, op)
-    _print_types(p, op)
+    p.print_string(" tile ")
+    p.print_attribute(op.tile)
+    p.print_string(" " + p.params_text(op.geometry))
+    _print_array_op_tail(p, op, ())
 
 
 def _print_cell_mvm(p: FastPrinter, op) -> None:
     _print_operands(p, op)
-    _print_tile_fields(p, op)
-    p.print_string(" array " + p.params_text(op.array) + " adc " + p.params_text(op.adc)
-                   + " analog " + p.params_text(op.analog))
-    _print_types(p, op)
+    p.print_string(" tile ")
+    p.print_attribute(op.tile)
+    p.print_string(" " + p.params_text(op.geometry))
+    _print_array_op_tail(p, op, ("array", "adc", "analog"))
 
 
 #: The ops a chip has one of per array, printed by hand in their assembly format (an op with

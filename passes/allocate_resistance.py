@@ -225,6 +225,6 @@ class AllocateResistancePass(ModulePass):
             adc_shift=adc_shift_for(max_column_count(levels, dac), adc_bits),
             v_read_v=t.v_read_v, g_min_s=g_min, g_max_s=g_max)
         new = CellMvmOp(mvm.input, mvm.weight, lv.results[0], colmap, rowmap, faults,
-                        mvm.result.type, params)
+                        mvm.result.type, params, tile_attrs=(mvm.tile, mvm.geometry))
         new.results[0].name_hint = mvm.results[0].name_hint
         rw.replace_op(mvm, new)

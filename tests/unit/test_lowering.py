@@ -156,3 +156,21 @@ def test_estimate_counts_every_array(cnn_case):
     assert tot["arrays"] == arrays
     assert tot["energy_j"] > 0 and tot["latency_s"] > 0 and tot["area_m2"] > 0
     assert 0 < tot["utilization"] <= 1
+
+
+def test_an_array_op_reuses_the_tile_attributes_it_is_given_only_when_they_match():
+    from cell_ir import cell_array, random_weights
+
+    from anncc.ir._xdsl import StringAttr
+    from anncc.ir.xbar import TileAttr
+    from anncc.targets import load_target
+
+    op = cell_array(random_weights(6, 2), load_target("rram")).op
+    same = CellMvm(*op.operands, op.results[0].type, op.params(), tile_attrs=(op.tile, op.geometry))
+    assert same.geometry is op.geometry and same.tile is op.tile
+    other = CellMvm(*op.operands, op.results[0].type, op.params(),
+                    tile_attrs=(op.tile, TileAttr(op.rows, op.cols, 1, 0)))
+    assert other.geometry == op.geometry and other.geometry is not op.geometry
+    renamed = CellMvm(*op.operands, op.results[0].type, op.params(),
+                      tile_attrs=(StringAttr("u.r0c0"), op.geometry))
+    assert renamed.tile == op.tile

@@ -348,9 +348,13 @@ class TilePass(ModulePass):
         w_op = WeightOp(q.qweight, q.qweight_digest, tensor([k, n], int_type(8, True)))
         rw.insert_op(w_op, InsertPoint.before(op))
         si32_t, acc_el = int_type(ACC_BITS, True), int_type(bounds.acc_type_bits, True)
-        psum_types: dict[int, Any] = {}  # one type per tile width (building a type per tile is slow)
-        psum_t = lambda width: psum_types.get(width) or psum_types.setdefault(  # noqa: E731
-            width, tensor(lead + [width], si32_t))
+        psum_types: dict[int, Any] = {}
+
+        def psum_t(width: int) -> Any:  # one type per tile width (building one per tile is slow)
+            if width not in psum_types:
+                psum_types[width] = tensor(lead + [width], si32_t)
+            return psum_types[width]
+
         acc_t = lambda width: tensor(lead + [width], acc_el)  # noqa: E731
         col_results = []
         for ci, (c0, width, row_ranges) in enumerate(tile_ranges(k, n, groups_of(op), shape)):

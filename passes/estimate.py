@@ -85,6 +85,36 @@ def _assumption(name: str, value: Any, source: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class _ArrayCost:
+    """An array's per-inference counts and costs that do not depend on its levels."""
+
+    layer: str
+    used_rows: int
+    used_cols: int
+    g_min_s: float
+    g_span_s: float
+    top: int
+    v_read_v: float
+    vectors: int
+    activity: float
+    reads: int
+    conversions: int
+    n_adc: int
+    cells: int
+    used_cells: int
+    e_dac: float
+    e_adc: float
+    e_sh: float
+    e_dig: float
+    e_opamp: float
+    area_cells: float
+    area_adc: float
+    area_sh: float
+    area_dac: float
+    latency: float
+
+
+@dataclass(frozen=True)
 class EstimatePass(ModulePass):
     """Energy, latency, area; writes the module's `anncc.estimate` attribute."""
 
@@ -101,50 +131,41 @@ class EstimatePass(ModulePass):
         fallback_layers: set[str] = set()
         opamp = bool(getattr(t, "OPAMP_SUMMER", False))
         layers: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for mvm in [o for o in op.walk() if isinstance(o, MvmOp)]:
-            f = mvm.params()
-            vectors = math.prod(d or 1 for d in static_dims(mvm.input)[1:-1])
-            planes = len(plane_weights(f.in_bits, f.in_signed, f.dac_bits))
-            act = act_layers.get(f.layer)
-            if act is None or len(act) != planes:
-                act = [INPUT_BIT_ACTIVITY] * planes
-                fallback_layers.add(f.layer)
-            used_activity[f.layer] = [float(a) for a in act]
-            reads = vectors * planes
+        costs: dict[tuple, tuple] = {}  # what an array costs besides its levels, per shared kind
+        ops = list(op.walk())  # (one walk: a chip has 10^6 ops)
+        for mvm in [o for o in ops if isinstance(o, MvmOp)]:
+            props, geometry = mvm.properties, mvm.geometry
+            kind = (props["layer"], mvm.input.type, props["array"], props["adc"], props["analog"])
+            key = (*map(id, kind), geometry.rows.data, geometry.cols.data)
+            if key not in costs:  # (the value keeps `kind` alive: the ids stay theirs)
+                vectors = math.prod(d or 1 for d in static_dims(mvm.input)[1:-1])
+                costs[key] = (kind, self._array_cost(mvm.params(), vectors, t, act_layers,
+                                                     fallback_layers, used_activity, opamp))
+            c = costs[key][1]
             levels = np.asarray(const_array(mvm.levels, store))
-            used = levels[:f.rows + f.spare_rows, : f.ref_col + 1]
-            top = (1 << f.bits_per_cell) - 1
-            g = f.g_min_s + used.astype(np.float64) * (f.g_max_s - f.g_min_s) / top
-            phys_cols = f.cols * f.n_slices * 2
-            conversions = phys_cols * reads
-            e_cells = f.v_read_v ** 2 * t.t_read_s * float(g.sum()) * vectors * float(sum(act))
-            e_dac = t.dac_energy_per_conversion_j * f.rows * reads
-            e_adc = t.adc_energy_per_conversion_j * conversions
-            e_sh = t.sample_hold_energy_j * conversions
-            e_dig = t.digital_add_energy_j * (conversions + f.cols * vectors)
-            n_adc = t.adcs_per_array(f.array_cols)
-            busiest = min(t.adc_columns_per_adc, phys_cols)
-            t_conv = busiest * t.adc_latency_s
-            L = layers[f.layer]
+            used = levels[:c.used_rows, : c.used_cols]
+            g = c.g_min_s + used.astype(np.float64) * c.g_span_s / c.top
+            e_cells = c.v_read_v ** 2 * t.t_read_s * float(g.sum()) * c.vectors * c.activity
+            L = layers[c.layer]
             L["arrays"] += 1
-            L["cells"] += f.array_rows * f.array_cols
-            L["used_cells"] += f.rows * phys_cols
-            L["reads"] += reads
-            L["adc_conversions"] += conversions
-            L["adcs"] += n_adc
+            L["cells"] += c.cells
+            L["used_cells"] += c.used_cells
+            L["reads"] += c.reads
+            L["adc_conversions"] += c.conversions
+            L["adcs"] += c.n_adc
             L["energy_cells_j"] += e_cells
-            L["energy_dac_j"] += e_dac
-            L["energy_adc_j"] += e_adc
-            L["energy_sample_hold_j"] += e_sh
-            L["energy_digital_j"] += e_dig
+            L["energy_dac_j"] += c.e_dac
+            L["energy_adc_j"] += c.e_adc
+            L["energy_sample_hold_j"] += c.e_sh
+            L["energy_digital_j"] += c.e_dig
             if opamp:
-                L["energy_opamp_j"] += t.opamp_energy_per_read_j * conversions  # type: ignore[attr-defined]
-            L["area_cells_m2"] += f.array_rows * f.array_cols * t.cell_area_m2
-            L["area_adc_m2"] += n_adc * t.adc_area_m2
-            L["area_sample_hold_m2"] += f.array_cols * t.sample_hold_area_m2
-            L["area_dac_m2"] += f.array_rows * t.dac_area_m2
-            L["latency_s"] = max(L["latency_s"], array_latency_s(reads, t.t_read_s, t_conv))
-        for req in [o for o in op.walk() if isinstance(o, RequantOp)]:
+                L["energy_opamp_j"] += c.e_opamp
+            L["area_cells_m2"] += c.area_cells
+            L["area_adc_m2"] += c.area_adc
+            L["area_sample_hold_m2"] += c.area_sh
+            L["area_dac_m2"] += c.area_dac
+            L["latency_s"] = max(L["latency_s"], c.latency)
+        for req in [o for o in ops if isinstance(o, RequantOp)]:
             name = req.layer.data
             if name in layers:
                 outs = math.prod(d or 1 for d in static_dims(req.results[0])[1:])
@@ -173,6 +194,43 @@ class EstimatePass(ModulePass):
                   "assumptions": _assumptions(t, measured, sorted(fallback_layers), opamp,
                                               FP32_ADD_J, FP32_MUL_J)}
         op.attributes["anncc.estimate"] = StringAttr(json.dumps(result, sort_keys=True))
+
+
+    @staticmethod
+    def _array_cost(f: Any, vectors: int, t: Any, act_layers: dict[str, list[float]],
+                    fallback_layers: set[str], used_activity: dict[str, list[float]], opamp: bool
+                    ) -> _ArrayCost:
+        """What one array of parameters `f` (an `ArrayParams`) applied to `vectors` input vectors
+        costs per inference, but for the energy of its cells (its levels'): the same for every
+        array of a layer with its shape. The expressions are the per-array ones, in the same
+        order, so the sums `apply` makes are those of a loop computing them per array."""
+        planes = len(plane_weights(f.in_bits, f.in_signed, f.dac_bits))
+        act = act_layers.get(f.layer)
+        if act is None or len(act) != planes:
+            act = [INPUT_BIT_ACTIVITY] * planes
+            fallback_layers.add(f.layer)
+        used_activity[f.layer] = [float(a) for a in act]
+        reads = vectors * planes
+        phys_cols = f.cols * f.n_slices * 2
+        conversions = phys_cols * reads
+        n_adc = t.adcs_per_array(f.array_cols)
+        busiest = min(t.adc_columns_per_adc, phys_cols)
+        t_conv = busiest * t.adc_latency_s
+        return _ArrayCost(
+            layer=f.layer, used_rows=f.rows + f.spare_rows, used_cols=f.ref_col + 1,
+            g_min_s=f.g_min_s, g_span_s=f.g_max_s - f.g_min_s, top=(1 << f.bits_per_cell) - 1,
+            v_read_v=f.v_read_v, vectors=vectors, activity=float(sum(act)), reads=reads,
+            conversions=conversions, n_adc=n_adc, cells=f.array_rows * f.array_cols,
+            used_cells=f.rows * phys_cols,
+            e_dac=t.dac_energy_per_conversion_j * f.rows * reads,
+            e_adc=t.adc_energy_per_conversion_j * conversions,
+            e_sh=t.sample_hold_energy_j * conversions,
+            e_dig=t.digital_add_energy_j * (conversions + f.cols * vectors),
+            e_opamp=t.opamp_energy_per_read_j * conversions if opamp else 0.0,
+            area_cells=f.array_rows * f.array_cols * t.cell_area_m2,
+            area_adc=n_adc * t.adc_area_m2, area_sh=f.array_cols * t.sample_hold_area_m2,
+            area_dac=f.array_rows * t.dac_area_m2,
+            latency=array_latency_s(reads, t.t_read_s, t_conv))
 
 
 def _assumptions(t: Any, measured: dict[str, Any] | None, fallback: list[str], opamp: bool,

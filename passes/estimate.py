@@ -195,7 +195,6 @@ class EstimatePass(ModulePass):
                                               FP32_ADD_J, FP32_MUL_J)}
         op.attributes["anncc.estimate"] = StringAttr(json.dumps(result, sort_keys=True))
 
-
     @staticmethod
     def _array_cost(f: Any, vectors: int, t: Any, act_layers: dict[str, list[float]],
                     fallback_layers: set[str], used_activity: dict[str, list[float]], opamp: bool

@@ -27,7 +27,7 @@ value (`anncc.ir.shapes.tensor`, `anncc.ir.attrs.i64_attr`, the `cell` dialect's
 attribute groups), so the 10^5 arrays of a chip present a few dozen distinct
 combinations: a constraint without variables, or a verifier's checks of the
 attributes a layer's arrays share, runs once per combination (measured on the
-ResNet-18-style chip of 349,152 arrays: the `verify` stage 22.4 s before, 13.0 s
+ResNet-18-style chip of 349,152 arrays: the `verify` stage 22.4 s before, 12.7 s
 after, docs/frontend.md). A module parsed from text has its own instances per op;
 there the memo misses and every check runs, as before.
 """

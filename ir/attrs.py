@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from anncc.ir._xdsl import (
     Attribute,
@@ -73,6 +74,40 @@ def i64_attr(value: int) -> IntegerAttr:
 def shared_string_attr(text: str) -> StringAttr:
     """A string attribute shared by the ops that repeat it (a layer's name on each of its tiles)."""
     return StringAttr(text)
+
+
+class IdentityMemo:
+    """Values worked out from immutable objects (attributes, types), found again by identity.
+
+    The compiler makes one instance per attribute or type value (`i64_attr`,
+    `shared_string_attr`, `anncc.ir.shapes.tensor`, the `cell` dialect's groups), so
+    the ops of a layer's arrays present the same objects again and again, and what is
+    derived from them (a verifier's verdict, printed text, an array's cost) can be
+    looked up by `id` without hashing attribute trees. `get(objects, values)` is the
+    value kept for these very objects and plain hashable `values`, else None; `put`
+    keeps one. The memo holds the objects beside each value, so an id in a key cannot
+    be reused by another object while the key is kept; at `limit` keys it starts again
+    empty (a miss only costs working the value out again). Objects made per op (a
+    parsed module has its own instances) only miss.
+    """
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self.limit = limit
+        self._kept: dict[tuple, tuple[tuple, Any]] = {}
+
+    def get(self, objects: tuple, values: tuple[Hashable, ...] = ()) -> Any:
+        hit = self._kept.get((*map(id, objects), *values))
+        return None if hit is None else hit[1]
+
+    def put(self, objects: tuple, values: tuple[Hashable, ...], value: Any) -> Any:
+        """Keep `value` for `objects` and `values`; return it."""
+        if len(self._kept) >= self.limit:
+            self._kept.clear()
+        self._kept[(*map(id, objects), *values)] = (objects, value)
+        return value
+
+    def clear(self) -> None:
+        self._kept.clear()
 
 
 def float_text(v: float) -> str:

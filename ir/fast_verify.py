@@ -21,12 +21,12 @@ regions, successors, or segment-size options keeps xDSL's `verify_`.
 `tests/unit/test_fast_verify.py` checks both verifiers accept and refuse the same
 ops.
 
-`PassedChecks` remembers which checks passed on which attribute objects. xDSL
-attributes and types are immutable, and the compiler shares one instance per
-value (`anncc.ir.shapes.tensor`, `anncc.ir.attrs.i64_attr`, the `cell` dialect's
-attribute groups), so the 10^5 arrays of a chip present a few dozen distinct
-combinations: a constraint without variables, or a verifier's checks of the
-attributes a layer's arrays share, runs once per combination (measured on the
+Checks that passed are remembered (`anncc.ir.attrs.IdentityMemo`) for the
+attribute objects they read: the compiler shares one instance per type and
+attribute value, so the 10^5 arrays of a chip present a few dozen distinct
+combinations, and a constraint without variables (`CONSTRAINTS_PASSED`), or the
+checks a verifier makes of the attributes a layer's arrays share
+(`anncc.ir.xbar.verify_tile_once`), runs once per combination (measured on the
 ResNet-18-style chip of 349,152 arrays: the `verify` stage 22.4 s before, 12.7 s
 after, docs/frontend.md). A module parsed from text has its own instances per op;
 there the memo misses and every check runs, as before.
@@ -34,7 +34,6 @@ there the memo misses and every check runs, as before.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any
 
 from anncc.ir._xdsl import (
@@ -47,38 +46,11 @@ from anncc.ir._xdsl import (
     VerifyException,
     irdl_op_definition,
 )
+from anncc.ir.attrs import IdentityMemo
 
-
-class PassedChecks:
-    """Checks that passed, keyed by the identity of the immutable objects they read.
-
-    `key(objects, values)` gives None when the check already passed for these
-    very objects (and plain hashable `values`), else the key to `add` once the
-    check has passed. The memo keeps the objects alive, so an id in a key is
-    never reused by another object while the key is held; at `limit` keys it
-    starts again empty (a miss only costs the check).
-    """
-
-    def __init__(self, limit: int = 1 << 16) -> None:
-        self.limit = limit
-        self._passed: dict[tuple, tuple] = {}
-
-    def key(self, objects: tuple, values: tuple[Hashable, ...] = ()) -> tuple | None:
-        k = (*map(id, objects), *values)
-        return None if k in self._passed else k
-
-    def add(self, key: tuple, objects: tuple) -> None:
-        if len(self._passed) >= self.limit:
-            self._passed.clear()
-        self._passed[key] = objects
-
-    def clear(self) -> None:
-        self._passed.clear()
-
-
-#: Constraint checks (constraint, attribute) that passed; the op verifiers' own memos sit beside
-#: their ops (`anncc.ir.xbar`, `anncc.ir.cell`).
-CONSTRAINTS_PASSED = PassedChecks()
+#: Constraint checks (constraint, attribute) that passed (True); the array ops' own memo is
+#: `anncc.ir.xbar.TILES_PASSED`.
+CONSTRAINTS_PASSED = IdentityMemo()
 
 
 def _remembered(constr: Any) -> bool:
@@ -124,14 +96,12 @@ def irdl_op_fast(cls: Any) -> Any:
     memo = CONSTRAINTS_PASSED
 
     def check(constr: Any, attr: Any, ctx: VerificationContext, as_range: bool) -> None:
-        if not remember[id(constr)]:
-            constr.verify((attr,) if as_range else attr, ctx)
-            return
-        key = memo.key((constr, attr))
-        if key is None:
+        remembered = remember[id(constr)]
+        if remembered and memo.get((constr, attr)):
             return
         constr.verify((attr,) if as_range else attr, ctx)
-        memo.add(key, (constr, attr))
+        if remembered:
+            memo.put((constr, attr), (), True)
 
     def verify_(self: Any) -> None:
         try:

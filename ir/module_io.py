@@ -29,6 +29,7 @@ from anncc.ir._xdsl import (
     TypeAttribute,
     i64,
 )
+from anncc.ir.attrs import IdentityMemo
 
 
 def dialect_factories() -> dict:
@@ -309,7 +310,7 @@ class FastPrinter(Printer):
         super().__init__(stream=self._parts)  # type: ignore[arg-type]
         self._by_value: dict = {}
         self._by_id: dict[tuple[int, bool], tuple] = {}
-        self._tails: dict[tuple[int, ...], tuple[tuple, str]] = {}  # _print_array_op_tail
+        self._tails = IdentityMemo()  # _print_array_op_tail
 
     def text(self) -> str:
         return self._parts.getvalue()
@@ -388,15 +389,13 @@ def _print_array_op_tail(p: FastPrinter, op, groups: tuple[str, ...]) -> None:
     """What follows an `xbar.mvm`'s or `cell.mvm`'s geometry: ` layer … acc_bits N`, the
     `groups` (`cell.mvm`'s ` array <…> adc <…> analog <…>`) and ` : (types) -> type`.
 
-    The arrays of a layer share these attribute and type instances (one per value, see
-    `anncc.ir.fast_verify.PassedChecks`), so the text is printed once per combination and
-    kept with the objects it was printed from (which keeps their ids theirs)."""
+    The arrays of a layer share these attribute and type instances, so the text is printed
+    once per combination (`anncc.ir.attrs.IdentityMemo`)."""
     props = op.properties
     objects = (op.name, props["layer"], props["w_bits"], props["acc_bits"],
                *(props[g] for g in groups), *op.operand_types, *op.result_types)
-    key = tuple(map(id, objects))
-    hit = p._tails.get(key)  # noqa: SLF001 - the printer's own cache
-    if hit is None:
+    text = p._tails.get(objects)  # noqa: SLF001 - the printer's own cache
+    if text is None:
         parts = p._parts.parts  # noqa: SLF001
         start, column = len(parts), p._current_column  # noqa: SLF001
         p.print_string(" layer ")
@@ -405,12 +404,12 @@ def _print_array_op_tail(p: FastPrinter, op, groups: tuple[str, ...]) -> None:
         for g in groups:
             p.print_string(f" {g} " + p.params_text(props[g]))
         _print_types(p, op)
-        hit = (objects, "".join(parts[start:]))
+        text = "".join(parts[start:])
         del parts[start:]
         p._current_column = column  # noqa: SLF001
-        if "\n" not in hit[1]:  # (one line, as every type and group prints)
-            p._tails[key] = hit  # noqa: SLF001
-    p.print_string(hit[1])
+        if "\n" not in text:  # (one line, as every type and group prints)
+            p._tails.put(objects, (), text)  # noqa: SLF001
+    p.print_string(text)
 
 
 def _print_weight(p: FastPrinter, op) -> None:  # "$key `digest` $digest attr-dict `:` type($result)"

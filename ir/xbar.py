@@ -48,6 +48,7 @@ from anncc.ir._xdsl import (
 )
 from anncc.ir.attrs import (
     PROPS_IN_ATTR_DICT,
+    IdentityMemo,
     f64_attr,
     i64_attr,
     ints,
@@ -55,7 +56,7 @@ from anncc.ir.attrs import (
     shared_string_attr,
 )
 from anncc.ir.contract import accumulator_bound, signed_bits
-from anncc.ir.fast_verify import PassedChecks, irdl_op_fast
+from anncc.ir.fast_verify import irdl_op_fast
 from anncc.ir.shapes import dims, dims_match, expect, fmt
 
 ACC_BITS = 32  # an array's partial sums are int32 (tile splits rows to keep them so)
@@ -356,21 +357,21 @@ def verify_tile_offsets(op, w: list, r0: int, c0: int, rows: int, cols: int) -> 
            lambda: f"tile rows [{r0}, {r0 + rows}) x cols [{c0}, {c0 + cols}) exceed the {fmt(w)} weight")
 
 
-#: `xbar.mvm` / `cell.mvm` checks passed, by the attribute objects and tile size they read: every
-#: other tile of a layer (the same types and attribute instances) only needs its offsets checked.
-TILES_PASSED = PassedChecks()
+#: `xbar.mvm` / `cell.mvm` checks passed (True), by the attribute objects and tile size they read:
+#: every other tile of a layer (the same types and attribute instances) only needs its offsets checked.
+TILES_PASSED = IdentityMemo()
 
 
 def verify_tile_once(op, objects: tuple, rows: int, cols: int, full, w_val, r0: int, c0: int) -> None:
     """Run `full()` (the op's whole verifier) unless it passed for these attribute `objects` and
     this tile size; then only the offsets depend on this op (`verify_tile_offsets`). A failing
     op gives the message `full()` gives: its other checks passed on these very objects."""
-    key = TILES_PASSED.key((op.name, *objects), (rows, cols))
-    if key is None:
+    objects = (op.name, *objects)
+    if TILES_PASSED.get(objects, (rows, cols)):
         verify_tile_offsets(op, dims(w_val.type), r0, c0, rows, cols)
         return
     full()
-    TILES_PASSED.add(key, (op.name, *objects))
+    TILES_PASSED.put(objects, (rows, cols), True)
 
 
 def verify_tile_bounds(op, x_val, w_val, y_val, r0, c0, rows, cols, w_bits) -> None:

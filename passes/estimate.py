@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from anncc.ir._xdsl import Context, ModuleOp, ModulePass, StringAttr
+from anncc.ir.attrs import IdentityMemo
 from anncc.ir.cell import MvmOp
 from anncc.ir.contract import plane_weights
 from anncc.ir.xbar import RequantOp
@@ -131,17 +132,17 @@ class EstimatePass(ModulePass):
         fallback_layers: set[str] = set()
         opamp = bool(getattr(t, "OPAMP_SUMMER", False))
         layers: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        costs: dict[tuple, tuple] = {}  # what an array costs besides its levels, per shared kind
+        costs = IdentityMemo()  # what an array costs besides its levels, per layer and shape
         ops = list(op.walk())  # (one walk: a chip has 10^6 ops)
         for mvm in [o for o in ops if isinstance(o, MvmOp)]:
             props, geometry = mvm.properties, mvm.geometry
             kind = (props["layer"], mvm.input.type, props["array"], props["adc"], props["analog"])
-            key = (*map(id, kind), geometry.rows.data, geometry.cols.data)
-            if key not in costs:  # (the value keeps `kind` alive: the ids stay theirs)
+            shape = (geometry.rows.data, geometry.cols.data)
+            c = costs.get(kind, shape)
+            if c is None:
                 vectors = math.prod(d or 1 for d in static_dims(mvm.input)[1:-1])
-                costs[key] = (kind, self._array_cost(mvm.params(), vectors, t, act_layers,
-                                                     fallback_layers, used_activity, opamp))
-            c = costs[key][1]
+                c = costs.put(kind, shape, self._array_cost(mvm.params(), vectors, t, act_layers,
+                                                            fallback_layers, used_activity, opamp))
             levels = np.asarray(const_array(mvm.levels, store))
             used = levels[:c.used_rows, : c.used_cols]
             g = c.g_min_s + used.astype(np.float64) * c.g_span_s / c.top

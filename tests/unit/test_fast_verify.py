@@ -3,7 +3,7 @@
 Every op of a compiled model (all three levels, with TMR votes) passes both;
 ops broken in each way the fast path checks (operand count and type, result
 type, a missing, extra or ill-typed property) fail both, with xDSL's message.
-Checks remembered for shared attribute instances (`PassedChecks`) still refuse
+Checks remembered for shared attribute instances (`IdentityMemo`) still refuse
 an array op broken in its own attributes, with the whole check's message.
 """
 
@@ -15,9 +15,10 @@ from xdsl.dialects.test import TestOp
 
 from anncc.ir._xdsl import IntAttr, StringAttr, VerifyException, i32
 from anncc.ir.ann import ANN, WeightOp
+from anncc.ir.attrs import IdentityMemo
 from anncc.ir.cell import CELL, AdcAttr, ArrayGeometryAttr
 from anncc.ir.cell import MvmOp as CellMvm
-from anncc.ir.fast_verify import PassedChecks, qualifies
+from anncc.ir.fast_verify import qualifies
 from anncc.ir.xbar import TILES_PASSED, XBAR, TileAttr
 from anncc.ir.xbar import MvmOp as XbarMvm
 
@@ -92,17 +93,15 @@ def test_a_broken_op_fails_both_with_xdsls_message(tmr, how):
 # --------------------------------------------------------------------------- remembered checks
 
 
-def test_passed_checks_are_keyed_by_the_objects_themselves():
-    memo = PassedChecks(limit=2)
+def test_an_identity_memo_keys_by_the_objects_themselves():
+    memo = IdentityMemo(limit=2)
     a, b = StringAttr("x"), StringAttr("x")  # equal values, two objects
-    key = memo.key((a,), (3,))
-    assert key is not None
-    memo.add(key, (a,))
-    assert memo.key((a,), (3,)) is None  # passed for this object and value
-    assert memo.key((a,), (4,)) is not None and memo.key((b,), (3,)) is not None
-    memo.add(memo.key((b,), (3,)), (b,))
-    memo.add(memo.key((a,), (4,)), (a,))  # the limit: starts again with this key only
-    assert memo.key((a,), (3,)) is not None and memo.key((a,), (4,)) is None
+    assert memo.get((a,), (3,)) is None
+    assert memo.put((a,), (3,), "a3") == "a3" and memo.get((a,), (3,)) == "a3"
+    assert memo.get((a,), (4,)) is None and memo.get((b,), (3,)) is None
+    memo.put((b,), (3,), "b3")
+    memo.put((a,), (4,), "a4")  # the limit: starts again with this key only
+    assert memo.get((a,), (3,)) is None and memo.get((a,), (4,)) == "a4"
 
 
 def _full_verdict(op) -> str | None:

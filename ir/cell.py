@@ -32,7 +32,6 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from anncc.ir._xdsl import (
     I64,
@@ -303,12 +302,10 @@ class MvmOp(TileBounds, IRDLOperation):
             g_max_s=an.g_max_s.value.data)
 
     def verify_(self) -> None:
-        props, g = self.properties, cast(TileAttr, self.properties["geometry"])
-        r0, c0, rows, cols = g.row_offset.data, g.col_offset.data, g.rows.data, g.cols.data
-        own = self._operands
-        verify_tile_once(self, (*(v.type for v in own), self.results[0].type, props["w_bits"],
-                                props["acc_bits"], props["array"], props["adc"], props["analog"]),
-                         rows, cols, self._verify_all, own[1], r0, c0)
+        props = self.properties
+        verify_tile_once(self, (*(v.type for v in self._operands), self.results[0].type,
+                                props["w_bits"], props["acc_bits"], props["array"], props["adc"],
+                                props["analog"]), self._verify_all)
 
     def _verify_all(self) -> None:
         verify_tile_bounds(self, self.input, self.weight, self.result, *self.bounds(),

@@ -327,10 +327,9 @@ class MvmOp(TileBounds, IRDLOperation):
 
     # typed accessors (ints) of the tile geometry
     def verify_(self) -> None:
-        props, (x, w), g = self.properties, self._operands, self.properties["geometry"]
-        r0, c0, rows, cols = g.row_offset.data, g.col_offset.data, g.rows.data, g.cols.data
+        props, (x, w) = self.properties, self._operands
         verify_tile_once(self, (x.type, w.type, self.results[0].type, props["w_bits"],
-                                props["acc_bits"]), rows, cols, self._verify_all, w, r0, c0)
+                                props["acc_bits"]), self._verify_all)
 
     def _verify_all(self) -> None:
         verify_tile_bounds(self, self.input, self.weight, self.result, *self.bounds(),
@@ -362,13 +361,15 @@ def verify_tile_offsets(op, w: list, r0: int, c0: int, rows: int, cols: int) -> 
 TILES_PASSED = IdentityMemo()
 
 
-def verify_tile_once(op, objects: tuple, rows: int, cols: int, full, w_val, r0: int, c0: int) -> None:
-    """Run `full()` (the op's whole verifier) unless it passed for these attribute `objects` and
-    this tile size; then only the offsets depend on this op (`verify_tile_offsets`). A failing
-    op gives the message `full()` gives: its other checks passed on these very objects."""
+def verify_tile_once(op, objects: tuple, full) -> None:
+    """Run `full()` (the op's whole verifier) unless it passed for these attribute `objects`
+    (what it reads besides the tile's geometry; the weight is operand 1) and this tile size;
+    then only the offsets depend on this op (`verify_tile_offsets`). A failing op gives the
+    message `full()` gives: its other checks passed on these very objects."""
+    r0, c0, rows, cols = op.properties["geometry"].bounds()
     objects = (op.name, *objects)
     if TILES_PASSED.get(objects, (rows, cols)):
-        verify_tile_offsets(op, dims(w_val.type), r0, c0, rows, cols)
+        verify_tile_offsets(op, dims(op._operands[1].type), r0, c0, rows, cols)  # noqa: SLF001
         return
     full()
     TILES_PASSED.put(objects, (rows, cols), True)
